@@ -1,0 +1,73 @@
+// The command table of the polymoe tool: every command declares its arguments and help once, and
+// main.cpp parses, prints help, and dispatches. Commands receive parsed arguments and a context.
+#pragma once
+
+#include "polymoe/progress.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+namespace polymoe::cli {
+
+struct OptionSpec {
+    std::string name;       // "--vocab-size"
+    std::string valueName;  // "N"; empty for a flag
+    std::string help;
+    std::string defaultValue; // shown in help; applied when absent
+};
+
+class Args {
+public:
+    std::vector<std::string> positionals;
+    std::map<std::string, std::string> values;
+
+    bool has(const std::string &name) const { return values.count(name) > 0; }
+    std::string get(const std::string &name, const std::string &fallback = {}) const;
+    int64_t getInt(const std::string &name, int64_t fallback) const;
+    double getDouble(const std::string &name, double fallback) const;
+    std::vector<std::string> getList(const std::string &name, const std::vector<std::string> &fallback = {}) const;
+};
+
+struct Context {
+    bool json = false;      // --json: one JSON document on stdout
+    std::string progress;   // "bar", "plain", "json", "none"
+    std::stop_token stop;   // Ctrl-C requests a stop
+    ProgressFn progressFn;  // prints according to `progress`
+    void print(const nlohmann::json &j, const std::string &text) const; // JSON or text
+};
+
+struct Command {
+    std::string name;                    // "corpus add"
+    std::string summary;                 // one line for the command list
+    std::string usage;                   // "PROJECT --lang CODE --group old|new FILE..."
+    std::string description;             // paragraphs for --help
+    std::vector<OptionSpec> options;
+    int minPositionals = 0;
+    int maxPositionals = 0;              // -1: any number
+    bool reportsJson = true;             // accepts --json
+    std::function<int(const Args &, Context &)> run;
+};
+
+std::vector<Command> &registry();
+struct Register {
+    explicit Register(Command c) { registry().push_back(std::move(c)); }
+};
+
+// Exit codes shared by all commands.
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitCancelled = 3;
+
+// Thrown for wrong arguments: printed with the command's usage, exit code 2.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+} // namespace polymoe::cli

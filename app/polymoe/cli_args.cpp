@@ -1,0 +1,80 @@
+// Argument access for commands, and JSON/text output.
+#include "cli.h"
+
+#include <cstdio>
+#include <iostream>
+
+namespace polymoe::cli {
+
+std::vector<Command> &registry()
+{
+    static std::vector<Command> commands;
+    return commands;
+}
+
+std::string Args::get(const std::string &name, const std::string &fallback) const
+{
+    auto it = values.find(name);
+    return it == values.end() ? fallback : it->second;
+}
+
+int64_t Args::getInt(const std::string &name, int64_t fallback) const
+{
+    auto it = values.find(name);
+    if (it == values.end())
+        return fallback;
+    try {
+        size_t used = 0;
+        const long long v = std::stoll(it->second, &used);
+        if (used != it->second.size())
+            throw std::invalid_argument("trailing characters");
+        return v;
+    } catch (const std::exception &) {
+        throw UsageError(name + " expects an integer, not '" + it->second + "'");
+    }
+}
+
+double Args::getDouble(const std::string &name, double fallback) const
+{
+    auto it = values.find(name);
+    if (it == values.end())
+        return fallback;
+    try {
+        size_t used = 0;
+        const double v = std::stod(it->second, &used);
+        if (used != it->second.size())
+            throw std::invalid_argument("trailing characters");
+        return v;
+    } catch (const std::exception &) {
+        throw UsageError(name + " expects a number, not '" + it->second + "'");
+    }
+}
+
+std::vector<std::string> Args::getList(const std::string &name, const std::vector<std::string> &fallback) const
+{
+    auto it = values.find(name);
+    if (it == values.end())
+        return fallback;
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : it->second + ",") {
+        if (c == ',') {
+            if (!cur.empty())
+                out.push_back(cur);
+            cur.clear();
+        } else if (c != ' ') {
+            cur += c;
+        }
+    }
+    return out;
+}
+
+void Context::print(const nlohmann::json &j, const std::string &text) const
+{
+    if (json)
+        std::cout << j.dump(2) << std::endl;
+    else
+        std::cout << text << std::flush;
+}
+
+} // namespace polymoe::cli

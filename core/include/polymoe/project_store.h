@@ -1,0 +1,104 @@
+// The project store: one SQLite file per project (*.polymoe) holding everything the workflow
+// produces. Schema version in the file (PRAGMA user_version), forward migrations on open, foreign
+// keys on, WAL so a reader (the GUI) sees a writer's (a training job's) commits. Every write is a
+// transaction: a crash leaves the last committed state. Large artifacts (token shards, model
+// folders) live in the project's data folder "<file>.d/" and are recorded here.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace polymoe {
+
+namespace detail {
+class Database;
+}
+
+enum class LanguageGroup { Old, New };
+std::string toString(LanguageGroup g);          // "old" / "new"
+LanguageGroup parseLanguageGroup(const std::string &s); // throws ConfigError
+
+struct Language {
+    std::string code;  // ISO 639-1 where there is one: "en", "de"
+    std::string name;  // "English"
+    LanguageGroup group = LanguageGroup::Old;
+    int wave = 0;      // 0: the base model's languages; 1, 2...: expansion waves (lifelong)
+};
+
+struct RunRecord {
+    int64_t id = 0;
+    std::string kind;     // "pretrain", "finetune", "stage1", "stage2", ...
+    std::string status;   // "running", "completed", "failed", "cancelled"
+    std::string config;   // the full configuration, JSON
+    std::string message;
+    std::string startedAt;
+    std::string finishedAt;
+    std::optional<int64_t> modelIn;
+    std::optional<int64_t> modelOut;
+    std::string checkpoint;
+};
+
+class ProjectStore {
+public:
+    static constexpr int kSchemaVersion = 3;
+
+    // Creates a new project file; refuses to overwrite an existing one.
+    static ProjectStore create(const std::filesystem::path &path);
+    // Opens an existing project, applying forward migrations. A file from a newer PolyMoE is
+    // refused with a ConfigError naming both schema versions; a non-project file with FormatError.
+    static ProjectStore open(const std::filesystem::path &path, bool readOnly = false);
+    // For migration tests: a new project at an older schema version.
+    static ProjectStore createAtVersion(const std::filesystem::path &path, int version);
+
+    ProjectStore(ProjectStore &&) noexcept;
+    ProjectStore &operator=(ProjectStore &&) noexcept;
+    ~ProjectStore();
+
+    const std::filesystem::path &path() const { return m_path; }
+    // "<file>.d": token shards, tokenizer files, model folders. Created on demand.
+    std::filesystem::path dataDir() const;
+    std::filesystem::path ensureDataDir(const std::string &sub = {}) const;
+    int schemaVersion() const;
+    bool readOnly() const { return m_readOnly; }
+
+    // Runs fn inside one write transaction; rolls back and rethrows if fn throws.
+    void transaction(const std::function<void()> &fn);
+
+    // Languages
+    void addLanguage(const Language &lang); // same code again: must agree on the group
+    std::vector<Language> languages() const;
+    std::optional<Language> language(const std::string &code) const;
+
+    // Key/value settings of the project (name, created_at, polymoe_version, ...).
+    void setSetting(const std::string &key, const std::string &value);
+    std::optional<std::string> setting(const std::string &key) const;
+
+    // Runs and their metric series
+    int64_t beginRun(const std::string &kind, const std::string &configJson,
+                     std::optional<int64_t> modelIn = {});
+    void finishRun(int64_t runId, const std::string &status, const std::string &message = {},
+                   std::optional<int64_t> modelOut = {}, const std::string &checkpoint = {});
+    void updateRunCheckpoint(int64_t runId, const std::string &checkpoint);
+    void addMetrics(int64_t runId, int64_t step,
+                    const std::vector<std::pair<std::string, double>> &values);
+    std::vector<RunRecord> runs() const;
+    std::vector<std::pair<int64_t, double>> metricSeries(int64_t runId, const std::string &name) const;
+
+    // For core's own modules (corpus, tokenizer, models...): the connection.
+    detail::Database &db() const { return *m_db; }
+
+private:
+    ProjectStore(std::filesystem::path path, std::unique_ptr<detail::Database> db, bool readOnly);
+    void migrate(int targetVersion);
+
+    std::filesystem::path m_path;
+    std::unique_ptr<detail::Database> m_db;
+    bool m_readOnly = false;
+};
+
+} // namespace polymoe

@@ -1,0 +1,430 @@
+// The SQLite project store: schema, migrations, and the typed accessors shared by all jobs.
+#include "polymoe/project_store.h"
+
+#include "polymoe/error.h"
+#include "sqlite_db.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+namespace polymoe {
+
+using detail::Database;
+using detail::Statement;
+using detail::Transaction;
+
+namespace {
+
+// kMigrations[i] takes a file from schema version i to i + 1. Never edit a released entry: add one.
+const char *const kMigrations[] = {
+    // 0 -> 1: languages and their text.
+    R"sql(
+CREATE TABLE project(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE languages(
+  code TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  grp TEXT NOT NULL CHECK (grp IN ('old', 'new')),
+  wave INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')));
+CREATE TABLE corpora(
+  id INTEGER PRIMARY KEY,
+  language TEXT NOT NULL REFERENCES languages(code) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  source TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  provenance TEXT NOT NULL,
+  format TEXT NOT NULL,
+  n_documents INTEGER NOT NULL DEFAULT 0,
+  n_characters INTEGER NOT NULL DEFAULT 0,
+  n_rejected INTEGER NOT NULL DEFAULT 0,
+  n_duplicates INTEGER NOT NULL DEFAULT 0,
+  n_empty INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')));
+CREATE TABLE documents(
+  id INTEGER PRIMARY KEY,
+  corpus_id INTEGER NOT NULL REFERENCES corpora(id) ON DELETE CASCADE,
+  language TEXT NOT NULL REFERENCES languages(code) ON DELETE CASCADE,
+  split TEXT NOT NULL CHECK (split IN ('train', 'heldout')),
+  origin TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  n_characters INTEGER NOT NULL,
+  n_words INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  UNIQUE (language, sha256));
+CREATE INDEX documents_by_language ON documents(language, split);
+CREATE TABLE tokenizers(
+  id INTEGER PRIMARY KEY,
+  backend TEXT NOT NULL,
+  model_type TEXT,
+  vocab_size INTEGER NOT NULL,
+  settings TEXT NOT NULL,
+  model BLOB NOT NULL,
+  sha256 TEXT NOT NULL,
+  source TEXT NOT NULL,
+  is_current INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')));
+CREATE TABLE token_shards(
+  id INTEGER PRIMARY KEY,
+  tokenizer_id INTEGER NOT NULL REFERENCES tokenizers(id) ON DELETE CASCADE,
+  language TEXT NOT NULL REFERENCES languages(code) ON DELETE CASCADE,
+  split TEXT NOT NULL CHECK (split IN ('train', 'heldout')),
+  path TEXT NOT NULL,
+  n_documents INTEGER NOT NULL,
+  n_tokens INTEGER NOT NULL,
+  n_words INTEGER NOT NULL,
+  n_characters INTEGER NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')),
+  UNIQUE (tokenizer_id, language, split));
+)sql",
+    // 1 -> 2: models, runs, metric series, evaluations, exports.
+    R"sql(
+CREATE TABLE models(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('base', 'imported', 'finetuned', 'expanded')),
+  path TEXT NOT NULL,
+  config TEXT NOT NULL,
+  parent_id INTEGER REFERENCES models(id),
+  tokenizer_id INTEGER REFERENCES tokenizers(id),
+  n_parameters INTEGER,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')));
+CREATE TABLE runs(
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  config TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'cancelled')),
+  model_in INTEGER REFERENCES models(id),
+  model_out INTEGER REFERENCES models(id),
+  checkpoint TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL DEFAULT '',
+  pid INTEGER,
+  started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  finished_at TEXT NOT NULL DEFAULT '');
+CREATE TABLE metrics(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  value REAL NOT NULL,
+  PRIMARY KEY (run_id, name, step)) WITHOUT ROWID;
+CREATE TABLE evaluations(
+  id INTEGER PRIMARY KEY,
+  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  language TEXT NOT NULL REFERENCES languages(code) ON DELETE CASCADE,
+  split TEXT NOT NULL,
+  n_tokens INTEGER NOT NULL,
+  loss REAL NOT NULL,
+  perplexity REAL NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')));
+CREATE TABLE exports(
+  id INTEGER PRIMARY KEY,
+  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+  format TEXT NOT NULL,
+  path TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')));
+)sql",
+    // 2 -> 3: the method's analyses: layer similarity, expert allocations, router statistics.
+    R"sql(
+CREATE TABLE similarity_analyses(
+  id INTEGER PRIMARY KEY,
+  model_id INTEGER REFERENCES models(id) ON DELETE CASCADE,
+  tokens_per_language INTEGER NOT NULL,
+  settings TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')));
+CREATE TABLE similarity_values(
+  analysis_id INTEGER NOT NULL REFERENCES similarity_analyses(id) ON DELETE CASCADE,
+  layer INTEGER NOT NULL,
+  language_a TEXT NOT NULL,
+  language_b TEXT NOT NULL,
+  value REAL NOT NULL,
+  PRIMARY KEY (analysis_id, layer, language_a, language_b)) WITHOUT ROWID;
+CREATE TABLE layer_scores(
+  analysis_id INTEGER NOT NULL REFERENCES similarity_analyses(id) ON DELETE CASCADE,
+  layer INTEGER NOT NULL,
+  score REAL NOT NULL,
+  new_old REAL,
+  new_new REAL,
+  PRIMARY KEY (analysis_id, layer)) WITHOUT ROWID;
+CREATE TABLE allocations(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  strategy TEXT NOT NULL CHECK (strategy IN ('layermoe', 'uniform', 'manual')),
+  budget INTEGER,
+  experts TEXT NOT NULL,
+  analysis_id INTEGER REFERENCES similarity_analyses(id) ON DELETE SET NULL,
+  added_parameters INTEGER,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')));
+CREATE TABLE router_stats(
+  run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+  model_id INTEGER REFERENCES models(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  layer INTEGER NOT NULL,
+  language TEXT NOT NULL,
+  expert INTEGER NOT NULL,
+  slot_share REAL NOT NULL,
+  top1_share REAL NOT NULL,
+  entropy REAL);
+CREATE INDEX router_stats_by_run ON router_stats(run_id, step);
+)sql",
+};
+static_assert(std::size(kMigrations) == ProjectStore::kSchemaVersion);
+
+constexpr const char *kApplicationTag = "polymoe-project";
+
+void configureConnection(Database &db, bool readOnly)
+{
+    db.exec("PRAGMA foreign_keys = ON");
+    if (!readOnly)
+        db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");
+}
+
+} // namespace
+
+std::string toString(LanguageGroup g) { return g == LanguageGroup::Old ? "old" : "new"; }
+
+LanguageGroup parseLanguageGroup(const std::string &s)
+{
+    if (s == "old")
+        return LanguageGroup::Old;
+    if (s == "new")
+        return LanguageGroup::New;
+    throw ConfigError("language group must be 'old' or 'new', not '" + s + "'");
+}
+
+ProjectStore::ProjectStore(std::filesystem::path path, std::unique_ptr<Database> db, bool readOnly)
+    : m_path(std::move(path)), m_db(std::move(db)), m_readOnly(readOnly)
+{
+}
+
+ProjectStore::ProjectStore(ProjectStore &&) noexcept = default;
+ProjectStore &ProjectStore::operator=(ProjectStore &&) noexcept = default;
+ProjectStore::~ProjectStore() = default;
+
+ProjectStore ProjectStore::create(const std::filesystem::path &path)
+{
+    return createAtVersion(path, kSchemaVersion);
+}
+
+ProjectStore ProjectStore::createAtVersion(const std::filesystem::path &path, int version)
+{
+    if (version < 1 || version > kSchemaVersion)
+        throw ConfigError("schema version " + std::to_string(version) + " does not exist");
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec))
+        throw IoError(path.string() + ": already exists; open it or choose another name");
+    if (path.has_parent_path() && !std::filesystem::is_directory(path.parent_path(), ec))
+        throw IoError(path.string() + ": folder " + path.parent_path().string() + " does not exist");
+    // Build the file under a temporary name, then rename: a crash never leaves a half project.
+    const auto tmp = std::filesystem::path(path.string() + ".creating");
+    std::filesystem::remove(tmp, ec);
+    {
+        auto db = std::make_unique<Database>(tmp, Database::Mode::Create);
+        db->exec("PRAGMA journal_mode = DELETE");
+        db->exec("PRAGMA foreign_keys = ON");
+        ProjectStore store(tmp, std::move(db), false);
+        store.migrate(version);
+        Statement st(*store.m_db, "INSERT OR REPLACE INTO project(key, value) VALUES (?, ?)");
+        st.bind(1, "application").bind(2, kApplicationTag).run();
+        st.reset();
+        st.bind(1, "created_with").bind(2, POLYMOE_VERSION).run();
+        st.reset();
+        st.bind(1, "name").bind(2, path.stem().string()).run();
+        st.reset();
+    }
+    std::filesystem::rename(tmp, path, ec);
+    if (ec)
+        throw IoError(path.string() + ": cannot create: " + ec.message());
+    return open(path);
+}
+
+ProjectStore ProjectStore::open(const std::filesystem::path &path, bool readOnly)
+{
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+        throw IoError(path.string() + ": no such project file");
+    auto db = std::make_unique<Database>(path, readOnly ? Database::Mode::ReadOnly : Database::Mode::ReadWrite);
+    int version = 0;
+    try {
+        version = int(db->queryInt("PRAGMA user_version"));
+        db->queryInt("SELECT count(*) FROM sqlite_master");
+    } catch (const IoError &) {
+        throw FormatError(path.string() + ": not a PolyMoE project (not an SQLite database)");
+    }
+    if (version > kSchemaVersion)
+        throw ConfigError(path.string() + ": written by a newer PolyMoE (schema version " +
+                          std::to_string(version) + "; this build reads up to " +
+                          std::to_string(kSchemaVersion) + "); update PolyMoE to open it");
+    if (version == 0 || db->queryInt("SELECT count(*) FROM sqlite_master WHERE name = 'project'") == 0)
+        throw FormatError(path.string() + ": not a PolyMoE project (no project table)");
+    configureConnection(*db, readOnly);
+    ProjectStore store(path, std::move(db), readOnly);
+    if (version < kSchemaVersion) {
+        if (readOnly)
+            throw ConfigError(path.string() + ": schema version " + std::to_string(version) +
+                              " needs migrating; open it writable once");
+        store.migrate(kSchemaVersion);
+    }
+    return store;
+}
+
+void ProjectStore::migrate(int targetVersion)
+{
+    int version = int(m_db->queryInt("PRAGMA user_version"));
+    // All steps in one transaction: a failure leaves the file at its old version.
+    Transaction tx(*m_db);
+    for (; version < targetVersion; ++version) {
+        try {
+            m_db->exec(kMigrations[version]);
+        } catch (const Error &) {
+            rethrowWithContext(m_path.string() + ": migrating schema " + std::to_string(version) +
+                               " -> " + std::to_string(version + 1));
+        }
+    }
+    m_db->exec("PRAGMA user_version = " + std::to_string(targetVersion));
+    tx.commit();
+}
+
+int ProjectStore::schemaVersion() const { return int(m_db->queryInt("PRAGMA user_version")); }
+
+std::filesystem::path ProjectStore::dataDir() const { return std::filesystem::path(m_path.string() + ".d"); }
+
+std::filesystem::path ProjectStore::ensureDataDir(const std::string &sub) const
+{
+    auto dir = sub.empty() ? dataDir() : dataDir() / sub;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+        throw IoError(dir.string() + ": cannot create folder: " + ec.message());
+    return dir;
+}
+
+void ProjectStore::transaction(const std::function<void()> &fn)
+{
+    Transaction tx(*m_db);
+    fn();
+    tx.commit();
+}
+
+void ProjectStore::addLanguage(const Language &lang)
+{
+    if (lang.code.empty() || lang.code.size() > 16 ||
+        lang.code.find_first_not_of("abcdefghijklmnopqrstuvwxyz_-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != std::string::npos)
+        throw ConfigError("language code '" + lang.code + "' must be 1-16 letters, digits, '-' or '_'");
+    if (auto existing = language(lang.code)) {
+        if (existing->group != lang.group)
+            throw ConfigError("language '" + lang.code + "' is already in the project as " +
+                              toString(existing->group) + ", not " + toString(lang.group));
+        return;
+    }
+    Statement st(*m_db, "INSERT INTO languages(code, name, grp, wave) VALUES (?, ?, ?, ?)");
+    st.bind(1, lang.code).bind(2, lang.name.empty() ? lang.code : lang.name)
+        .bind(3, toString(lang.group)).bind(4, lang.wave).run();
+}
+
+std::vector<Language> ProjectStore::languages() const
+{
+    std::vector<Language> out;
+    Statement st(*m_db, "SELECT code, name, grp, wave FROM languages ORDER BY grp DESC, code");
+    while (st.step())
+        out.push_back({st.text(0), st.text(1), parseLanguageGroup(st.text(2)), int(st.int64(3))});
+    return out;
+}
+
+std::optional<Language> ProjectStore::language(const std::string &code) const
+{
+    Statement st(*m_db, "SELECT code, name, grp, wave FROM languages WHERE code = ?");
+    st.bind(1, code);
+    if (!st.step())
+        return std::nullopt;
+    return Language{st.text(0), st.text(1), parseLanguageGroup(st.text(2)), int(st.int64(3))};
+}
+
+void ProjectStore::setSetting(const std::string &key, const std::string &value)
+{
+    Statement st(*m_db, "INSERT OR REPLACE INTO project(key, value) VALUES (?, ?)");
+    st.bind(1, key).bind(2, value).run();
+}
+
+std::optional<std::string> ProjectStore::setting(const std::string &key) const
+{
+    Statement st(*m_db, "SELECT value FROM project WHERE key = ?");
+    st.bind(1, key);
+    if (!st.step())
+        return std::nullopt;
+    return st.text(0);
+}
+
+int64_t ProjectStore::beginRun(const std::string &kind, const std::string &configJson,
+                               std::optional<int64_t> modelIn)
+{
+    Statement st(*m_db, "INSERT INTO runs(kind, config, status, model_in, pid) VALUES (?, ?, 'running', ?, ?)");
+    st.bind(1, kind).bind(2, configJson).bind(3, modelIn).bind(4, int64_t(::getpid())).run();
+    return m_db->lastInsertId();
+}
+
+void ProjectStore::finishRun(int64_t runId, const std::string &status, const std::string &message,
+                             std::optional<int64_t> modelOut, const std::string &checkpoint)
+{
+    Statement st(*m_db, "UPDATE runs SET status = ?, message = ?, model_out = coalesce(?, model_out), "
+                        "checkpoint = CASE WHEN ? = '' THEN checkpoint ELSE ? END, "
+                        "finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?");
+    st.bind(1, status).bind(2, message).bind(3, modelOut).bind(4, checkpoint).bind(5, checkpoint)
+        .bind(6, runId).run();
+    if (m_db->changes() != 1)
+        throw ConfigError("run " + std::to_string(runId) + " does not exist in " + m_path.string());
+}
+
+void ProjectStore::updateRunCheckpoint(int64_t runId, const std::string &checkpoint)
+{
+    Statement st(*m_db, "UPDATE runs SET checkpoint = ? WHERE id = ?");
+    st.bind(1, checkpoint).bind(2, runId).run();
+}
+
+void ProjectStore::addMetrics(int64_t runId, int64_t step,
+                              const std::vector<std::pair<std::string, double>> &values)
+{
+    Transaction tx(*m_db);
+    Statement st(*m_db, "INSERT OR REPLACE INTO metrics(run_id, name, step, value) VALUES (?, ?, ?, ?)");
+    for (const auto &[name, value] : values) {
+        st.bind(1, runId).bind(2, name).bind(3, step).bind(4, value).run();
+        st.reset();
+    }
+    tx.commit();
+}
+
+std::vector<RunRecord> ProjectStore::runs() const
+{
+    std::vector<RunRecord> out;
+    Statement st(*m_db, "SELECT id, kind, status, config, message, started_at, finished_at, model_in, "
+                        "model_out, checkpoint FROM runs ORDER BY id");
+    while (st.step()) {
+        RunRecord r;
+        r.id = st.int64(0);
+        r.kind = st.text(1);
+        r.status = st.text(2);
+        r.config = st.text(3);
+        r.message = st.text(4);
+        r.startedAt = st.text(5);
+        r.finishedAt = st.text(6);
+        if (!st.isNull(7))
+            r.modelIn = st.int64(7);
+        if (!st.isNull(8))
+            r.modelOut = st.int64(8);
+        r.checkpoint = st.text(9);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::vector<std::pair<int64_t, double>> ProjectStore::metricSeries(int64_t runId, const std::string &name) const
+{
+    std::vector<std::pair<int64_t, double>> out;
+    Statement st(*m_db, "SELECT step, value FROM metrics WHERE run_id = ? AND name = ? ORDER BY step");
+    st.bind(1, runId).bind(2, name);
+    while (st.step())
+        out.emplace_back(st.int64(0), st.real(1));
+    return out;
+}
+
+} // namespace polymoe

@@ -1,0 +1,219 @@
+// Training, storing and applying the project's tokenizer.
+#include "polymoe/project_tokenizer.h"
+
+#include "content_hash.h"
+#include "polymoe/error.h"
+#include "sqlite_db.h"
+#include "token_shard.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <unistd.h>
+
+namespace polymoe {
+
+using detail::Statement;
+using detail::Transaction;
+
+namespace {
+
+TokenizerRecord recordFrom(Statement &st)
+{
+    TokenizerRecord r;
+    r.id = st.int64(0);
+    r.backend = st.text(1);
+    r.modelType = st.text(2);
+    r.vocabSize = int(st.int64(3));
+    r.sha256 = st.text(4);
+    r.source = st.text(5);
+    r.current = st.int64(6) != 0;
+    r.createdAt = st.text(7);
+    return r;
+}
+
+constexpr const char *kSelect =
+    "SELECT id, backend, coalesce(model_type, ''), vocab_size, sha256, source, is_current, created_at FROM tokenizers";
+
+TokenizerRecord storeModel(ProjectStore &store, const std::string &backend, const std::string &modelType,
+                           int vocabSize, const std::string &settings, const std::string &bytes,
+                           const std::string &source)
+{
+    int64_t id = 0;
+    store.transaction([&] {
+        auto &db = store.db();
+        db.exec("UPDATE tokenizers SET is_current = 0");
+        Statement st(db, "INSERT INTO tokenizers(backend, model_type, vocab_size, settings, model, sha256, source, "
+                         "is_current) VALUES (?, ?, ?, ?, ?, ?, ?, 1)");
+        st.bind(1, backend).bind(2, modelType).bind(3, vocabSize).bind(4, settings)
+            .bindBlob(5, bytes.data(), bytes.size()).bind(6, sha256Hex(bytes)).bind(7, source).run();
+        id = db.lastInsertId();
+    });
+    Statement st(store.db(), std::string(kSelect) + " WHERE id = ?");
+    st.bind(1, id);
+    st.step();
+    return recordFrom(st);
+}
+
+} // namespace
+
+TokenizerRecord trainProjectTokenizer(ProjectStore &store, const TokenizerTrainOptions &options,
+                                      const ProgressFn &progress, std::stop_token stop)
+{
+    if (options.vocabSize < 16)
+        throw ConfigError("tokenizer vocabulary size must be at least 16, not " + std::to_string(options.vocabSize));
+    auto plugin = TokenizerPlugin::load("sentencepiece");
+
+    // The trainer reads sentences from a file: each non-empty line of each train document.
+    const auto dir = store.ensureDataDir("tokenizer");
+    const auto input = dir / ("train-input-" + std::to_string(::getpid()) + ".txt");
+    std::vector<std::string> langs;
+    int64_t lines = 0;
+    {
+        std::ofstream out(input, std::ios::binary);
+        if (!out)
+            throw IoError(input.string() + ": cannot write the tokenizer's training text");
+        Statement st(store.db(), "SELECT language, text FROM documents WHERE split = 'train' ORDER BY id");
+        std::string last;
+        while (st.step()) {
+            if (st.text(0) != last) {
+                last = st.text(0);
+                langs.push_back(last);
+            }
+            const std::string text = st.text(1);
+            size_t start = 0;
+            while (start <= text.size()) {
+                size_t end = text.find('\n', start);
+                if (end == std::string::npos)
+                    end = text.size();
+                if (end > start) {
+                    out.write(text.data() + start, std::streamsize(end - start));
+                    out.put('\n');
+                    ++lines;
+                }
+                start = end + 1;
+            }
+        }
+    }
+    struct Cleanup {
+        std::filesystem::path p;
+        ~Cleanup() { std::error_code ec; std::filesystem::remove(p, ec); }
+    } cleanup{input};
+    if (lines == 0)
+        throw ConfigError(store.path().string() + ": no training documents to train a tokenizer on; add corpora first");
+    throwIfStopped(stop);
+    if (progress)
+        progress({"train tokenizer", 0, 1, "models", std::to_string(lines) + " sentences"});
+    const std::string bytes = plugin->train(input, options);
+    throwIfStopped(stop);
+
+    nlohmann::json settings = {{"model_type", options.modelType}, {"vocab_size", options.vocabSize},
+                               {"character_coverage", options.characterCoverage},
+                               {"byte_fallback", options.byteFallback},
+                               {"input_sentence_size", options.inputSentenceSize}, {"seed", options.seed},
+                               {"sentences", lines}};
+    std::string source = "trained on";
+    for (size_t i = 0; i < langs.size(); ++i)
+        source += (i ? "," : " ") + langs[i];
+    auto rec = storeModel(store, plugin->name(), options.modelType, plugin->loadBytes(bytes)->vocabSize(),
+                          settings.dump(), bytes, source);
+    if (progress)
+        progress({"train tokenizer", 1, 1, "models", {}});
+    return rec;
+}
+
+TokenizerRecord importTokenizerModel(ProjectStore &store, const std::filesystem::path &modelFile)
+{
+    auto plugin = TokenizerPlugin::load("sentencepiece");
+    auto tok = plugin->loadFile(modelFile); // validates
+    return storeModel(store, plugin->name(), "", tok->vocabSize(), "{}", tok->serialize(),
+                      std::filesystem::absolute(modelFile).string());
+}
+
+std::optional<TokenizerRecord> currentTokenizerRecord(const ProjectStore &store)
+{
+    Statement st(store.db(), std::string(kSelect) + " WHERE is_current = 1");
+    if (!st.step())
+        return std::nullopt;
+    return recordFrom(st);
+}
+
+std::string projectTokenizerBytes(const ProjectStore &store)
+{
+    Statement st(store.db(), "SELECT model FROM tokenizers WHERE is_current = 1");
+    if (!st.step())
+        throw ConfigError(store.path().string() + ": the project has no tokenizer yet; run 'polymoe tokenizer train'");
+    return st.blob(0);
+}
+
+std::unique_ptr<ITokenizer> loadProjectTokenizer(const ProjectStore &store)
+{
+    const std::string bytes = projectTokenizerBytes(store);
+    return TokenizerPlugin::load("sentencepiece")->loadBytes(bytes);
+}
+
+std::vector<ShardRecord> projectShards(const ProjectStore &store)
+{
+    std::vector<ShardRecord> out;
+    Statement st(store.db(), "SELECT s.language, s.split, s.path, s.n_documents, s.n_tokens, s.n_words, "
+                             "s.n_characters FROM token_shards s JOIN tokenizers t ON t.id = s.tokenizer_id "
+                             "WHERE t.is_current = 1 ORDER BY s.language, s.split");
+    while (st.step())
+        out.push_back({st.text(0), st.text(1), store.dataDir() / st.text(2), st.int64(3), st.int64(4),
+                       st.int64(5), st.int64(6)});
+    return out;
+}
+
+std::vector<ShardRecord> tokenizeProject(ProjectStore &store, bool force, const ProgressFn &progress,
+                                         std::stop_token stop)
+{
+    const auto rec = currentTokenizerRecord(store);
+    if (!rec)
+        throw ConfigError(store.path().string() + ": the project has no tokenizer yet; run 'polymoe tokenizer train'");
+    auto tok = loadProjectTokenizer(store);
+    store.ensureDataDir("shards");
+    auto &db = store.db();
+    const int64_t totalDocs = db.queryInt("SELECT count(*) FROM documents");
+    int64_t done = 0;
+    for (const auto &lang : store.languages()) {
+        for (const char *split : {"train", "heldout"}) {
+            Statement have(db, "SELECT count(*) FROM token_shards WHERE tokenizer_id = ? AND language = ? AND split = ?");
+            have.bind(1, rec->id).bind(2, lang.code).bind(3, split);
+            have.step();
+            Statement docs(db, "SELECT text, n_words, n_characters FROM documents WHERE language = ? AND split = ? ORDER BY id");
+            docs.bind(1, lang.code).bind(2, split);
+            if (have.int64(0) > 0 && !force) {
+                done += db.queryInt("SELECT count(*) FROM documents WHERE language = '" + lang.code +
+                                    "' AND split = '" + split + "'");
+                continue;
+            }
+            TokenShard shard;
+            shard.language = lang.code;
+            shard.vocabSize = tok->vocabSize();
+            int64_t words = 0, chars = 0;
+            while (docs.step()) {
+                shard.addDocument(tok->encode(docs.text(0)));
+                words += docs.int64(1);
+                chars += docs.int64(2);
+                if ((++done & 255) == 0) {
+                    throwIfStopped(stop);
+                    if (progress)
+                        progress({"tokenize " + lang.code, done, totalDocs, "documents", {}});
+                }
+            }
+            const std::string rel = "shards/" + lang.code + "." + split + ".tok" + std::to_string(rec->id) + ".bin";
+            writeTokenShard(store.dataDir() / rel, shard);
+            Transaction tx(db);
+            Statement ins(db, "INSERT OR REPLACE INTO token_shards(tokenizer_id, language, split, path, n_documents, "
+                              "n_tokens, n_words, n_characters) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+            ins.bind(1, rec->id).bind(2, lang.code).bind(3, split).bind(4, rel).bind(5, int64_t(shard.documents()))
+                .bind(6, int64_t(shard.tokens.size())).bind(7, words).bind(8, chars).run();
+            tx.commit();
+        }
+    }
+    if (progress)
+        progress({"tokenize", totalDocs, totalDocs, "documents", {}});
+    return projectShards(store);
+}
+
+} // namespace polymoe
