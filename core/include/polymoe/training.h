@@ -1,0 +1,73 @@
+// Settings, progress and results of a training run, shared by pre-training, full fine-tuning and
+// both expansion stages. Plain data: the CLI and the GUI use these without LibTorch headers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace polymoe {
+
+struct TrainConfig {
+    std::string kind = "pretrain";  // "pretrain", "finetune", "stage1", "stage2"
+    int64_t seqLen = 128;           // tokens per sequence
+    int64_t batchSize = 16;         // sequences per optimiser step (per micro-batch x accumulation)
+    int64_t gradAccum = 1;          // micro-batches per step; batchSize must divide by it
+    int64_t steps = 800;            // optimiser steps
+    double lr = 2e-3;               // peak learning rate
+    double minLrRatio = 0.1;        // final learning rate as a share of the peak (cosine floor)
+    int64_t warmupSteps = 40;       // linear warm-up
+    double weightDecay = 0.1;       // AdamW, on matrices only (not norms, biases, embeddings)
+    double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+    double gradClip = 1.0;          // global norm; 0 = off
+    std::string dtype = "auto";     // "fp32", "bf16" (CPU autocast, fp32 master weights), "auto"
+    int threads = 0;                // intra-op threads; 0 = all cores (or OMP_NUM_THREADS)
+    uint64_t seed = 1;              // initialisation and data order
+    int64_t logEvery = 10;          // steps between recorded metrics
+    int64_t checkpointEvery = 200;  // steps between checkpoints (and one at the end); 0 = end only
+    std::map<std::string, double> languageWeights; // mixing weights by language code (train split)
+    int64_t evalTokens = 65536;     // held-out tokens per language for perplexity (0 = all)
+};
+
+// What a running job reports, about 10 times a second at most.
+struct TrainStatus {
+    std::string kind;
+    int64_t step = 0, totalSteps = 0;
+    double loss = 0;               // mean of the last logged steps
+    double lr = 0;
+    double tokensPerSecond = 0;
+    double elapsedSeconds = 0, etaSeconds = 0;
+    std::map<std::string, double> metrics; // extra losses ("balance", "lpr"...)
+};
+using TrainStatusFn = std::function<void(const TrainStatus &)>;
+
+struct TrainResult {
+    int64_t runId = 0;
+    int64_t steps = 0;
+    int64_t tokens = 0;
+    double seconds = 0;
+    double finalLoss = 0;
+    std::string dtype;              // what ran: "fp32" or "bf16"
+    int threads = 0;
+    std::string checkpoint;         // the folder of the last checkpoint
+};
+
+struct PerplexityRow {
+    std::string language;
+    std::string group;   // "old" / "new"
+    int64_t tokens = 0;
+    double loss = 0;     // mean cross-entropy, nats per token
+    double perplexity = 0;
+};
+
+// Resolves "auto" against the CPU (bf16 when it has AVX-512 BF16 instructions) or the device.
+std::string resolveDtype(const std::string &requested, bool cuda);
+// Sets LibTorch's intra-op threads (PLATFORM.md trap 1); returns the number set.
+int setTrainingThreads(int requested);
+
+std::string trainConfigToJson(const TrainConfig &c);
+TrainConfig trainConfigFromJson(const std::string &json, const std::string &where);
+
+} // namespace polymoe
