@@ -1,0 +1,276 @@
+// The shared training loop (see trainer.h).
+#include "trainer.h"
+
+#include "module_state.h"
+#include "polymoe/error.h"
+#include "polymoe/project_store.h"
+#include "safetensors.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/serialize.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+namespace polymoe {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char *kCheckpoint = "checkpoint";
+
+at::Tensor toTensor(const std::vector<int64_t> &v, int64_t rows, int64_t cols)
+{
+    return torch::from_blob(const_cast<int64_t *>(v.data()), {rows, cols}, at::kLong).clone();
+}
+
+// RAII: CPU autocast to bf16 while alive, when asked for.
+struct AutocastGuard {
+    bool on;
+    explicit AutocastGuard(bool enable) : on(enable)
+    {
+        if (on) {
+            at::autocast::set_cpu_enabled(true);
+            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        }
+    }
+    ~AutocastGuard()
+    {
+        if (on) {
+            at::autocast::set_cpu_enabled(false);
+            at::autocast::clear_cache();
+        }
+    }
+};
+
+void writeCheckpoint(const fs::path &dir, TrainingJob &job, torch::optim::AdamW &opt, int64_t step,
+                     int64_t tokens, double seconds)
+{
+    const fs::path final = dir / kCheckpoint;
+    const fs::path tmp = dir / (std::string(kCheckpoint) + ".tmp");
+    const fs::path old = dir / (std::string(kCheckpoint) + ".old");
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp);
+    // The trainable tensors are enough: the frozen rest is reloaded from where it came from.
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const auto &[name, p] : job.trainable)
+        tensors.emplace_back(name, p.detach());
+    writeSafetensors(tmp / "trainable.safetensors", tensors);
+    torch::save(opt, (tmp / "optimizer.pt").string());
+    nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"seconds", seconds},
+                            {"config", nlohmann::json::parse(trainConfigToJson(job.config))}};
+    {
+        std::ofstream out(tmp / "state.json");
+        out << state.dump(2);
+        if (!out)
+            throw IoError((tmp / "state.json").string() + ": write failed");
+    }
+    // Swap in: the previous checkpoint stays until the new one is complete.
+    fs::remove_all(old, ec);
+    if (fs::exists(final))
+        fs::rename(final, old);
+    fs::rename(tmp, final);
+    fs::remove_all(old, ec);
+}
+
+} // namespace
+
+bool hasCheckpoint(const fs::path &checkpointDir)
+{
+    return fs::exists(checkpointDir / kCheckpoint / "state.json");
+}
+
+at::Tensor languageModelLoss(CausalLMImpl &model, const at::Tensor &inputs, const at::Tensor &targets)
+{
+    const at::Tensor logits = model.forward(inputs);
+    return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(at::kFloat),
+                                                targets.reshape({-1}));
+}
+
+double scheduledLearningRate(const TrainConfig &c, int64_t step)
+{
+    if (c.warmupSteps > 0 && step <= c.warmupSteps)
+        return c.lr * double(step) / double(c.warmupSteps);
+    const double span = double(std::max<int64_t>(1, c.steps - c.warmupSteps));
+    const double progress = std::min(1.0, double(step - c.warmupSteps) / span);
+    const double minLr = c.lr * c.minLrRatio;
+    return minLr + 0.5 * (c.lr - minLr) * (1 + std::cos(M_PI * progress));
+}
+
+TrainResult runTraining(TrainingJob &job, const TrainStatusFn &status, std::stop_token stop)
+{
+    const TrainConfig &c = job.config;
+    if (!job.batcher)
+        throw ConfigError("training job has no data");
+    if (c.steps < 1 || c.batchSize < 1 || c.gradAccum < 1 || c.batchSize % c.gradAccum != 0)
+        throw ConfigError("steps and batch size must be positive, and the batch size a multiple of the "
+                          "accumulation (" + std::to_string(c.batchSize) + " / " + std::to_string(c.gradAccum) + ")");
+    if (job.trainable.empty())
+        throw ConfigError("nothing to train: no trainable parameters");
+
+    TrainResult result;
+    result.runId = job.runId;
+    result.threads = setTrainingThreads(c.threads);
+    const bool cuda = job.model->parameters().front().is_cuda();
+    result.dtype = resolveDtype(c.dtype, cuda);
+    const auto device = job.model->parameters().front().device();
+
+    // Freeze everything, then open the trainable mask.
+    for (auto &p : job.model->parameters())
+        p.set_requires_grad(false);
+    std::vector<at::Tensor> decay, noDecay;
+    for (auto &[name, p] : job.trainable) {
+        p.set_requires_grad(true);
+        // Weight decay on matrices only; norms, biases, embeddings and routers' rows... are vectors or lookups.
+        const bool isEmbedding = name.find("embed_tokens") != std::string::npos;
+        (p.dim() >= 2 && !isEmbedding ? decay : noDecay).push_back(p);
+    }
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    auto opts = [&](double wd) {
+        auto o = std::make_unique<torch::optim::AdamWOptions>(c.lr);
+        o->betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(wd);
+        return o;
+    };
+    if (!decay.empty())
+        groups.emplace_back(decay, opts(c.weightDecay));
+    if (!noDecay.empty())
+        groups.emplace_back(noDecay, opts(0.0));
+    torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(c.lr));
+
+    int64_t step = 0, tokens = 0;
+    double previousSeconds = 0;
+    if (job.resume) {
+        const fs::path ck = job.checkpointDir / kCheckpoint;
+        if (!hasCheckpoint(job.checkpointDir))
+            throw ConfigError(job.checkpointDir.string() + ": no checkpoint to resume from");
+        std::ifstream in(ck / "state.json");
+        const auto state = nlohmann::json::parse(in, nullptr, false);
+        if (state.is_discarded())
+            throw FormatError((ck / "state.json").string() + ": not valid JSON");
+        const auto savedConfig = trainConfigFromJson(state["config"].dump(), (ck / "state.json").string());
+        if (trainConfigToJson(savedConfig) != trainConfigToJson(c))
+            throw ConfigError((ck / "state.json").string() + ": the checkpoint was made with different settings; "
+                              "resume with the same settings or start a new run");
+        SafetensorsFile saved(ck / "trainable.safetensors");
+        at::NoGradGuard ng;
+        for (auto &[name, p] : job.trainable) {
+            if (!saved.contains(name))
+                throw FormatError((ck / "trainable.safetensors").string() + ": tensor '" + name + "' is missing");
+            p.copy_(saved.tensor(name));
+        }
+        torch::load(optimizer, (ck / "optimizer.pt").string());
+        step = state["step"].get<int64_t>();
+        tokens = state["tokens"].get<int64_t>();
+        previousSeconds = state["seconds"].get<double>();
+    }
+
+    job.model->train();
+    const int64_t micro = c.batchSize / c.gradAccum;
+    const auto start = std::chrono::steady_clock::now();
+    auto elapsed = [&] {
+        return previousSeconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    const int64_t firstStep = step;
+    double lastLoss = 0;
+    std::map<std::string, double> lastMetrics;
+    const bool bf16 = result.dtype == "bf16";
+
+    try {
+        while (step < c.steps) {
+            throwIfStopped(stop);
+            const int64_t next = step + 1;
+            const double lr = scheduledLearningRate(c, next);
+            for (auto &g : optimizer.param_groups())
+                static_cast<torch::optim::AdamWOptions &>(g.options()).lr(lr);
+            optimizer.zero_grad();
+            const SequenceBatch batch = job.batcher->batch(step, c.batchSize);
+            double lossSum = 0;
+            std::map<std::string, double> metrics;
+            for (int64_t m = 0; m < c.gradAccum; ++m) {
+                SequenceBatch part;
+                part.rows = micro;
+                part.seqLen = batch.seqLen;
+                const int64_t w = batch.seqLen + 1;
+                part.tokens.assign(batch.tokens.begin() + m * micro * w, batch.tokens.begin() + (m + 1) * micro * w);
+                part.language.assign(batch.language.begin() + m * micro, batch.language.begin() + (m + 1) * micro);
+                part.isNew.assign(batch.isNew.begin() + m * micro, batch.isNew.begin() + (m + 1) * micro);
+                const at::Tensor all = toTensor(part.tokens, micro, w).to(device);
+                const at::Tensor inputs = all.slice(1, 0, batch.seqLen);
+                const at::Tensor targets = all.slice(1, 1, w);
+                at::Tensor loss;
+                {
+                    AutocastGuard ac(bf16 && !cuda);
+                    loss = job.loss ? job.loss(part, inputs, targets, metrics)
+                                    : languageModelLoss(*job.model, inputs, targets);
+                }
+                if (!std::isfinite(loss.item<double>()))
+                    throw Error("training diverged at step " + std::to_string(next) +
+                                ": the loss is not finite; lower the learning rate");
+                (loss / double(c.gradAccum)).backward();
+                lossSum += loss.item<double>();
+            }
+            if (c.gradClip > 0) {
+                std::vector<at::Tensor> params;
+                for (auto &[n, p] : job.trainable)
+                    params.push_back(p);
+                torch::nn::utils::clip_grad_norm_(params, c.gradClip);
+            }
+            optimizer.step();
+            step = next;
+            tokens += c.batchSize * batch.seqLen;
+            lastLoss = lossSum / double(c.gradAccum);
+            for (auto &[k, v] : metrics)
+                v /= double(c.gradAccum);
+            lastMetrics = metrics;
+
+            const double secs = elapsed();
+            if (job.store && (step % std::max<int64_t>(1, c.logEvery) == 0 || step == c.steps || step == firstStep + 1)) {
+                std::vector<std::pair<std::string, double>> row = {
+                    {"loss", lastLoss}, {"lr", lr}, {"tokens", double(tokens)}, {"seconds", secs}};
+                for (auto &[k, v] : metrics)
+                    row.emplace_back(k, v);
+                job.store->addMetrics(job.runId, step, row);
+            }
+            if (c.checkpointEvery > 0 && step % c.checkpointEvery == 0 && step < c.steps)
+                writeCheckpoint(job.checkpointDir, job, optimizer, step, tokens, secs);
+            if (status) {
+                TrainStatus s;
+                s.kind = c.kind;
+                s.step = step;
+                s.totalSteps = c.steps;
+                s.loss = lastLoss;
+                s.lr = lr;
+                const double runSecs = secs - previousSeconds;
+                s.tokensPerSecond = runSecs > 0 ? double((step - firstStep) * c.batchSize * batch.seqLen) / runSecs : 0;
+                s.elapsedSeconds = secs;
+                s.etaSeconds = step > firstStep ? runSecs / double(step - firstStep) * double(c.steps - step) : 0;
+                s.metrics = metrics;
+                status(s);
+            }
+        }
+    } catch (const Cancelled &) {
+        if (step > firstStep)
+            writeCheckpoint(job.checkpointDir, job, optimizer, step, tokens, elapsed());
+        throw;
+    }
+    writeCheckpoint(job.checkpointDir, job, optimizer, step, tokens, elapsed());
+    job.model->eval();
+    for (auto &p : job.model->parameters())
+        p.set_requires_grad(false);
+    result.steps = step;
+    result.tokens = tokens;
+    result.seconds = elapsed();
+    result.finalLoss = lastLoss;
+    result.checkpoint = (job.checkpointDir / kCheckpoint).string();
+    return result;
+}
+
+} // namespace polymoe

@@ -1,0 +1,50 @@
+// The training loop shared by pre-training, full fine-tuning and both expansion stages: AdamW with
+// warm-up and cosine decay, gradient clipping and accumulation, a trainable mask, bf16 autocast,
+// checkpoints every N steps, exact resume, progress, cancellation, metrics in the project store.
+#pragma once
+
+#include "models/llama.h"
+#include "polymoe/training.h"
+#include "sequence_batcher.h"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stop_token>
+
+namespace polymoe {
+
+class ProjectStore;
+
+// Computes the loss of one micro-batch. inputs/targets: (rows, seqLen) int64. Extra terms go into
+// `metrics` (summed over micro-batches and averaged by the trainer for logging).
+using LossFn = std::function<at::Tensor(const SequenceBatch &batch, const at::Tensor &inputs,
+                                        const at::Tensor &targets, std::map<std::string, double> &metrics)>;
+
+// The language-model loss: mean cross-entropy of next-token prediction.
+at::Tensor languageModelLoss(CausalLMImpl &model, const at::Tensor &inputs, const at::Tensor &targets);
+
+struct TrainingJob {
+    CausalLM model{nullptr};
+    std::vector<std::pair<std::string, at::Tensor>> trainable; // (name, parameter); the rest is frozen
+    const SequenceBatcher *batcher = nullptr;
+    TrainConfig config;
+    LossFn loss;                          // empty: languageModelLoss
+    std::filesystem::path checkpointDir;  // "<dir>/checkpoint" is written there
+    ProjectStore *store = nullptr;        // metrics are recorded when set
+    int64_t runId = 0;
+    bool resume = false;                  // continue from checkpointDir's checkpoint
+};
+
+// Runs the job to config.steps. On cancellation it writes a checkpoint of the last finished step
+// and throws Cancelled; a killed process resumes from its last periodic checkpoint.
+TrainResult runTraining(TrainingJob &job, const TrainStatusFn &status = {}, std::stop_token stop = {});
+
+// The learning rate at a step (1-based) under warm-up then cosine decay to minLrRatio * lr.
+double scheduledLearningRate(const TrainConfig &c, int64_t step);
+
+// True when a finished checkpoint exists in the folder.
+bool hasCheckpoint(const std::filesystem::path &checkpointDir);
+
+} // namespace polymoe
