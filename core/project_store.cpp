@@ -427,4 +427,115 @@ std::vector<std::pair<int64_t, double>> ProjectStore::metricSeries(int64_t runId
     return out;
 }
 
+namespace {
+constexpr const char *kModelColumns =
+    "SELECT id, name, kind, path, config, parent_id, tokenizer_id, coalesce(n_parameters, 0), created_at FROM models";
+
+ModelRecord modelFrom(Statement &st)
+{
+    ModelRecord m;
+    m.id = st.int64(0);
+    m.name = st.text(1);
+    m.kind = st.text(2);
+    m.path = st.text(3);
+    m.config = st.text(4);
+    if (!st.isNull(5))
+        m.parentId = st.int64(5);
+    if (!st.isNull(6))
+        m.tokenizerId = st.int64(6);
+    m.parameters = st.int64(7);
+    m.createdAt = st.text(8);
+    return m;
+}
+} // namespace
+
+int64_t ProjectStore::addModel(const ModelRecord &m)
+{
+    if (model(m.name))
+        throw ConfigError("a model named '" + m.name + "' is already in " + m_path.string());
+    Statement st(*m_db, "INSERT INTO models(name, kind, path, config, parent_id, tokenizer_id, n_parameters) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    st.bind(1, m.name).bind(2, m.kind).bind(3, m.path).bind(4, m.config).bind(5, m.parentId).bind(6, m.tokenizerId)
+        .bind(7, m.parameters).run();
+    return m_db->lastInsertId();
+}
+
+std::vector<ModelRecord> ProjectStore::models() const
+{
+    std::vector<ModelRecord> out;
+    Statement st(*m_db, std::string(kModelColumns) + " ORDER BY id");
+    while (st.step())
+        out.push_back(modelFrom(st));
+    return out;
+}
+
+std::optional<ModelRecord> ProjectStore::model(const std::string &name) const
+{
+    Statement st(*m_db, std::string(kModelColumns) + " WHERE name = ?");
+    st.bind(1, name);
+    if (!st.step())
+        return std::nullopt;
+    return modelFrom(st);
+}
+
+std::optional<ModelRecord> ProjectStore::model(int64_t id) const
+{
+    Statement st(*m_db, std::string(kModelColumns) + " WHERE id = ?");
+    st.bind(1, id);
+    if (!st.step())
+        return std::nullopt;
+    return modelFrom(st);
+}
+
+std::string ProjectStore::uniqueModelName(const std::string &base) const
+{
+    if (!model(base))
+        return base;
+    for (int i = 2;; ++i)
+        if (!model(base + "-" + std::to_string(i)))
+            return base + "-" + std::to_string(i);
+}
+
+std::filesystem::path ProjectStore::modelPath(const ModelRecord &m) const
+{
+    const std::filesystem::path p(m.path);
+    return p.is_absolute() ? p : dataDir() / p;
+}
+
+void ProjectStore::addEvaluations(const std::vector<EvaluationRecord> &rows)
+{
+    Transaction tx(*m_db);
+    Statement st(*m_db, "INSERT INTO evaluations(model_id, run_id, language, split, n_tokens, loss, perplexity) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    for (const auto &r : rows) {
+        st.bind(1, r.modelId).bind(2, r.runId).bind(3, r.language).bind(4, r.split).bind(5, r.tokens)
+            .bind(6, r.loss).bind(7, r.perplexity).run();
+        st.reset();
+    }
+    tx.commit();
+}
+
+std::vector<EvaluationRecord> ProjectStore::evaluations(int64_t modelId) const
+{
+    std::vector<EvaluationRecord> out;
+    Statement st(*m_db, "SELECT model_id, run_id, language, split, n_tokens, loss, perplexity, created_at "
+                        "FROM evaluations e WHERE model_id = ? AND id = (SELECT max(id) FROM evaluations "
+                        "WHERE model_id = e.model_id AND language = e.language AND split = e.split) ORDER BY language");
+    st.bind(1, modelId);
+    while (st.step()) {
+        EvaluationRecord r;
+        r.modelId = st.int64(0);
+        if (!st.isNull(1))
+            r.runId = st.int64(1);
+        r.language = st.text(2);
+        r.split = st.text(3);
+        r.tokens = st.int64(4);
+        r.loss = st.real(5);
+        r.perplexity = st.real(6);
+        r.createdAt = st.text(7);
+        out.push_back(r);
+    }
+    return out;
+}
+
 } // namespace polymoe

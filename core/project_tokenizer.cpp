@@ -36,9 +36,18 @@ constexpr const char *kSelect =
     "SELECT id, backend, coalesce(model_type, ''), vocab_size, sha256, source, is_current, created_at FROM tokenizers";
 
 TokenizerRecord storeModel(ProjectStore &store, const std::string &backend, const std::string &modelType,
-                           int vocabSize, const std::string &settings, const std::string &bytes,
+                           const ITokenizer &tok, std::string settings, const std::string &bytes,
                            const std::string &source)
 {
+    // The special ids go with the settings, so training needs no tokenizer plugin (GPU machines).
+    auto j = nlohmann::json::parse(settings);
+    const SpecialTokens sp = tok.specialTokens();
+    j["bos_id"] = sp.bos;
+    j["eos_id"] = sp.eos;
+    j["unk_id"] = sp.unk;
+    j["pad_id"] = sp.pad;
+    settings = j.dump();
+    const int vocabSize = tok.vocabSize();
     int64_t id = 0;
     store.transaction([&] {
         auto &db = store.db();
@@ -115,8 +124,8 @@ TokenizerRecord trainProjectTokenizer(ProjectStore &store, const TokenizerTrainO
     std::string source = "trained on";
     for (size_t i = 0; i < langs.size(); ++i)
         source += (i ? "," : " ") + langs[i];
-    auto rec = storeModel(store, plugin->name(), options.modelType, plugin->loadBytes(bytes)->vocabSize(),
-                          settings.dump(), bytes, source);
+    auto rec = storeModel(store, plugin->name(), options.modelType, *plugin->loadBytes(bytes), settings.dump(),
+                          bytes, source);
     if (progress)
         progress({"train tokenizer", 1, 1, "models", {}});
     return rec;
@@ -126,7 +135,7 @@ TokenizerRecord importTokenizerModel(ProjectStore &store, const std::filesystem:
 {
     auto plugin = TokenizerPlugin::load("sentencepiece");
     auto tok = plugin->loadFile(modelFile); // validates
-    return storeModel(store, plugin->name(), "", tok->vocabSize(), "{}", tok->serialize(),
+    return storeModel(store, plugin->name(), "", *tok, "{}", tok->serialize(),
                       std::filesystem::absolute(modelFile).string());
 }
 
@@ -136,6 +145,22 @@ std::optional<TokenizerRecord> currentTokenizerRecord(const ProjectStore &store)
     if (!st.step())
         return std::nullopt;
     return recordFrom(st);
+}
+
+SpecialTokens projectSpecialTokens(const ProjectStore &store)
+{
+    Statement st(store.db(), "SELECT settings FROM tokenizers WHERE is_current = 1");
+    if (!st.step())
+        throw ConfigError(store.path().string() + ": the project has no tokenizer yet; run 'polymoe tokenizer train'");
+    const auto j = nlohmann::json::parse(st.text(0), nullptr, false);
+    SpecialTokens sp;
+    if (j.is_object()) {
+        sp.bos = j.value("bos_id", -1);
+        sp.eos = j.value("eos_id", -1);
+        sp.unk = j.value("unk_id", -1);
+        sp.pad = j.value("pad_id", -1);
+    }
+    return sp;
 }
 
 std::string projectTokenizerBytes(const ProjectStore &store)

@@ -43,6 +43,29 @@ struct RunRecord {
     std::string checkpoint;
 };
 
+struct ModelRecord {
+    int64_t id = 0;
+    std::string name;      // unique in the project: "base", "finetuned", "stage1"...
+    std::string kind;      // "base", "imported", "finetuned", "expanded"
+    std::string path;      // relative to the data folder, or absolute for imported models
+    std::string config;    // config.json text
+    std::optional<int64_t> parentId;
+    std::optional<int64_t> tokenizerId;
+    int64_t parameters = 0;
+    std::string createdAt;
+};
+
+struct EvaluationRecord {
+    int64_t modelId = 0;
+    std::optional<int64_t> runId;
+    std::string language;
+    std::string split;
+    int64_t tokens = 0;
+    double loss = 0;
+    double perplexity = 0;
+    std::string createdAt;
+};
+
 class ProjectStore {
 public:
     static constexpr int kSchemaVersion = 3;
@@ -88,6 +111,17 @@ public:
                     const std::vector<std::pair<std::string, double>> &values);
     std::vector<RunRecord> runs() const;
     std::vector<std::pair<int64_t, double>> metricSeries(int64_t runId, const std::string &name) const;
+
+    // Models and their evaluations
+    int64_t addModel(const ModelRecord &model); // returns the id; the name must be new
+    std::vector<ModelRecord> models() const;
+    std::optional<ModelRecord> model(const std::string &name) const;
+    std::optional<ModelRecord> model(int64_t id) const;
+    std::string uniqueModelName(const std::string &base) const; // base, base-2, base-3...
+    std::filesystem::path modelPath(const ModelRecord &model) const; // absolute folder
+    void addEvaluations(const std::vector<EvaluationRecord> &rows);
+    // The latest evaluation of each language for a model.
+    std::vector<EvaluationRecord> evaluations(int64_t modelId) const;
 
     // For core's own modules (corpus, tokenizer, models...): the connection.
     detail::Database &db() const { return *m_db; }

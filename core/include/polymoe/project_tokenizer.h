@@ -37,6 +37,8 @@ std::optional<TokenizerRecord> currentTokenizerRecord(const ProjectStore &store)
 std::unique_ptr<ITokenizer> loadProjectTokenizer(const ProjectStore &store); // ConfigError if none
 // The model bytes of the current tokenizer (for writing tokenizer.model next to a checkpoint).
 std::string projectTokenizerBytes(const ProjectStore &store);
+// Its special ids, kept in the store so that training needs no tokenizer plugin.
+SpecialTokens projectSpecialTokens(const ProjectStore &store);
 
 struct ShardRecord {
     std::string language;

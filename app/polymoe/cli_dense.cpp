@@ -1,0 +1,251 @@
+// polymoe pretrain, eval, generate, model import|info, bench train
+#include "cli.h"
+
+#include "polymoe/bench.h"
+#include "polymoe/dense_jobs.h"
+#include "polymoe/project_store.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+namespace polymoe::cli {
+
+// Prints training status: a bar on stderr, a line every few seconds, or JSON lines on stdout.
+TrainStatusFn makeTrainStatus(const Context &ctx)
+{
+    if (ctx.progress == "none")
+        return {};
+    auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+    const std::string mode = ctx.progress;
+    return [mode, last](const TrainStatus &s) {
+        const auto now = std::chrono::steady_clock::now();
+        const bool end = s.step == s.totalSteps;
+        const auto gap = mode == "plain" ? std::chrono::milliseconds(5000) : std::chrono::milliseconds(100);
+        if (!end && now - *last < gap)
+            return;
+        *last = now;
+        if (mode == "json") {
+            nlohmann::json j = {{"event", "train"}, {"kind", s.kind}, {"step", s.step}, {"total", s.totalSteps},
+                                {"loss", s.loss}, {"lr", s.lr}, {"tokens_per_s", s.tokensPerSecond},
+                                {"elapsed_s", s.elapsedSeconds}, {"eta_s", s.etaSeconds}, {"metrics", s.metrics}};
+            std::cout << j.dump() << std::endl;
+            return;
+        }
+        char buf[256];
+        const double frac = s.totalSteps ? double(s.step) / double(s.totalSteps) : 0;
+        std::string bar;
+        if (mode == "bar") {
+            const int width = 20, fill = int(frac * width + 0.5);
+            bar = "[" + std::string(size_t(fill), '#') + std::string(size_t(width - fill), '.') + "] ";
+        }
+        std::snprintf(buf, sizeof buf, "%s %s%lld/%lld loss %.4f lr %.2e %.0f tok/s ETA %dm%02ds", s.kind.c_str(),
+                      bar.c_str(), (long long)s.step, (long long)s.totalSteps, s.loss, s.lr, s.tokensPerSecond,
+                      int(s.etaSeconds) / 60, int(s.etaSeconds) % 60);
+        std::string line = buf;
+        for (const auto &[k, v] : s.metrics) {
+            std::snprintf(buf, sizeof buf, " %s %.4f", k.c_str(), v);
+            line += buf;
+        }
+        if (mode == "bar")
+            std::cerr << "\r\033[K" << line << (end ? "\n" : "") << std::flush;
+        else
+            std::cerr << line << "\n";
+    };
+}
+
+std::string perplexityTable(const std::vector<PerplexityRow> &rows)
+{
+    std::ostringstream os;
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%-8s %-5s %10s %9s %11s\n", "language", "group", "tokens", "loss", "perplexity");
+    os << buf;
+    for (const auto &r : rows) {
+        std::snprintf(buf, sizeof buf, "%-8s %-5s %10lld %9.4f %11.2f\n", r.language.c_str(), r.group.c_str(),
+                      (long long)r.tokens, r.loss, r.perplexity);
+        os << buf;
+    }
+    return os.str();
+}
+
+nlohmann::json perplexityJson(const std::vector<PerplexityRow> &rows)
+{
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto &r : rows)
+        j.push_back({{"language", r.language}, {"group", r.group}, {"tokens", r.tokens}, {"loss", r.loss},
+                     {"perplexity", r.perplexity}});
+    return j;
+}
+
+namespace {
+
+// Applies command-line overrides of the common training settings to a recipe.
+void applyTrainOverrides(const Args &a, TrainConfig &t)
+{
+    t.steps = a.getInt("--steps", t.steps);
+    t.lr = a.getDouble("--lr", t.lr);
+    t.batchSize = a.getInt("--batch-size", t.batchSize);
+    t.gradAccum = a.getInt("--grad-accum", t.gradAccum);
+    t.seqLen = a.getInt("--seq-len", t.seqLen);
+    t.warmupSteps = a.getInt("--warmup", t.warmupSteps);
+    t.checkpointEvery = a.getInt("--checkpoint-every", t.checkpointEvery);
+    t.seed = uint64_t(a.getInt("--seed", int64_t(t.seed)));
+    t.threads = int(a.getInt("--threads", t.threads));
+    if (a.has("--dtype"))
+        t.dtype = a.get("--dtype");
+    if (a.has("--weights")) {
+        t.languageWeights.clear();
+        for (const auto &item : a.getList("--weights")) {
+            const auto eq = item.find('=');
+            if (eq == std::string::npos)
+                throw UsageError("--weights expects CODE=WEIGHT,..., not '" + item + "'");
+            t.languageWeights[item.substr(0, eq)] = std::stod(item.substr(eq + 1));
+        }
+    }
+}
+
+const std::vector<OptionSpec> kTrainOptions = {
+    {"--recipe", "FILE", "recipe JSON (model shape and training settings)", "demo-base"},
+    {"--init", "DIR", "start from this model folder (continued pre-training = full fine-tuning)", ""},
+    {"--init-model", "NAME", "start from a model of the project", ""},
+    {"--name", "NAME", "name of the resulting model in the project", ""},
+    {"--resume", "", "continue the last unfinished run of this kind from its checkpoint", ""},
+    {"--steps", "N", "optimiser steps", ""},
+    {"--lr", "LR", "peak learning rate", ""},
+    {"--batch-size", "N", "sequences per step", ""},
+    {"--grad-accum", "N", "micro-batches per step", ""},
+    {"--seq-len", "N", "tokens per sequence", ""},
+    {"--warmup", "N", "warm-up steps", ""},
+    {"--checkpoint-every", "N", "steps between checkpoints", ""},
+    {"--weights", "LIST", "language mixing weights, e.g. en=0.475,es=0.475,de=0.025,ru=0.025", ""},
+    {"--dtype", "TYPE", "auto, fp32 or bf16", ""},
+    {"--threads", "N", "intra-op threads (0: all cores)", ""},
+    {"--seed", "N", "initialisation and data-order seed", ""},
+};
+
+int pretrain(const Args &a, Context &ctx)
+{
+    auto store = ProjectStore::open(a.positionals[0]);
+    const std::string r = a.get("--recipe", "demo-base");
+    DenseTrainSpec spec;
+    spec.recipe = readRecipe(r.find('/') == std::string::npos && r.find(".json") == std::string::npos ? builtinRecipe(r)
+                                                                                                      : std::filesystem::path(r));
+    applyTrainOverrides(a, spec.recipe.train);
+    if (a.has("--init"))
+        spec.init = a.get("--init");
+    if (a.has("--init-model"))
+        spec.initModel = a.get("--init-model");
+    spec.outputName = a.get("--name");
+    spec.resume = a.has("--resume");
+    const auto out = trainDenseModel(store, spec, makeTrainStatus(ctx), ctx.progressFn, ctx.stop);
+    nlohmann::json j = {{"run_id", out.train.runId}, {"model", out.modelName}, {"model_dir", out.modelDir.string()},
+                        {"steps", out.train.steps}, {"tokens", out.train.tokens}, {"seconds", out.train.seconds},
+                        {"final_loss", out.train.finalLoss}, {"dtype", out.train.dtype}, {"threads", out.train.threads},
+                        {"evaluation", perplexityJson(out.evaluation)}};
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "trained model '%s' (run %lld): %lld steps, %lld tokens, %.0f s, %s on %d threads, final loss %.4f\n",
+                  out.modelName.c_str(), (long long)out.train.runId, (long long)out.train.steps,
+                  (long long)out.train.tokens, out.train.seconds, out.train.dtype.c_str(), out.train.threads,
+                  out.train.finalLoss);
+    ctx.print(j, std::string(buf) + "saved to " + out.modelDir.string() + "\nheld-out perplexity:\n" +
+                     perplexityTable(out.evaluation));
+    return kExitOk;
+}
+
+int eval(const Args &a, Context &ctx)
+{
+    auto store = ProjectStore::open(a.positionals[0]);
+    std::string model = a.get("--model");
+    if (model.empty()) {
+        const auto models = store.models();
+        if (models.empty())
+            throw UsageError("the project has no model yet; give --model DIR or run 'polymoe pretrain'");
+        model = models.back().name;
+    }
+    const auto rows = evaluateModel(store, model, a.getInt("--tokens", 65536), ctx.progressFn, ctx.stop);
+    ctx.print({{"model", model}, {"evaluation", perplexityJson(rows)}},
+              "held-out perplexity of " + model + ":\n" + perplexityTable(rows));
+    return kExitOk;
+}
+
+int generateCmd(const Args &a, Context &ctx)
+{
+    GenerateOptions o;
+    o.maxNewTokens = a.getInt("--max-tokens", o.maxNewTokens);
+    o.temperature = a.getDouble("--temperature", o.temperature);
+    o.topK = a.getInt("--top-k", o.topK);
+    o.seed = uint64_t(a.getInt("--seed", int64_t(o.seed)));
+    std::string prompt;
+    for (size_t i = 1; i < a.positionals.size(); ++i)
+        prompt += (i > 1 ? " " : "") + a.positionals[i];
+    const std::string text = generateText(a.positionals[0], prompt, o);
+    ctx.print({{"prompt", prompt}, {"completion", text}}, prompt + text + "\n");
+    return kExitOk;
+}
+
+int modelImport(const Args &a, Context &ctx)
+{
+    auto store = ProjectStore::open(a.positionals[0]);
+    const auto rec = importModelFolder(store, a.positionals[1], a.get("--name"));
+    ctx.print({{"model", rec.name}, {"id", rec.id}, {"parameters", rec.parameters}, {"path", rec.path}},
+              "imported '" + rec.name + "' (" + std::to_string(rec.parameters) + " parameters) from " + rec.path + "\n");
+    return kExitOk;
+}
+
+int modelInfo(const Args &a, Context &ctx)
+{
+    const auto j = nlohmann::json::parse(describeModelFolder(a.positionals[0]));
+    std::ostringstream os;
+    const auto &c = j["config"];
+    os << j["folder"].get<std::string>() << "\n  " << c["model_type"].get<std::string>() << ": "
+       << c["num_hidden_layers"] << " layers, d_model " << c["hidden_size"] << ", d_ffn " << c["intermediate_size"]
+       << ", heads " << c["num_attention_heads"] << "/" << c["num_key_value_heads"] << ", vocabulary "
+       << c["vocab_size"] << "\n  parameters: " << j["parameters"] << " in " << j["tensors"] << " tensors "
+       << j["dtypes"].dump() << "\n  tokenizer.model: " << (j["has_tokenizer"].get<bool>() ? "yes" : "no") << "\n";
+    ctx.print(j, os.str());
+    return kExitOk;
+}
+
+int benchTrain(const Args &a, Context &ctx)
+{
+    const auto rep = benchTrainStep(int(a.getInt("--repetitions", 5)), int(a.getInt("--threads", 0)));
+    if (a.has("--out"))
+        std::ofstream(a.get("--out")) << rep.markdown();
+    ctx.print(nlohmann::json::parse(rep.json()), rep.markdown());
+    return kExitOk;
+}
+
+Register pretrainCmd({"pretrain", "train a dense base model on the project's text (or fine-tune one with --init)",
+                      "PROJECT [--recipe FILE|demo-base|demo-base-tiny] [--init DIR] [--resume]",
+                      "Without --init: a new model from the recipe, on the old languages plus the recipe's share of\n"
+                      "new-language text (METHOD.md section 9). With --init/--init-model: continued pre-training of\n"
+                      "that model on the new languages (the full fine-tuning baseline). The model is saved in the\n"
+                      "project's data folder as a Hugging Face folder, then evaluated on held-out text. Ctrl-C stops\n"
+                      "at the next step and keeps a checkpoint; --resume continues it exactly.",
+                      kTrainOptions, 1, 1, true, pretrain});
+Register evalCmd({"eval", "held-out perplexity per language", "PROJECT [--model NAME|DIR]", "",
+                  {{"--model", "NAME|DIR", "a model of the project or a folder (default: the newest model)", ""},
+                   {"--tokens", "N", "held-out tokens per language (0: all)", "65536"}},
+                  1, 1, true, eval});
+Register generateCmdReg({"generate", "sample a continuation of a prompt", "MODEL_DIR PROMPT...", "",
+                         {{"--max-tokens", "N", "new tokens at most", "64"},
+                          {"--temperature", "T", "sampling temperature (0: greedy)", "0.8"},
+                          {"--top-k", "K", "sample among the K likeliest tokens (0: all)", "40"},
+                          {"--seed", "N", "sampling seed", "1"}},
+                         2, -1, true, generateCmd});
+Register importCmd({"model import", "add an existing Hugging Face model folder to the project", "PROJECT DIR", "",
+                    {{"--name", "NAME", "model name in the project", ""}}, 2, 2, true, modelImport});
+Register infoCmd({"model info", "describe a model folder (config, parameters, tensors)", "DIR", "", {}, 1, 1, true,
+                  modelInfo});
+Register benchTrainCmd({"bench train", "tokens/s of a demo-model training step and its share of the matmul rate", "",
+                        "", {{"--repetitions", "N", "timed steps per dtype", "5"},
+                             {"--threads", "N", "intra-op threads (0: all cores)", "0"},
+                             {"--out", "FILE", "also write the Markdown table there", ""}},
+                        0, 0, true, benchTrain});
+
+} // namespace
+} // namespace polymoe::cli

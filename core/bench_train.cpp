@@ -1,0 +1,200 @@
+// polymoe bench train: training-step throughput of the demo model against the machine's matmul rate.
+#include "polymoe/bench.h"
+
+#include "models/llama.h"
+#include "polymoe/training.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/adamw.h>
+#include <torch/version.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <algorithm>
+
+namespace polymoe {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::pair<double, double> meanSd(const std::vector<double> &v)
+{
+    double m = 0;
+    for (double x : v)
+        m += x;
+    m /= double(v.size());
+    double s = 0;
+    for (double x : v)
+        s += (x - m) * (x - m);
+    return {m, v.size() > 1 ? std::sqrt(s / double(v.size() - 1)) : 0.0};
+}
+
+// FLOP/s of an n x n x n matmul in the dtype, best of several.
+double matmulRate(at::ScalarType type, int64_t n, int reps)
+{
+    auto a = torch::randn({n, n}).to(type), b = torch::randn({n, n}).to(type);
+    at::mm(a, b); // warm-up
+    double best = 0;
+    for (int r = 0; r < reps; ++r) {
+        const auto t0 = Clock::now();
+        auto c = at::mm(a, b);
+        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        best = std::max(best, 2.0 * double(n) * double(n) * double(n) / s);
+    }
+    return best;
+}
+
+} // namespace
+
+std::string machineDescription(int threads)
+{
+    std::ifstream in("/proc/cpuinfo");
+    std::string line, model = "unknown CPU";
+    while (std::getline(in, line))
+        if (line.rfind("model name", 0) == 0) {
+            model = line.substr(line.find(':') + 2);
+            break;
+        }
+    return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores, " + std::to_string(threads) +
+           " threads";
+}
+
+std::string BenchReport::markdown() const
+{
+    std::ostringstream os;
+    os << "### " << title << "\n\n" << "- machine: " << machine << "\n- build: " << build << "\n\n";
+    os << "| benchmark | mean | sd | unit | reps |";
+    std::vector<std::string> extraNames;
+    for (const auto &r : rows)
+        for (const auto &[k, v] : r.extra)
+            if (std::find(extraNames.begin(), extraNames.end(), k) == extraNames.end())
+                extraNames.push_back(k);
+    for (const auto &k : extraNames)
+        os << " " << k << " |";
+    os << "\n|---|---:|---:|---|---:|";
+    for (size_t i = 0; i < extraNames.size(); ++i)
+        os << "---:|";
+    os << "\n";
+    char buf[64];
+    for (const auto &r : rows) {
+        std::snprintf(buf, sizeof buf, "%.4g", r.mean);
+        os << "| " << r.name << " | " << buf;
+        std::snprintf(buf, sizeof buf, "%.2g", r.sd);
+        os << " | " << buf << " | " << r.unit << " | " << r.repetitions << " |";
+        for (const auto &k : extraNames) {
+            auto it = std::find_if(r.extra.begin(), r.extra.end(), [&](const auto &e) { return e.first == k; });
+            if (it == r.extra.end())
+                os << " |";
+            else {
+                std::snprintf(buf, sizeof buf, "%.3g", it->second);
+                os << " " << buf << " |";
+            }
+        }
+        os << "\n";
+    }
+    for (const auto &n : notes)
+        os << "\n" << n << "\n";
+    return os.str();
+}
+
+std::string BenchReport::json() const
+{
+    nlohmann::json j = {{"title", title}, {"machine", machine}, {"build", build}, {"notes", notes}};
+    j["rows"] = nlohmann::json::array();
+    for (const auto &r : rows) {
+        nlohmann::json e = {{"name", r.name}, {"unit", r.unit}, {"mean", r.mean}, {"sd", r.sd}, {"repetitions", r.repetitions}};
+        for (const auto &[k, v] : r.extra)
+            e[k] = v;
+        j["rows"].push_back(e);
+    }
+    return j.dump(2);
+}
+
+BenchReport benchTrainStep(int repetitions, int threads)
+{
+    BenchReport rep;
+    const int used = setTrainingThreads(threads);
+    rep.title = "Training step of the demo base model";
+    rep.machine = machineDescription(used);
+    rep.build = std::string("PolyMoE ") + POLYMOE_VERSION + ", LibTorch " + TORCH_VERSION;
+
+    ModelConfig cfg;
+    cfg.modelType = "llama";
+    cfg.vocabSize = 8000;
+    cfg.hiddenSize = 256;
+    cfg.intermediateSize = 688;
+    cfg.numLayers = 4;
+    cfg.numHeads = 4;
+    cfg.numKvHeads = 4;
+    cfg.headDim = 64;
+    cfg.maxPositionEmbeddings = 512;
+    const int64_t B = 16, T = 128, tokens = B * T;
+    const double d = double(cfg.hiddenSize), f = double(cfg.intermediateSize), L = double(cfg.numLayers);
+    // Matmul FLOPs of one step: forward 2 per multiply-add, backward twice the forward.
+    const double perTokenFwd = L * (2 * 4 * d * d + 2 * 3 * d * f + 2 * 2 * double(T) * d) + 2 * d * double(cfg.vocabSize);
+    const double stepFlops = 3 * perTokenFwd * double(tokens);
+
+    const bool bf16 = resolveDtype("auto", false) == "bf16";
+    std::vector<std::string> dtypes = {"fp32"};
+    if (bf16)
+        dtypes.push_back("bf16");
+    else
+        rep.notes.push_back("This CPU has no AVX-512 BF16 instructions: bf16 is not measured (it would be emulated).");
+    for (const auto &dt : dtypes) {
+        torch::manual_seed(0);
+        CausalLM model(cfg);
+        model->train();
+        torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(1e-3));
+        auto ids = torch::randint(0, cfg.vocabSize, {B, T + 1}, at::kLong);
+        auto step = [&] {
+            if (dt == "bf16") {
+                at::autocast::set_cpu_enabled(true);
+                at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+            }
+            auto logits = model->forward(ids.slice(1, 0, T));
+            auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, cfg.vocabSize}).to(at::kFloat),
+                                                             ids.slice(1, 1, T + 1).reshape({-1}));
+            if (dt == "bf16") {
+                at::autocast::set_cpu_enabled(false);
+                at::autocast::clear_cache();
+            }
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+        };
+        step();
+        step(); // warm-up
+        std::vector<double> tps, frac;
+        const double mmRate = matmulRate(dt == "bf16" ? at::kBFloat16 : at::kFloat, 2048, 5);
+        for (int r = 0; r < repetitions; ++r) {
+            const auto t0 = Clock::now();
+            step();
+            const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+            tps.push_back(double(tokens) / s);
+            frac.push_back(stepFlops / s / mmRate);
+        }
+        auto [m, sd] = meanSd(tps);
+        auto [fm, fsd] = meanSd(frac);
+        BenchRow row;
+        row.name = "train step " + dt + " (16 x 128 tokens)";
+        row.unit = "tokens/s";
+        row.mean = m;
+        row.sd = sd;
+        row.repetitions = repetitions;
+        row.extra = {{"step GFLOP", stepFlops / 1e9}, {"achieved GFLOP/s", fm * mmRate / 1e9},
+                     {"mm GFLOP/s", mmRate / 1e9}, {"fraction of mm rate", fm}};
+        rep.rows.push_back(row);
+    }
+    rep.notes.push_back("fraction of mm rate = (matmul FLOPs of one step / step time) / (FLOP/s of a 2048^3 at::mm "
+                        "of the same dtype, best of 5, measured in the same run).");
+    return rep;
+}
+
+} // namespace polymoe

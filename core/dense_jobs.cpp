@@ -1,0 +1,322 @@
+// Dense-model jobs: pre-training, full fine-tuning, evaluation, import, description, sampling.
+#include "polymoe/dense_jobs.h"
+
+#include "evaluation.h"
+#include "model_io.h"
+#include "models/generate.h"
+#include "polymoe/error.h"
+#include "polymoe/project_tokenizer.h"
+#include "polymoe/tokenizer.h"
+#include "project_data.h"
+#include "safetensors.h"
+#include "trainer.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/utils.h>
+
+#include <fstream>
+
+namespace polymoe {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string readText(const fs::path &p)
+{
+    std::ifstream in(p, std::ios::binary);
+    if (!in)
+        throw IoError(p.string() + ": cannot open");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Pre-training: old languages share (1 - newShare) equally, new ones newShare equally.
+// Fine-tuning: new languages only.
+std::map<std::string, double> defaultWeights(const ProjectStore &store, const std::string &kind, double newShare)
+{
+    std::vector<std::string> olds, news;
+    for (const auto &l : store.languages())
+        (l.group == LanguageGroup::Old ? olds : news).push_back(l.code);
+    std::map<std::string, double> w;
+    if (kind == "finetune") {
+        if (news.empty())
+            throw ConfigError(store.path().string() + ": fine-tuning needs new-language text; the project has none");
+        for (const auto &c : news)
+            w[c] = 1.0 / double(news.size());
+        return w;
+    }
+    if (olds.empty())
+        throw ConfigError(store.path().string() + ": pre-training needs old-language text; the project has none");
+    const double ns = news.empty() ? 0.0 : newShare;
+    for (const auto &c : olds)
+        w[c] = (1 - ns) / double(olds.size());
+    for (const auto &c : news)
+        w[c] = ns / double(news.size());
+    return w;
+}
+
+nlohmann::json rowsJson(const std::vector<PerplexityRow> &rows)
+{
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto &r : rows)
+        j.push_back({{"language", r.language}, {"group", r.group}, {"tokens", r.tokens}, {"loss", r.loss},
+                     {"perplexity", r.perplexity}});
+    return j;
+}
+
+} // namespace
+
+Recipe readRecipe(const fs::path &file)
+{
+    const auto j = nlohmann::json::parse(readText(file), nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        throw FormatError(file.string() + ": a recipe must be a JSON object");
+    if (!j.contains("model") || !j["model"].is_object())
+        throw ConfigError(file.string() + ": the recipe has no \"model\" object (config.json keys)");
+    Recipe r;
+    r.source = file.string();
+    r.modelConfigJson = j["model"].dump();
+    if (j.contains("train"))
+        r.train = trainConfigFromJson(j["train"].dump(), file.string() + ": \"train\"");
+    r.newLanguageShare = j.value("new_language_share", r.newLanguageShare);
+    if (r.newLanguageShare < 0 || r.newLanguageShare >= 1)
+        throw ConfigError(file.string() + ": new_language_share must be in [0, 1)");
+    return r;
+}
+
+fs::path builtinRecipe(const std::string &name)
+{
+    // Installed data first, then the source tree the binary was built from.
+    for (const fs::path dir : {fs::path("/usr/share/polymoe/demo"), fs::path("/usr/local/share/polymoe/demo"),
+                               fs::path(POLYMOE_RESOURCE_DIR) / "demo"}) {
+        const fs::path p = dir / (name + ".json");
+        if (fs::exists(p))
+            return p;
+    }
+    throw ConfigError("built-in recipe '" + name + "' not found (looked in /usr/share/polymoe/demo and " +
+                      std::string(POLYMOE_RESOURCE_DIR) + "/demo)");
+}
+
+DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spec, const TrainStatusFn &status,
+                                  const ProgressFn &progress, std::stop_token stop)
+{
+    const auto tokRec = currentTokenizerRecord(store);
+    if (!tokRec)
+        throw ConfigError(store.path().string() + ": the project has no tokenizer yet; run 'polymoe tokenizer train'");
+    TrainConfig cfg = spec.recipe.train;
+    if (spec.init || spec.initModel) {
+        if (cfg.kind == "pretrain")
+            cfg.kind = "finetune";
+    }
+    if (cfg.kind != "pretrain" && cfg.kind != "finetune")
+        throw ConfigError("dense training kind must be pretrain or finetune, not '" + cfg.kind + "'");
+    if (cfg.languageWeights.empty())
+        cfg.languageWeights = defaultWeights(store, cfg.kind, spec.recipe.newLanguageShare);
+
+    // Resume: the unfinished run of this kind, with its own stored settings.
+    int64_t runId = 0;
+    std::optional<int64_t> parentId;
+    fs::path initDir;
+    nlohmann::json runConfig;
+    if (spec.resume) {
+        for (const auto &r : store.runs())
+            if (r.kind == cfg.kind && r.status != "completed")
+                runId = r.id, runConfig = nlohmann::json::parse(r.config);
+        if (runId == 0)
+            throw ConfigError(store.path().string() + ": no unfinished " + cfg.kind + " run to resume");
+        cfg = trainConfigFromJson(runConfig["train"].dump(), "run " + std::to_string(runId));
+        if (runConfig.contains("init_dir"))
+            initDir = runConfig["init_dir"].get<std::string>();
+        if (runConfig.contains("parent_id"))
+            parentId = runConfig["parent_id"].get<int64_t>();
+    } else if (spec.initModel) {
+        auto m = store.model(*spec.initModel);
+        if (!m)
+            throw ConfigError(store.path().string() + ": no model named '" + *spec.initModel + "'");
+        initDir = store.modelPath(*m);
+        parentId = m->id;
+    } else if (spec.init) {
+        initDir = fs::absolute(*spec.init);
+    }
+
+    // The model: a fresh one from the recipe, seeded, or the init folder's.
+    CausalLM model{nullptr};
+    if (!initDir.empty()) {
+        model = loadModelFolder(initDir);
+        if (model->config().vocabSize != tokRec->vocabSize)
+            throw ConfigError(initDir.string() + ": the model's vocabulary (" + std::to_string(model->config().vocabSize) +
+                              ") differs from the project tokenizer's (" + std::to_string(tokRec->vocabSize) + ")");
+    } else {
+        auto mj = runId ? runConfig["model"] : nlohmann::json::parse(spec.recipe.modelConfigJson);
+        const SpecialTokens sp = projectSpecialTokens(store);
+        mj["vocab_size"] = tokRec->vocabSize;
+        mj["bos_token_id"] = sp.bos;
+        mj["eos_token_id"] = sp.eos;
+        const ModelConfig mc = parseModelConfig(mj.dump(), spec.recipe.source.empty() ? "recipe" : spec.recipe.source);
+        torch::manual_seed(cfg.seed);
+        model = CausalLM(mc);
+    }
+
+    if (!runId) {
+        runConfig = {{"train", nlohmann::json::parse(trainConfigToJson(cfg))},
+                     {"model", nlohmann::json::parse(modelConfigToJson(model->config()))},
+                     {"recipe", spec.recipe.source}, {"tokenizer_id", tokRec->id}};
+        if (!initDir.empty())
+            runConfig["init_dir"] = initDir.string();
+        if (parentId)
+            runConfig["parent_id"] = *parentId;
+        runId = store.beginRun(cfg.kind, runConfig.dump(), parentId);
+    } else {
+        store.db(); // the run row is reused; mark it running again
+        store.finishRun(runId, "running", "resumed");
+    }
+    const fs::path runDir = store.ensureDataDir("runs/" + std::to_string(runId));
+
+    auto trainStreams = projectStreams(store, "train", cfg.languageWeights);
+    SequenceBatcher batcher(trainStreams, cfg.seqLen, cfg.seed);
+    TrainingJob job;
+    job.model = model;
+    for (auto &[name, p] : model->named_parameters())
+        job.trainable.emplace_back(name, p);
+    job.batcher = &batcher;
+    job.config = cfg;
+    job.checkpointDir = runDir;
+    job.store = &store;
+    job.runId = runId;
+    job.resume = spec.resume && hasCheckpoint(runDir);
+
+    DenseTrainOutcome out;
+    try {
+        out.train = runTraining(job, status, stop);
+        const std::string name = spec.outputName.empty() ? store.uniqueModelName(cfg.kind == "pretrain" ? "base" : "finetuned")
+                                                         : spec.outputName;
+        if (store.model(name))
+            throw ConfigError(store.path().string() + ": a model named '" + name + "' already exists");
+        const std::string rel = "models/" + name;
+        nlohmann::json prov = {{"polymoe_version", POLYMOE_VERSION}, {"run_id", runId}, {"kind", cfg.kind},
+                               {"project", fs::absolute(store.path()).string()}, {"steps", out.train.steps},
+                               {"tokens", out.train.tokens}, {"dtype", out.train.dtype}};
+        saveModelFolder(*model, store.dataDir() / rel, projectTokenizerBytes(store), prov.dump(2));
+        ModelRecord rec;
+        rec.name = name;
+        rec.kind = cfg.kind == "pretrain" ? "base" : "finetuned";
+        rec.path = rel;
+        rec.config = modelConfigToJson(model->config());
+        rec.parentId = parentId;
+        rec.tokenizerId = tokRec->id;
+        rec.parameters = countParameters(*model);
+        out.modelId = store.addModel(rec);
+        out.modelName = name;
+        out.modelDir = store.dataDir() / rel;
+        store.finishRun(runId, "completed", "", out.modelId, out.train.checkpoint);
+    } catch (const Cancelled &) {
+        store.finishRun(runId, "cancelled", "stopped by the user; resume with --resume", std::nullopt,
+                        (runDir / "checkpoint").string());
+        throw;
+    } catch (const std::exception &e) {
+        store.finishRun(runId, "failed", e.what());
+        throw;
+    }
+
+    auto heldout = projectStreams(store, "heldout");
+    out.evaluation = evaluatePerplexity(*model, heldout, cfg.seqLen, cfg.evalTokens, cfg.batchSize, progress, stop);
+    std::vector<EvaluationRecord> rows;
+    for (const auto &r : out.evaluation)
+        rows.push_back({out.modelId, runId, r.language, "heldout", r.tokens, r.loss, r.perplexity, {}});
+    store.addEvaluations(rows);
+    return out;
+}
+
+std::vector<PerplexityRow> evaluateModel(ProjectStore &store, const std::string &modelNameOrDir, int64_t maxTokens,
+                                         const ProgressFn &progress, std::stop_token stop)
+{
+    std::optional<ModelRecord> rec = store.model(modelNameOrDir);
+    fs::path dir = rec ? store.modelPath(*rec) : fs::path(modelNameOrDir);
+    if (!rec)
+        for (const auto &m : store.models())
+            if (fs::exists(store.modelPath(m)) && fs::exists(dir) && fs::equivalent(store.modelPath(m), dir))
+                rec = m;
+    CausalLM model = loadModelFolder(dir);
+    setTrainingThreads(0);
+    int64_t seqLen = 128;
+    if (rec) {
+        // Evaluate with the sequence length the model was trained with, when known.
+        for (const auto &r : store.runs())
+            if (r.modelOut == rec->id) {
+                const auto j = nlohmann::json::parse(r.config, nullptr, false);
+                if (j.is_object() && j.contains("train"))
+                    seqLen = j["train"].value("seq_len", seqLen);
+            }
+    }
+    seqLen = std::min<int64_t>(seqLen, model->config().maxPositionEmbeddings);
+    auto heldout = projectStreams(store, "heldout");
+    auto rows = evaluatePerplexity(*model, heldout, seqLen, maxTokens, 16, progress, stop);
+    if (rec) {
+        std::vector<EvaluationRecord> recs;
+        for (const auto &r : rows)
+            recs.push_back({rec->id, std::nullopt, r.language, "heldout", r.tokens, r.loss, r.perplexity, {}});
+        store.addEvaluations(recs);
+    }
+    return rows;
+}
+
+ModelRecord importModelFolder(ProjectStore &store, const fs::path &dir, const std::string &name)
+{
+    CausalLM model = loadModelFolder(dir); // validates config and every tensor
+    ModelRecord rec;
+    rec.name = name.empty() ? store.uniqueModelName(fs::absolute(dir).filename().string()) : name;
+    rec.kind = "imported";
+    rec.path = fs::absolute(dir).string();
+    rec.config = modelConfigToJson(model->config());
+    rec.parameters = countParameters(*model);
+    if (auto t = currentTokenizerRecord(store); t && t->vocabSize == model->config().vocabSize)
+        rec.tokenizerId = t->id;
+    rec.id = store.addModel(rec);
+    return rec;
+}
+
+std::string describeModelFolder(const fs::path &dir)
+{
+    const ModelConfig cfg = readModelConfig((dir / "config.json").string());
+    nlohmann::json j;
+    j["folder"] = fs::absolute(dir).string();
+    j["config"] = nlohmann::json::parse(modelConfigToJson(cfg));
+    const auto tensors = loadCheckpointFolder(dir);
+    int64_t params = 0;
+    std::map<std::string, int64_t> byDtype;
+    for (const auto &[name, t] : tensors) {
+        params += t.numel();
+        byDtype[std::string(c10::toString(t.scalar_type()))] += t.numel();
+    }
+    j["parameters"] = params;
+    j["tensors"] = tensors.size();
+    j["dtypes"] = byDtype;
+    j["files"] = nlohmann::json::array();
+    for (const auto &e : fs::directory_iterator(dir))
+        if (e.is_regular_file())
+            j["files"].push_back({{"name", e.path().filename().string()}, {"bytes", e.file_size()}});
+    j["has_tokenizer"] = fs::exists(dir / "tokenizer.model");
+    return j.dump(2);
+}
+
+std::string generateText(const fs::path &modelDir, const std::string &prompt, const GenerateOptions &o)
+{
+    if (!fs::exists(modelDir / "tokenizer.model"))
+        throw ConfigError(modelDir.string() + ": no tokenizer.model in the model folder");
+    auto tok = TokenizerPlugin::load("sentencepiece")->loadFile(modelDir / "tokenizer.model");
+    CausalLM model = loadModelFolder(modelDir);
+    setTrainingThreads(0);
+    std::vector<int64_t> ids;
+    const SpecialTokens sp = tok->specialTokens();
+    if (sp.bos >= 0)
+        ids.push_back(sp.bos);
+    for (int32_t id : tok->encode(prompt))
+        ids.push_back(id);
+    const auto out = generate(model, ids, o.maxNewTokens, o.temperature, o.topK, o.seed, sp.eos);
+    std::vector<int32_t> newIds(out.begin(), out.end());
+    if (!newIds.empty() && newIds.back() == sp.eos)
+        newIds.pop_back();
+    return tok->decode(newIds);
+}
+
+} // namespace polymoe

@@ -1,0 +1,35 @@
+// Benchmarks as commands (llama-bench style): each measures against a peer in the same run and
+// returns rows with mean and standard deviation, for Markdown and JSON output.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace polymoe {
+
+struct BenchRow {
+    std::string name;       // "train step fp32"
+    std::string unit;       // "tokens/s"
+    double mean = 0, sd = 0;
+    int repetitions = 0;
+    std::vector<std::pair<std::string, double>> extra; // ("fraction of mm rate", 0.41), ...
+};
+
+struct BenchReport {
+    std::string title;
+    std::string machine;  // CPU model, cores, threads used
+    std::string build;    // PolyMoE and LibTorch versions
+    std::vector<BenchRow> rows;
+    std::vector<std::string> notes;
+    std::string markdown() const;
+    std::string json() const;
+};
+
+// A training step (forward, backward, AdamW) of the demo base model (METHOD.md section 9 shape:
+// d 256, 4 layers, ffn 688, vocab 8000, 16 x 128 tokens), in fp32 and, where the CPU has bf16
+// instructions, bf16 autocast; with the FLOP rate of a large matmul of the same dtype.
+BenchReport benchTrainStep(int repetitions, int threads);
+
+std::string machineDescription(int threads);
+
+} // namespace polymoe

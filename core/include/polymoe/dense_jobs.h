@@ -1,0 +1,72 @@
+// Jobs on dense models, as the CLI and the GUI start them: pre-training a base model, full
+// fine-tuning (continued pre-training, the baseline), held-out evaluation per language, importing
+// a Hugging Face folder, describing one, and sampling text. No LibTorch types here.
+#pragma once
+
+#include "polymoe/progress.h"
+#include "polymoe/project_store.h"
+#include "polymoe/training.h"
+
+#include <filesystem>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+namespace polymoe {
+
+// A recipe file: {"model": {config.json keys}, "train": {training settings}, "new_language_share": x}
+struct Recipe {
+    std::string modelConfigJson;   // vocab_size and special ids are filled in from the tokenizer
+    TrainConfig train;
+    double newLanguageShare = 0.05; // METHOD.md section 9 Decision: the demo base sees 5% new text
+    std::string source;             // file it came from
+};
+Recipe readRecipe(const std::filesystem::path &file);
+// The built-in demo recipes in resources/demo: "demo-base" (standard) and "demo-base-tiny".
+std::filesystem::path builtinRecipe(const std::string &name);
+
+struct DenseTrainSpec {
+    Recipe recipe;
+    std::optional<std::filesystem::path> init; // a model folder: continued pre-training / fine-tuning
+    std::optional<std::string> initModel;      // or a model of the project, by name
+    std::string outputName;                    // model name in the project; default by kind
+    bool resume = false;                       // continue the last unfinished run of this kind
+};
+
+struct DenseTrainOutcome {
+    TrainResult train;
+    int64_t modelId = 0;
+    std::string modelName;
+    std::filesystem::path modelDir;
+    std::vector<PerplexityRow> evaluation;
+};
+
+// Pre-trains (recipe.train.kind "pretrain") or fine-tunes ("finetune") on the project's token
+// shards, saves the model into the project's data folder, records run, metrics, model and
+// held-out evaluation. Language weights: the recipe's, else pretrain = old languages plus the
+// recipe's new-language share, finetune = new languages only.
+DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spec, const TrainStatusFn &status = {},
+                                  const ProgressFn &progress = {}, std::stop_token stop = {});
+
+// Held-out perplexity of a model (a project model's name, or a folder) on every project language;
+// recorded when the model belongs to the project.
+std::vector<PerplexityRow> evaluateModel(ProjectStore &store, const std::string &modelNameOrDir, int64_t maxTokens,
+                                         const ProgressFn &progress = {}, std::stop_token stop = {});
+
+// Adds an existing Hugging Face folder (validated by loading it) as an "imported" model.
+ModelRecord importModelFolder(ProjectStore &store, const std::filesystem::path &dir, const std::string &name = {});
+
+// A JSON description of a model folder: config, parameters, tensors, dtype, files.
+std::string describeModelFolder(const std::filesystem::path &dir);
+
+struct GenerateOptions {
+    int64_t maxNewTokens = 64;
+    double temperature = 0.8; // 0 = greedy
+    int64_t topK = 40;        // 0 = all
+    uint64_t seed = 1;
+};
+// Samples a continuation with the folder's tokenizer.model; returns the new text.
+std::string generateText(const std::filesystem::path &modelDir, const std::string &prompt, const GenerateOptions &o);
+
+} // namespace polymoe

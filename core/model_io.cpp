@@ -1,0 +1,99 @@
+// Saving and loading Hugging Face-style model folders.
+#include "model_io.h"
+
+#include "atomic_file.h"
+#include "module_state.h"
+#include "polymoe/error.h"
+#include "safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+namespace polymoe {
+
+namespace fs = std::filesystem;
+
+int64_t countParameters(const torch::nn::Module &module)
+{
+    int64_t n = 0;
+    for (const auto &p : module.parameters())
+        n += p.numel();
+    return n;
+}
+
+CausalLM loadModelFolder(const fs::path &dir)
+{
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+        throw IoError(dir.string() + ": no such model folder");
+    try {
+        const ModelConfig config = readModelConfig((dir / "config.json").string());
+        CausalLM model(config);
+        const auto tensors = loadCheckpointFolder(dir);
+        loadStateInto(*model, tensors, true);
+        model->eval();
+        return model;
+    } catch (const Cancelled &) {
+        throw;
+    } catch (const Error &) {
+        rethrowWithContext("loading model " + dir.string());
+    }
+}
+
+void saveModelFolder(CausalLMImpl &model, const fs::path &dir, const std::string &tokenizerBytes,
+                     const std::string &provenanceJson, const std::string &dtype)
+{
+    at::ScalarType type = at::kFloat;
+    if (dtype == "bfloat16")
+        type = at::kBFloat16;
+    else if (dtype == "float16")
+        type = at::kHalf;
+    else if (dtype != "float32")
+        throw ConfigError("model dtype must be float32, bfloat16 or float16, not '" + dtype + "'");
+
+    const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
+    fs::create_directories(parent);
+    const fs::path tmp = parent / ("." + dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp);
+    try {
+        ModelConfig config = model.config();
+        config.torchDtype = dtype;
+        writeFileAtomically(tmp / "config.json", modelConfigToJson(config));
+        std::map<std::string, at::Tensor> tensors;
+        for (auto &[name, t] : stateOf(model))
+            tensors[name] = t.detach().to(at::kCPU, type).contiguous();
+        saveCheckpointFolder(tmp, tensors);
+        nlohmann::json gen = {{"_from_model_config", true}, {"transformers_version", "4.44.0"}};
+        if (config.bosTokenId >= 0)
+            gen["bos_token_id"] = config.bosTokenId;
+        if (config.eosTokenId >= 0)
+            gen["eos_token_id"] = config.eosTokenId;
+        writeFileAtomically(tmp / "generation_config.json", gen.dump(2));
+        if (!tokenizerBytes.empty()) {
+            writeFileAtomically(tmp / "tokenizer.model", tokenizerBytes);
+            // A SentencePiece model read by transformers' LlamaTokenizer, without added prefixes.
+            nlohmann::json tc = {{"tokenizer_class", "LlamaTokenizer"}, {"bos_token", "<s>"}, {"eos_token", "</s>"},
+                                 {"unk_token", "<unk>"}, {"pad_token", nullptr}, {"add_bos_token", true},
+                                 {"add_eos_token", false}, {"legacy", false}, {"add_prefix_space", false},
+                                 {"clean_up_tokenization_spaces", false}, {"model_max_length", config.maxPositionEmbeddings}};
+            writeFileAtomically(tmp / "tokenizer_config.json", tc.dump(2));
+            nlohmann::json sm = {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}};
+            writeFileAtomically(tmp / "special_tokens_map.json", sm.dump(2));
+        }
+        writeFileAtomically(tmp / "polymoe.json", provenanceJson);
+        // Swap the finished folder in; an existing one is replaced only now.
+        const fs::path old = parent / ("." + dir.filename().string() + ".old-" + std::to_string(::getpid()));
+        if (fs::exists(dir))
+            fs::rename(dir, old);
+        fs::rename(tmp, dir);
+        fs::remove_all(old, ec);
+    } catch (...) {
+        fs::remove_all(tmp, ec);
+        throw;
+    }
+}
+
+} // namespace polymoe
