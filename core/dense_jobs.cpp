@@ -176,8 +176,8 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     SequenceBatcher batcher(trainStreams, cfg.seqLen, cfg.seed);
     TrainingJob job;
     job.model = model;
-    for (auto &[name, p] : model->named_parameters())
-        job.trainable.emplace_back(name, p);
+    for (const auto &item : model->named_parameters())
+        job.trainable.emplace_back(item.key(), item.value());
     job.batcher = &batcher;
     job.config = cfg;
     job.checkpointDir = runDir;

@@ -3,6 +3,7 @@
 
 #include "module_state.h"
 #include "polymoe/error.h"
+#include "polymoe/progress.h"
 #include "polymoe/project_store.h"
 #include "safetensors.h"
 

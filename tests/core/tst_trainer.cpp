@@ -53,8 +53,8 @@ private:
     {
         TrainingJob job;
         job.model = model;
-        for (auto &[n, p] : model->named_parameters())
-            job.trainable.emplace_back(n, p);
+        for (const auto &item : model->named_parameters())
+            job.trainable.emplace_back(item.key(), item.value());
         job.batcher = &batcher;
         job.config.steps = steps;
         job.config.batchSize = 8;
@@ -171,16 +171,18 @@ private Q_SLOTS:
         torch::manual_seed(3);
         CausalLM model(tinyConfig());
         std::map<std::string, at::Tensor> before;
-        for (auto &[n, p] : model->named_parameters())
-            before[n] = p.detach().clone();
+        for (const auto &item : model->named_parameters())
+            before[item.key()] = item.value().detach().clone();
         auto job = makeJob(model, batcher, base / "frozen", 5);
         job.trainable.clear();
-        for (auto &[n, p] : model->named_parameters())
-            if (n.find("mlp") != std::string::npos)
-                job.trainable.emplace_back(n, p);
+        for (const auto &item : model->named_parameters())
+            if (item.key().find("mlp") != std::string::npos)
+                job.trainable.emplace_back(item.key(), item.value());
         runTraining(job);
         int changed = 0;
-        for (auto &[n, p] : model->named_parameters()) {
+        for (const auto &item : model->named_parameters()) {
+            const std::string &n = item.key();
+            const at::Tensor &p = item.value();
             const bool same = at::equal(p, before[n]);
             if (n.find("mlp") != std::string::npos)
                 changed += !same;
