@@ -1,0 +1,91 @@
+// Dense -> MoE upcycling and the trainable-parameter selection of the expansion stages (METHOD.md 3-6).
+#include "upcycle.h"
+
+#include "moe_block.h"
+#include "polymoe/error.h"
+
+#include <algorithm>
+#include <memory>
+#include <unordered_set>
+
+namespace polymoe {
+
+namespace {
+
+// splitmix64: a well-mixed per-layer seed from (seed, layer).
+uint64_t mixSeed(uint64_t seed, uint64_t layer)
+{
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (layer + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void copyFfn(const SwiGluFfnImpl &from, SwiGluFfnImpl &to)
+{
+    to.gate_proj->weight.copy_(from.gate_proj->weight);
+    to.up_proj->weight.copy_(from.up_proj->weight);
+    to.down_proj->weight.copy_(from.down_proj->weight);
+}
+
+} // namespace
+
+void upcycleModel(CausalLM &model, const std::vector<int> &expertsPerLayer, int topK, uint64_t seed)
+{
+    const int64_t L = model->numLayers();
+    if (static_cast<int64_t>(expertsPerLayer.size()) != L)
+        throw ConfigError("upcycle: " + std::to_string(expertsPerLayer.size()) + " expert counts for a model with " +
+                          std::to_string(L) + " layers");
+    for (int64_t i = 0; i < L; ++i)
+        if (expertsPerLayer[static_cast<size_t>(i)] < 1)
+            throw ConfigError("upcycle: layer " + std::to_string(i) + ": " +
+                              std::to_string(expertsPerLayer[static_cast<size_t>(i)]) + " experts (at least 1)");
+    const int k = topK <= 0 ? 2 : topK;
+
+    const at::NoGradGuard noGrad;
+    for (int64_t i = 0; i < L; ++i) {
+        const int n = expertsPerLayer[static_cast<size_t>(i)];
+        if (n < 2)
+            continue;
+        DecoderLayer layer = model->layer(i);
+        const auto dense = std::dynamic_pointer_cast<SwiGluFfnImpl>(layer->mlp());
+        if (!dense)
+            throw ConfigError("upcycle: layer " + std::to_string(i) + ": the FFN is not dense (already upcycled?)");
+        const at::Tensor &w = dense->gate_proj->weight; // (ffn, d)
+        auto block = std::make_shared<MoeBlockImpl>(w.size(1), w.size(0), n, std::min(k, n));
+        block->to(w.device(), w.scalar_type());
+        for (int e = 0; e < n; ++e)
+            copyFfn(*dense, *block->expert(e));
+        block->gate->resetParameters(mixSeed(seed, static_cast<uint64_t>(i)));
+        if (!layer->is_training())
+            block->eval();
+        layer->replaceMlp(block);
+    }
+}
+
+std::vector<std::pair<std::string, at::Tensor>> expansionTrainable(CausalLM &model, bool experts, bool routers,
+                                                                   bool classifiers)
+{
+    // Select by identity inside each MoE block, then report in named_parameters() order and naming.
+    std::unordered_set<const void *> wanted;
+    for (int64_t i = 0; i < model->numLayers(); ++i) {
+        const auto block = std::dynamic_pointer_cast<MoeBlockImpl>(model->layer(i)->mlp());
+        if (!block)
+            continue;
+        if (experts)
+            for (int e = 1; e < block->numExperts(); ++e)
+                for (const auto &p : block->expert(e)->parameters())
+                    wanted.insert(p.unsafeGetTensorImpl());
+        if (routers)
+            wanted.insert(block->gate->weight.unsafeGetTensorImpl());
+        if (classifiers && block->hasClassifier())
+            wanted.insert(block->classifier->weight.unsafeGetTensorImpl());
+    }
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    for (const auto &item : model->named_parameters())
+        if (wanted.count(item.value().unsafeGetTensorImpl()))
+            out.emplace_back(item.key(), item.value());
+    return out;
+}
+
+} // namespace polymoe
