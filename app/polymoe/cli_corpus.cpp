@@ -147,7 +147,7 @@ Register addCmd({"corpus add", "import text files for one language",
                   {"--heldout", "FRACTION", "share of documents held out", "0.05"},
                   {"--split-seed", "N", "seed of the train/held-out split", "0"},
                   {"--provenance", "TEXT", "where the text comes from, recorded with it", ""}},
-                 3, -1, true, corpusAdd});
+                 2, -1, true, corpusAdd});
 Register statsCmd({"corpus stats", "per-language documents, characters, tokens and tokenizer fertility", "PROJECT",
                    "", {}, 1, 1, true, corpusStatsCmd});
 Register langsCmd({"corpus languages", "list the demo languages whose text is installed", "", "",
