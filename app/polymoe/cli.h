@@ -3,6 +3,7 @@
 #pragma once
 
 #include "polymoe/progress.h"
+#include "polymoe/training.h"
 
 #include <nlohmann/json.hpp>
 
@@ -69,5 +70,11 @@ constexpr int kExitCancelled = 3;
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
+
+// Shared printers (cli_dense.cpp): training status as a bar, plain lines or JSON lines; held-out
+// perplexity as a table or JSON.
+TrainStatusFn makeTrainStatus(const Context &ctx);
+std::string perplexityTable(const std::vector<PerplexityRow> &rows);
+nlohmann::json perplexityJson(const std::vector<PerplexityRow> &rows);
 
 } // namespace polymoe::cli

@@ -1,9 +1,11 @@
 // polymoe demo: the whole demo pipeline, headless, with a report. This release runs the data part
-// (project, real multilingual corpus, tokenizer, shards, statistics); model training, expansion
-// and the forgetting report are added by later engine work.
+// (project, real multilingual corpus, tokenizer, shards, statistics) and the dense base model
+// (pre-training, held-out perplexity); the expansion steps and the forgetting report are added by
+// the expansion engine.
 #include "cli.h"
 
 #include "polymoe/corpus.h"
+#include "polymoe/dense_jobs.h"
 #include "polymoe/demo_corpus.h"
 #include "polymoe/project_store.h"
 #include "polymoe/project_tokenizer.h"
@@ -13,6 +15,7 @@
 #include <thread>
 
 namespace polymoe::cli {
+
 namespace {
 
 int demo(const Args &a, Context &ctx)
@@ -36,20 +39,45 @@ int demo(const Args &a, Context &ctx)
     auto store = fresh ? ProjectStore::create(projectPath) : ProjectStore::open(projectPath);
     say(std::string(fresh ? "created " : "reusing ") + projectPath.string() + "\n");
     if (store.languages().empty()) {
-        say("step 1/3: demo corpus (en, es old; de, ru new) from Debian's fortunes and man pages\n");
+        say("step 1/4: demo corpus (en, es old; de, ru new) from Debian's fortunes and man pages\n");
         DemoCorpusOptions o;
         o.maxCharactersPerLanguage = tiny ? 400'000 : o.maxCharactersPerLanguage;
         buildDemoCorpus(store, o, ctx.progressFn, ctx.stop);
     }
     if (!currentTokenizerRecord(store)) {
-        say("step 2/3: SentencePiece unigram tokenizer\n");
+        say("step 2/4: SentencePiece unigram tokenizer\n");
         TokenizerTrainOptions t;
         t.vocabSize = tiny ? 2000 : 8000; // METHOD.md section 9: unigram 8,000 on all four languages
         t.numThreads = int(std::max(1u, std::thread::hardware_concurrency()));
         trainProjectTokenizer(store, t, ctx.progressFn, ctx.stop);
     }
-    say("step 3/3: token shards\n");
+    say("step 3/4: token shards\n");
     tokenizeProject(store, false, ctx.progressFn, ctx.stop);
+
+    // The base model is built once and reused (an unfinished run is resumed from its checkpoint).
+    std::vector<PerplexityRow> baseEval;
+    if (auto base = store.model("base")) {
+        say("step 4/4: base model: reusing '" + base->name + "'\n");
+        for (const auto &e : store.evaluations(base->id)) {
+            PerplexityRow r;
+            r.language = e.language;
+            r.group = toString(store.language(e.language)->group);
+            r.tokens = e.tokens;
+            r.loss = e.loss;
+            r.perplexity = e.perplexity;
+            baseEval.push_back(r);
+        }
+    } else {
+        DenseTrainSpec spec;
+        spec.recipe = readRecipe(builtinRecipe(tiny ? "demo-base-tiny" : "demo-base"));
+        spec.outputName = "base";
+        for (const auto &r : store.runs())
+            spec.resume = spec.resume || (r.kind == "pretrain" && r.status != "completed");
+        say("step 4/4: base model (" + std::to_string(spec.recipe.train.steps) + " steps of " +
+            std::to_string(spec.recipe.train.batchSize) + " x " + std::to_string(spec.recipe.train.seqLen) +
+            " tokens" + (spec.resume ? ", resuming" : "") + ")\n");
+        baseEval = trainDenseModel(store, spec, makeTrainStatus(ctx), ctx.progressFn, ctx.stop).evaluation;
+    }
 
     j["languages"] = nlohmann::json::array();
     os << "\nPolyMoE demo (" << profile << "): " << projectPath.string() << "\n\n";
@@ -64,9 +92,12 @@ int demo(const Args &a, Context &ctx)
                       (long long)s.trainTokens, s.tokensPerWord);
         os << line;
     }
-    os << "\nThe base model, expansion and forgetting report steps are not implemented in this release;\n"
-          "see README.md (Status).\n";
-    j["steps_not_yet_available"] = {"base model", "similarity", "allocation", "stage 1", "stage 2", "report", "export"};
+    os << "\nbase model, held-out perplexity (old languages should be clearly lower than new ones):\n"
+       << perplexityTable(baseEval);
+    j["base_model"] = {{"evaluation", perplexityJson(baseEval)}};
+    os << "\nThe expansion steps (similarity, allocation, stages 1 and 2, forgetting report, export) are not\n"
+          "in this release yet; see README.md (Status).\n";
+    j["steps_not_yet_available"] = {"similarity", "allocation", "stage 1", "stage 2", "report", "export"};
     ctx.print(j, os.str());
     return kExitOk;
 }
