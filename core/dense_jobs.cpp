@@ -55,15 +55,6 @@ std::map<std::string, double> defaultWeights(const ProjectStore &store, const st
     return w;
 }
 
-nlohmann::json rowsJson(const std::vector<PerplexityRow> &rows)
-{
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto &r : rows)
-        j.push_back({{"language", r.language}, {"group", r.group}, {"tokens", r.tokens}, {"loss", r.loss},
-                     {"perplexity", r.perplexity}});
-    return j;
-}
-
 } // namespace
 
 Recipe readRecipe(const fs::path &file)

@@ -34,6 +34,19 @@ nlohmann::json shardsJson(const std::vector<ShardRecord> &shards)
     return j;
 }
 
+// Prints the new current tokenizer and, unless --no-tokenize, tokenizes the corpora with it.
+int reportTokenizer(const Args &a, Context &ctx, ProjectStore &store, const TokenizerRecord &rec, std::string text)
+{
+    nlohmann::json j = {{"tokenizer", recordJson(rec)}};
+    if (!a.has("--no-tokenize")) {
+        const auto shards = tokenizeProject(store, false, ctx.progressFn, ctx.stop);
+        j["shards"] = shardsJson(shards);
+        text += "token shards:\n" + shardsText(shards);
+    }
+    ctx.print(j, text);
+    return kExitOk;
+}
+
 int tokenizerTrain(const Args &a, Context &ctx)
 {
     if (!a.has("--vocab-size"))
@@ -50,32 +63,18 @@ int tokenizerTrain(const Args &a, Context &ctx)
     o.numThreads = int(std::max(1u, std::thread::hardware_concurrency()));
     o.seed = uint64_t(a.getInt("--seed", 1));
     const auto rec = trainProjectTokenizer(store, o, ctx.progressFn, ctx.stop);
-    nlohmann::json j = {{"tokenizer", recordJson(rec)}};
     std::string text = "trained " + rec.modelType + " tokenizer " + std::to_string(rec.id) + ": " +
                        std::to_string(rec.vocabSize) + " pieces, " + rec.source + "\n";
-    if (!a.has("--no-tokenize")) {
-        const auto shards = tokenizeProject(store, false, ctx.progressFn, ctx.stop);
-        j["shards"] = shardsJson(shards);
-        text += "token shards:\n" + shardsText(shards);
-    }
-    ctx.print(j, text);
-    return kExitOk;
+    return reportTokenizer(a, ctx, store, rec, text);
 }
 
 int tokenizerImport(const Args &a, Context &ctx)
 {
     auto store = ProjectStore::open(a.positionals[0]);
     const auto rec = importTokenizerModel(store, a.positionals[1]);
-    nlohmann::json j = {{"tokenizer", recordJson(rec)}};
     std::string text = "imported tokenizer " + std::to_string(rec.id) + ": " + std::to_string(rec.vocabSize) +
                        " pieces from " + rec.source + "\n";
-    if (!a.has("--no-tokenize")) {
-        const auto shards = tokenizeProject(store, false, ctx.progressFn, ctx.stop);
-        j["shards"] = shardsJson(shards);
-        text += "token shards:\n" + shardsText(shards);
-    }
-    ctx.print(j, text);
-    return kExitOk;
+    return reportTokenizer(a, ctx, store, rec, text);
 }
 
 int tokenize(const Args &a, Context &ctx)
