@@ -8,6 +8,7 @@
 #include "polymoe/project_tokenizer.h"
 #include "polymoe/tokenizer.h"
 #include "project_data.h"
+#include "project_models.h"
 #include "safetensors.h"
 #include "trainer.h"
 
@@ -183,22 +184,14 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
                                                          : spec.outputName;
         if (store.model(name))
             throw ConfigError(store.path().string() + ": a model named '" + name + "' already exists");
-        const std::string rel = "models/" + name;
         nlohmann::json prov = {{"polymoe_version", POLYMOE_VERSION}, {"run_id", runId}, {"kind", cfg.kind},
                                {"project", fs::absolute(store.path()).string()}, {"steps", out.train.steps},
                                {"tokens", out.train.tokens}, {"dtype", out.train.dtype}};
-        saveModelFolder(*model, store.dataDir() / rel, projectTokenizerBytes(store), prov.dump(2));
-        ModelRecord rec;
-        rec.name = name;
-        rec.kind = cfg.kind == "pretrain" ? "base" : "finetuned";
-        rec.path = rel;
-        rec.config = modelConfigToJson(model->config());
-        rec.parentId = parentId;
-        rec.tokenizerId = tokRec->id;
-        rec.parameters = countParameters(*model);
-        out.modelId = store.addModel(rec);
+        const ModelRecord rec = saveProjectModel(store, *model, name, cfg.kind == "pretrain" ? "base" : "finetuned",
+                                                 parentId, tokRec->id, prov.dump(2));
+        out.modelId = rec.id;
         out.modelName = name;
-        out.modelDir = store.dataDir() / rel;
+        out.modelDir = store.modelPath(rec);
         store.finishRun(runId, "completed", "", out.modelId, out.train.checkpoint);
     } catch (const Cancelled &) {
         store.finishRun(runId, "cancelled", "stopped by the user; resume with --resume", std::nullopt,
@@ -209,12 +202,8 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
         throw;
     }
 
-    auto heldout = projectStreams(store, "heldout");
-    out.evaluation = evaluatePerplexity(*model, heldout, cfg.seqLen, cfg.evalTokens, cfg.batchSize, progress, stop);
-    std::vector<EvaluationRecord> rows;
-    for (const auto &r : out.evaluation)
-        rows.push_back({out.modelId, runId, r.language, "heldout", r.tokens, r.loss, r.perplexity, {}});
-    store.addEvaluations(rows);
+    out.evaluation = evaluateAndRecord(store, *model, out.modelId, runId, cfg.seqLen, cfg.evalTokens, cfg.batchSize,
+                                       progress, stop);
     return out;
 }
 

@@ -3,10 +3,15 @@
 
 #include "atomic_file.h"
 #include "module_state.h"
+#include "moe_block.h"
+#include "upcycle.h"
 #include "polymoe/error.h"
 #include "safetensors.h"
 
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
 
 #include <unistd.h>
 
@@ -22,6 +27,81 @@ int64_t countParameters(const torch::nn::Module &module)
     return n;
 }
 
+MoeLayout moeLayoutOf(const CausalLMImpl &model)
+{
+    MoeLayout layout;
+    bool any = false, first = true;
+    std::vector<int> experts;
+    for (int64_t i = 0; i < model.numLayers(); ++i) {
+        const auto block = std::dynamic_pointer_cast<MoeBlockImpl>(model.layer(i)->mlp());
+        if (!block) {
+            experts.push_back(1);
+            continue;
+        }
+        any = true;
+        experts.push_back(block->numExperts());
+        // A layer with fewer experts than top_k uses them all: the largest k is the model's.
+        layout.topK = first ? block->topK() : std::max(layout.topK, block->topK());
+        first = false;
+        if (block->hasClassifier())
+            layout.classifierLayers.push_back(int(i));
+    }
+    if (any)
+        layout.expertsPerLayer = std::move(experts);
+    else
+        layout.classifierLayers.clear();
+    return layout;
+}
+
+void applyMoeLayout(CausalLM &model, const MoeLayout &layout)
+{
+    if (layout.empty())
+        return;
+    upcycleModel(model, layout.expertsPerLayer, layout.topK, 0);
+    for (int l : layout.classifierLayers) {
+        if (l < 0 || l >= model->numLayers())
+            throw ConfigError("classifier layer " + std::to_string(l) + " is outside the model's " +
+                              std::to_string(model->numLayers()) + " layers");
+        const auto block = std::dynamic_pointer_cast<MoeBlockImpl>(model->layer(l)->mlp());
+        if (!block)
+            throw ConfigError("classifier layer " + std::to_string(l) + " is not an MoE layer");
+        block->setClassifier(true);
+    }
+}
+
+namespace {
+
+// The "polymoe" object of a config.json, or an empty layout when there is none.
+MoeLayout readMoeLayout(const fs::path &configFile)
+{
+    std::ifstream in(configFile, std::ios::binary);
+    if (!in)
+        throw IoError(configFile.string() + ": cannot open");
+    const auto j = nlohmann::json::parse(in, nullptr, false);
+    MoeLayout layout;
+    if (j.is_discarded() || !j.is_object() || !j.contains("polymoe"))
+        return layout; // readModelConfig reports malformed JSON
+    const auto &p = j["polymoe"];
+    try {
+        if (!p.is_object())
+            throw ConfigError("\"polymoe\" must be an object");
+        const int version = p.value("format_version", 1);
+        if (version > kMoeFormatVersion)
+            throw ConfigError("\"polymoe\" format_version " + std::to_string(version) + " is newer than this build's " +
+                              std::to_string(kMoeFormatVersion) + "; update PolyMoE");
+        layout.expertsPerLayer = p.at("experts_per_layer").get<std::vector<int>>();
+        layout.topK = p.value("top_k", 2);
+        layout.classifierLayers = p.value("classifier_layers", std::vector<int>{});
+    } catch (const nlohmann::json::exception &e) {
+        throw ConfigError(configFile.string() + ": \"polymoe\": " + e.what());
+    } catch (const ConfigError &e) {
+        throw ConfigError(configFile.string() + ": " + std::string(e.what()).substr(8));
+    }
+    return layout;
+}
+
+} // namespace
+
 CausalLM loadModelFolder(const fs::path &dir)
 {
     std::error_code ec;
@@ -30,6 +110,7 @@ CausalLM loadModelFolder(const fs::path &dir)
     try {
         const ModelConfig config = readModelConfig((dir / "config.json").string());
         CausalLM model(config);
+        applyMoeLayout(model, readMoeLayout(dir / "config.json"));
         const auto tensors = loadCheckpointFolder(dir);
         loadStateInto(*model, tensors, true);
         model->eval();
@@ -61,7 +142,15 @@ void saveModelFolder(CausalLMImpl &model, const fs::path &dir, const std::string
     try {
         ModelConfig config = model.config();
         config.torchDtype = dtype;
-        writeFileAtomically(tmp / "config.json", modelConfigToJson(config));
+        const MoeLayout layout = moeLayoutOf(model);
+        if (layout.empty()) {
+            writeFileAtomically(tmp / "config.json", modelConfigToJson(config));
+        } else {
+            auto cj = nlohmann::json::parse(modelConfigToJson(config));
+            cj["polymoe"] = {{"experts_per_layer", layout.expertsPerLayer}, {"top_k", layout.topK},
+                             {"classifier_layers", layout.classifierLayers}, {"format_version", kMoeFormatVersion}};
+            writeFileAtomically(tmp / "config.json", cj.dump(2));
+        }
         std::map<std::string, at::Tensor> tensors;
         for (auto &[name, t] : stateOf(model))
             tensors[name] = t.detach().to(at::kCPU, type).contiguous();

@@ -538,4 +538,179 @@ std::vector<EvaluationRecord> ProjectStore::evaluations(int64_t modelId) const
     return out;
 }
 
+int64_t ProjectStore::addSimilarityAnalysis(const SimilarityAnalysisRecord &a, const std::vector<SimilarityValueRecord> &values,
+                                            const std::vector<LayerScoreRecord> &scores)
+{
+    Transaction tx(*m_db);
+    Statement st(*m_db, "INSERT INTO similarity_analyses(model_id, tokens_per_language, settings) VALUES (?, ?, ?)");
+    st.bind(1, a.modelId).bind(2, a.tokensPerLanguage).bind(3, a.settings).run();
+    const int64_t id = m_db->lastInsertId();
+    Statement sv(*m_db, "INSERT INTO similarity_values(analysis_id, layer, language_a, language_b, value) VALUES (?, ?, ?, ?, ?)");
+    for (const auto &v : values) {
+        sv.bind(1, id).bind(2, v.layer).bind(3, v.languageA).bind(4, v.languageB).bind(5, v.value).run();
+        sv.reset();
+    }
+    Statement ss(*m_db, "INSERT INTO layer_scores(analysis_id, layer, score, new_old, new_new) VALUES (?, ?, ?, ?, ?)");
+    for (const auto &r : scores) {
+        ss.bind(1, id).bind(2, r.layer).bind(3, r.score).bind(4, r.newOld).bind(5, r.newNew).run();
+        ss.reset();
+    }
+    tx.commit();
+    return id;
+}
+
+std::vector<SimilarityAnalysisRecord> ProjectStore::similarityAnalyses() const
+{
+    std::vector<SimilarityAnalysisRecord> out;
+    Statement st(*m_db, "SELECT id, model_id, tokens_per_language, settings, created_at FROM similarity_analyses ORDER BY id");
+    while (st.step()) {
+        SimilarityAnalysisRecord r;
+        r.id = st.int64(0);
+        if (!st.isNull(1))
+            r.modelId = st.int64(1);
+        r.tokensPerLanguage = st.int64(2);
+        r.settings = st.text(3);
+        r.createdAt = st.text(4);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::vector<SimilarityValueRecord> ProjectStore::similarityValues(int64_t analysisId) const
+{
+    std::vector<SimilarityValueRecord> out;
+    Statement st(*m_db, "SELECT layer, language_a, language_b, value FROM similarity_values WHERE analysis_id = ? "
+                        "ORDER BY layer, language_a, language_b");
+    st.bind(1, analysisId);
+    while (st.step())
+        out.push_back({int(st.int64(0)), st.text(1), st.text(2), st.real(3)});
+    return out;
+}
+
+std::vector<LayerScoreRecord> ProjectStore::layerScores(int64_t analysisId) const
+{
+    std::vector<LayerScoreRecord> out;
+    Statement st(*m_db, "SELECT layer, score, new_old, new_new FROM layer_scores WHERE analysis_id = ? ORDER BY layer");
+    st.bind(1, analysisId);
+    while (st.step()) {
+        LayerScoreRecord r;
+        r.layer = int(st.int64(0));
+        r.score = st.real(1);
+        if (!st.isNull(2))
+            r.newOld = st.real(2);
+        if (!st.isNull(3))
+            r.newNew = st.real(3);
+        out.push_back(r);
+    }
+    return out;
+}
+
+namespace {
+std::string joinExperts(const std::vector<int> &experts)
+{
+    std::string s;
+    for (size_t i = 0; i < experts.size(); ++i)
+        s += (i ? "," : "") + std::to_string(experts[i]);
+    return s;
+}
+
+std::vector<int> splitExperts(const std::string &text)
+{
+    std::vector<int> out;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t end = text.find(',', pos);
+        if (end == std::string::npos)
+            end = text.size();
+        out.push_back(std::stoi(text.substr(pos, end - pos)));
+        pos = end + 1;
+    }
+    return out;
+}
+
+constexpr const char *kAllocationColumns =
+    "SELECT id, name, strategy, budget, experts, analysis_id, added_parameters, created_at FROM allocations";
+
+AllocationRecord allocationFrom(Statement &st)
+{
+    AllocationRecord r;
+    r.id = st.int64(0);
+    r.name = st.text(1);
+    r.strategy = st.text(2);
+    if (!st.isNull(3))
+        r.budget = st.int64(3);
+    r.experts = splitExperts(st.text(4));
+    if (!st.isNull(5))
+        r.analysisId = st.int64(5);
+    if (!st.isNull(6))
+        r.addedParameters = st.int64(6);
+    r.createdAt = st.text(7);
+    return r;
+}
+} // namespace
+
+int64_t ProjectStore::addAllocation(const AllocationRecord &a)
+{
+    Statement st(*m_db, "INSERT INTO allocations(name, strategy, budget, experts, analysis_id, added_parameters) "
+                        "VALUES (?, ?, ?, ?, ?, ?)");
+    st.bind(1, a.name).bind(2, a.strategy).bind(3, a.budget).bind(4, joinExperts(a.experts)).bind(5, a.analysisId)
+        .bind(6, a.addedParameters).run();
+    return m_db->lastInsertId();
+}
+
+std::optional<AllocationRecord> ProjectStore::allocation(int64_t id) const
+{
+    Statement st(*m_db, std::string(kAllocationColumns) + " WHERE id = ?");
+    st.bind(1, id);
+    if (!st.step())
+        return std::nullopt;
+    return allocationFrom(st);
+}
+
+std::vector<AllocationRecord> ProjectStore::allocations() const
+{
+    std::vector<AllocationRecord> out;
+    Statement st(*m_db, std::string(kAllocationColumns) + " ORDER BY id");
+    while (st.step())
+        out.push_back(allocationFrom(st));
+    return out;
+}
+
+void ProjectStore::addRouterStats(const std::vector<RouterStatRecord> &rows)
+{
+    Transaction tx(*m_db);
+    Statement st(*m_db, "INSERT INTO router_stats(run_id, model_id, step, layer, language, expert, slot_share, "
+                        "top1_share, entropy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    for (const auto &r : rows) {
+        st.bind(1, r.runId).bind(2, r.modelId).bind(3, r.step).bind(4, r.layer).bind(5, r.language).bind(6, r.expert)
+            .bind(7, r.slotShare).bind(8, r.top1Share).bind(9, r.entropy).run();
+        st.reset();
+    }
+    tx.commit();
+}
+
+std::vector<RouterStatRecord> ProjectStore::routerStats(int64_t runId) const
+{
+    std::vector<RouterStatRecord> out;
+    Statement st(*m_db, "SELECT run_id, model_id, step, layer, language, expert, slot_share, top1_share, "
+                        "coalesce(entropy, 0) FROM router_stats WHERE run_id = ? ORDER BY step, layer, language, expert");
+    st.bind(1, runId);
+    while (st.step()) {
+        RouterStatRecord r;
+        if (!st.isNull(0))
+            r.runId = st.int64(0);
+        if (!st.isNull(1))
+            r.modelId = st.int64(1);
+        r.step = st.int64(2);
+        r.layer = int(st.int64(3));
+        r.language = st.text(4);
+        r.expert = int(st.int64(5));
+        r.slotShare = st.real(6);
+        r.top1Share = st.real(7);
+        r.entropy = st.real(8);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
 } // namespace polymoe

@@ -66,6 +66,53 @@ struct EvaluationRecord {
     std::string createdAt;
 };
 
+// The method's analyses (METHOD.md sections 1, 2 and 8).
+struct SimilarityAnalysisRecord {
+    int64_t id = 0;
+    std::optional<int64_t> modelId;
+    int64_t tokensPerLanguage = 0;
+    std::string settings;  // JSON: languages, groups, split, sequence length...
+    std::string createdAt;
+};
+
+struct SimilarityValueRecord {
+    int layer = 0;
+    std::string languageA, languageB;
+    double value = 0;      // mean pairwise cosine of the FFN inputs
+};
+
+struct LayerScoreRecord {
+    int layer = 0;
+    double score = 0;                 // S_i
+    std::optional<double> newOld;     // mean over the new-old pairs
+    std::optional<double> newNew;     // mean over the new-new pairs; none with a single new language
+};
+
+struct AllocationRecord {
+    int64_t id = 0;
+    std::string name;
+    std::string strategy;             // "layermoe", "uniform", "manual"
+    std::optional<int64_t> budget;    // new experts asked for (layermoe), or experts per layer (uniform)
+    std::vector<int> experts;         // N_i per layer, original FFN included
+    std::optional<int64_t> analysisId;
+    std::optional<int64_t> addedParameters;
+    std::string createdAt;
+};
+
+// Routing on the probe set, per layer x language x expert (METHOD.md section 8). The share of a
+// language's tokens whose top-1 is expert 0 is top1Share of the row with expert 0.
+struct RouterStatRecord {
+    std::optional<int64_t> runId;
+    std::optional<int64_t> modelId;   // set for the statistics of a saved model
+    int64_t step = 0;
+    int layer = 0;
+    std::string language;
+    int expert = 0;
+    double slotShare = 0;             // share of the routing slots (T * k) that went to this expert
+    double top1Share = 0;             // share of the tokens whose first choice is this expert
+    double entropy = 0;               // router entropy in nats, mean over the tokens (same for every expert)
+};
+
 class ProjectStore {
 public:
     static constexpr int kSchemaVersion = 3;
@@ -122,6 +169,19 @@ public:
     void addEvaluations(const std::vector<EvaluationRecord> &rows);
     // The latest evaluation of each language for a model.
     std::vector<EvaluationRecord> evaluations(int64_t modelId) const;
+
+    // Similarity analyses, allocations, router statistics
+    int64_t addSimilarityAnalysis(const SimilarityAnalysisRecord &analysis, const std::vector<SimilarityValueRecord> &values,
+                                  const std::vector<LayerScoreRecord> &scores); // returns the id
+    std::vector<SimilarityAnalysisRecord> similarityAnalyses() const;   // oldest first
+    std::vector<SimilarityValueRecord> similarityValues(int64_t analysisId) const;
+    std::vector<LayerScoreRecord> layerScores(int64_t analysisId) const; // by layer
+    int64_t addAllocation(const AllocationRecord &allocation); // returns the id
+    std::optional<AllocationRecord> allocation(int64_t id) const;
+    std::vector<AllocationRecord> allocations() const;          // oldest first
+    void addRouterStats(const std::vector<RouterStatRecord> &rows);
+    // A run's statistics (every step recorded), by step, layer, language, expert.
+    std::vector<RouterStatRecord> routerStats(int64_t runId) const;
 
     // For core's own modules (corpus, tokenizer, models...): the connection.
     detail::Database &db() const { return *m_db; }

@@ -1,0 +1,53 @@
+// Project models: lookup, saving, recorded evaluation (see project_models.h).
+#include "project_models.h"
+
+#include "evaluation.h"
+#include "model_io.h"
+#include "polymoe/error.h"
+#include "polymoe/project_tokenizer.h"
+#include "project_data.h"
+
+namespace polymoe {
+
+ModelRecord requireModel(const ProjectStore &store, const std::string &name)
+{
+    auto m = store.model(name);
+    if (!m)
+        throw ConfigError(store.path().string() + ": no model named '" + name + "'");
+    return *m;
+}
+
+ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std::string &name, const std::string &kind,
+                             std::optional<int64_t> parentId, std::optional<int64_t> tokenizerId,
+                             const std::string &provenanceJson)
+{
+    if (store.model(name))
+        throw ConfigError(store.path().string() + ": a model named '" + name + "' already exists");
+    const std::string rel = "models/" + name;
+    saveModelFolder(model, store.dataDir() / rel, projectTokenizerBytes(store), provenanceJson);
+    ModelRecord rec;
+    rec.name = name;
+    rec.kind = kind;
+    rec.path = rel;
+    rec.config = modelConfigToJson(model.config());
+    rec.parentId = parentId;
+    rec.tokenizerId = tokenizerId;
+    rec.parameters = countParameters(model);
+    rec.id = store.addModel(rec);
+    return rec;
+}
+
+std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &model, int64_t modelId,
+                                             std::optional<int64_t> runId, int64_t seqLen, int64_t maxTokens,
+                                             int64_t batchSize, const ProgressFn &progress, std::stop_token stop)
+{
+    auto heldout = projectStreams(store, "heldout");
+    auto rows = evaluatePerplexity(model, heldout, seqLen, maxTokens, batchSize, progress, stop);
+    std::vector<EvaluationRecord> recs;
+    for (const auto &r : rows)
+        recs.push_back({modelId, runId, r.language, "heldout", r.tokens, r.loss, r.perplexity, {}});
+    store.addEvaluations(recs);
+    return rows;
+}
+
+} // namespace polymoe

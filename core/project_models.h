@@ -1,0 +1,31 @@
+// Models kept in a project: finding one by name, saving a trained model into the data folder with
+// its store row, and recording a held-out evaluation. Shared by the dense and the expansion jobs.
+#pragma once
+
+#include "models/llama.h"
+#include "polymoe/progress.h"
+#include "polymoe/project_store.h"
+#include "polymoe/training.h"
+
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+namespace polymoe {
+
+// The model row by name; ConfigError naming the project when there is none.
+ModelRecord requireModel(const ProjectStore &store, const std::string &name);
+
+// Writes the model folder to "<data>/models/NAME" (with the project tokenizer's model bytes) and adds
+// its row; returns the row with its id. ConfigError when the name is taken.
+ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std::string &name, const std::string &kind,
+                             std::optional<int64_t> parentId, std::optional<int64_t> tokenizerId,
+                             const std::string &provenanceJson);
+
+// Held-out perplexity of every project language, recorded for the model (and run).
+std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &model, int64_t modelId,
+                                             std::optional<int64_t> runId, int64_t seqLen, int64_t maxTokens,
+                                             int64_t batchSize, const ProgressFn &progress, std::stop_token stop);
+
+} // namespace polymoe
