@@ -1,6 +1,6 @@
 // Expert allocation per layer (METHOD.md section 2): LayerMoE's rule, the budget Decision, uniform,
 // validation, parameter counts, the "5,4,3" text form.
-#include "allocation.h"
+#include "polymoe/allocation.h"
 
 #include "polymoe/error.h"
 

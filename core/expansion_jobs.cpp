@@ -2,7 +2,7 @@
 // stage 2, each recorded in the project store (see polymoe/expansion_jobs.h).
 #include "polymoe/expansion_jobs.h"
 
-#include "allocation.h"
+#include "polymoe/allocation.h"
 #include "expansion_trainer.h"
 #include "model_io.h"
 #include "moe_block.h"

@@ -1,7 +1,7 @@
 // Tests for expert allocation (METHOD.md section 2): the LayerMoE authors' Llama-3.2-3B test vector,
 // the budget Decision (remainder rule by hand, against an exact integer reference, monotonicity),
 // a curve that reproduces the Qwen1.5-1.8B list, uniform, parameter counts, validation, parsing.
-#include "allocation.h"
+#include "polymoe/allocation.h"
 #include "polymoe/error.h"
 
 #include <QtTest>
