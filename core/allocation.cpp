@@ -35,6 +35,24 @@ void checkScores(const std::vector<double> &scores, const char *what)
 
 } // namespace
 
+std::vector<double> scoresForLayerMoe(const std::vector<double> &scores, std::vector<int> *adjusted)
+{
+    double floor = 0.0;
+    for (double s : scores)
+        if (std::isfinite(s) && s > 0.0 && (floor == 0.0 || s < floor))
+            floor = s;
+    if (floor == 0.0)
+        floor = 1.0;
+    std::vector<double> out = scores;
+    for (size_t i = 0; i < out.size(); ++i)
+        if (std::isfinite(out[i]) && out[i] <= 0.0) {
+            out[i] = floor;
+            if (adjusted)
+                adjusted->push_back(int(i));
+        }
+    return out;
+}
+
 std::vector<int> layerMoeAllocation(const std::vector<double> &scores, double delta)
 {
     checkScores(scores, "LayerMoE allocation");

@@ -277,7 +277,7 @@ AllocationOutcome allocateExperts(ProjectStore &store, const AllocationSpec &spe
     const ModelConfig mc = parseModelConfig(model->config, "model '" + model->name + "'");
     const int L = int(mc.numLayers);
 
-    std::vector<int> experts;
+    std::vector<int> experts, adjustedLayers;
     std::optional<int64_t> budget;
     if (spec.strategy == "layermoe") {
         if (!analysis)
@@ -288,7 +288,7 @@ AllocationOutcome allocateExperts(ProjectStore &store, const AllocationSpec &spe
         if (int(scores.size()) != L)
             throw ConfigError("similarity analysis " + std::to_string(analysis->id) + " has " + std::to_string(scores.size()) +
                               " layer scores; model '" + model->name + "' has " + std::to_string(L) + " layers");
-        experts = layerMoeAllocationForBudget(scores, spec.budget);
+        experts = layerMoeAllocationForBudget(scoresForLayerMoe(scores, &adjustedLayers), spec.budget);
         budget = spec.budget;
     } else if (spec.strategy == "uniform") {
         if (spec.budget < 1)
@@ -324,6 +324,7 @@ AllocationOutcome allocateExperts(ProjectStore &store, const AllocationSpec &spe
     out.newExperts = sum.newExperts;
     out.addedParameters = sum.addedParameters;
     out.addedActiveParametersPerToken = sum.addedActiveParametersPerToken;
+    out.nonPositiveScoreLayers = adjustedLayers;
     return out;
 }
 

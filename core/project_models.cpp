@@ -1,6 +1,9 @@
 // Project models: lookup, saving, recorded evaluation (see project_models.h).
 #include "project_models.h"
 
+#include <fstream>
+#include <iterator>
+
 #include "evaluation.h"
 #include "model_io.h"
 #include "polymoe/error.h"
@@ -29,7 +32,11 @@ ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std
     rec.name = name;
     rec.kind = kind;
     rec.path = rel;
-    rec.config = modelConfigToJson(model.config());
+    // config.json as written: an expanded model's carries its MoE layout ("polymoe").
+    std::ifstream configFile(store.dataDir() / rel / "config.json");
+    rec.config.assign(std::istreambuf_iterator<char>(configFile), std::istreambuf_iterator<char>());
+    if (rec.config.empty())
+        rec.config = modelConfigToJson(model.config());
     rec.parentId = parentId;
     rec.tokenizerId = tokenizerId;
     rec.parameters = countParameters(model);

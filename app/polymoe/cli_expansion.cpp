@@ -73,6 +73,13 @@ int allocate(const Args &a, Context &ctx)
     os << "allocation '" << o.name << "' (" << o.id << "): experts per layer " << formatExpertList(o.experts) << "\n"
        << "  " << o.newExperts << " new experts in " << o.moeLayers << " MoE layers; " << o.addedParameters
        << " added parameters, " << o.addedActiveParametersPerToken << " more active per token\n";
+    if (!o.nonPositiveScoreLayers.empty()) {
+        os << "  note: layer score S_i <= 0 in layer(s)";
+        for (int l : o.nonPositiveScoreLayers)
+            os << " " << l;
+        os << "; allocated as the least similar layer (1/S_i is undefined there)\n";
+    }
+    j["non_positive_score_layers"] = o.nonPositiveScoreLayers;
     ctx.print(j, os.str());
     return kExitOk;
 }

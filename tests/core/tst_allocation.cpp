@@ -257,6 +257,20 @@ private Q_SLOTS:
         QCOMPARE(1.0 - double(layerMoe.newExperts) / uniform.newExperts, 0.6);
     }
 
+    // S_i <= 0 has no 1/S_i: such a layer takes the smallest positive score (the least similar).
+    void nonPositiveScores()
+    {
+        std::vector<int> adjusted;
+        const auto s = scoresForLayerMoe({-0.1, 0.03, 0.0, 0.05}, &adjusted);
+        QCOMPARE(s, (std::vector<double>{0.03, 0.03, 0.03, 0.05}));
+        QCOMPARE(adjusted, (std::vector<int>{0, 2}));
+        // 1/S = 33.3, 33.3, 33.3, 20: the three tied layers reach 2 experts together (by hand).
+        QCOMPARE(layerMoeAllocationForBudget(s, 3), (std::vector<int>{2, 2, 2, 1}));
+        QCOMPARE(scoresForLayerMoe({-1.0, 0.0}), (std::vector<double>{1.0, 1.0}));
+        QVERIFY(std::isnan(scoresForLayerMoe({std::nan(""), 0.2})[0])); // left for the rule to refuse
+        QVERIFY_THROWS_EXCEPTION(ConfigError, layerMoeAllocationForBudget({-0.1, 0.2}, 2));
+    }
+
     void budgetZeroIsDense() { QCOMPARE(layerMoeAllocationForBudget(llamaScores(), 0), std::vector<int>(28, 1)); }
 
     void uniform()

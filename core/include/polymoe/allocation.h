@@ -29,6 +29,13 @@ std::vector<int> layerMoeAllocation(const std::vector<double> &scores, double de
 // budget 0 gives all ones. It does not cap N_i at kMaxExpertsPerLayer: validateAllocation does.
 std::vector<int> layerMoeAllocationForBudget(const std::vector<double> &scores, int newExpertBudget);
 
+// A layer score S_i <= 0 (the new languages' FFN inputs point, on average, away from the old ones; seen
+// in small, briefly trained models) has no 1/S_i. PolyMoE treats such a layer as the least similar one:
+// its score becomes the smallest positive score of the list (1 when none is positive), so it gets at
+// least as many experts as any other layer. Non-finite scores are left for the rule to refuse.
+// `adjusted`, when given, receives the layers whose score was replaced.
+std::vector<double> scoresForLayerMoe(const std::vector<double> &scores, std::vector<int> *adjusted = nullptr);
+
 // MoE-LPR: expertsPerLayer in every one of the layers.
 std::vector<int> uniformAllocation(int layers, int expertsPerLayer);
 

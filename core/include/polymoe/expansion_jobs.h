@@ -58,6 +58,7 @@ struct AllocationOutcome {
     int moeLayers = 0, totalExperts = 0, newExperts = 0;
     int64_t addedParameters = 0;         // weights of the new experts and the routers
     int64_t addedActiveParametersPerToken = 0;
+    std::vector<int> nonPositiveScoreLayers; // layermoe: layers with S_i <= 0, allocated as the least similar
 };
 AllocationOutcome allocateExperts(ProjectStore &store, const AllocationSpec &spec);
 

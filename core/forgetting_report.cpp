@@ -1,0 +1,325 @@
+// The forgetting report (METHOD.md section 8), assembled from the project store: evaluations, runs,
+// model configs and router statistics. See polymoe/forgetting_report.h.
+#include "polymoe/forgetting_report.h"
+
+#include "polymoe/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+namespace polymoe {
+
+namespace {
+
+const char *roleOf(const std::string &runKind, const std::string &kind)
+{
+    if (runKind == "pretrain" || kind == "base" || kind == "imported")
+        return "base";
+    if (runKind == "finetune")
+        return "full fine-tuning";
+    if (runKind == "stage1")
+        return "MoE stage 1";
+    if (runKind == "stage2")
+        return "MoE stage 2";
+    return nullptr;
+}
+
+// Total and per-token weights from a config.json text: an MoE layer with N_i experts and top-k
+// uses min(k, N_i) of its experts per token (METHOD.md section 3).
+void countFromConfig(ReportModel &m, const std::string &configText)
+{
+    const auto c = nlohmann::json::parse(configText, nullptr, false);
+    if (!c.is_object())
+        return;
+    const int64_t d = c.value("hidden_size", int64_t(0)), f = c.value("intermediate_size", int64_t(0));
+    int64_t inactive = 0;
+    if (c.contains("polymoe") && c["polymoe"].is_object()) {
+        const auto &p = c["polymoe"];
+        m.experts = p.value("experts_per_layer", std::vector<int>{});
+        m.topK = p.value("top_k", 2);
+        for (int n : m.experts)
+            inactive += std::max(0, n - std::min(m.topK, n)) * 3 * d * f;
+    }
+    m.activeParametersPerToken = m.parameters - inactive;
+}
+
+double lastMetric(const ProjectStore &store, int64_t runId, const std::string &name)
+{
+    const auto s = store.metricSeries(runId, name);
+    return s.empty() ? 0.0 : s.back().second;
+}
+
+std::string fmt(const char *f, double v)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+} // namespace
+
+double ForgettingReport::ratio(const std::string &model, const std::string &language) const
+{
+    const ReportModel *b = nullptr, *m = nullptr;
+    for (const auto &x : models) {
+        if (x.name == base)
+            b = &x;
+        if (x.name == model)
+            m = &x;
+    }
+    if (!b || !m)
+        return std::nan("");
+    auto bi = b->perplexity.find(language), mi = m->perplexity.find(language);
+    if (bi == b->perplexity.end() || mi == m->perplexity.end() || !(bi->second > 0))
+        return std::nan("");
+    return mi->second / bi->second;
+}
+
+ForgettingReport buildForgettingReport(const ProjectStore &store, const std::string &baseName)
+{
+    const auto all = store.models();
+    if (all.empty())
+        throw ConfigError(store.path().string() + ": the project has no model yet; nothing to report");
+    std::optional<ModelRecord> base;
+    if (!baseName.empty()) {
+        base = store.model(baseName);
+        if (!base)
+            throw ConfigError(store.path().string() + ": no model named '" + baseName + "'");
+    } else {
+        for (const auto &m : all)
+            if (!m.parentId && !base)
+                base = m;
+        if (!base)
+            base = all.front();
+    }
+
+    ForgettingReport r;
+    r.project = store.path().string();
+    r.base = base->name;
+    for (const auto &l : store.languages())
+        if (l.group == LanguageGroup::Old)
+            r.languages.push_back(l);
+    for (const auto &l : store.languages())
+        if (l.group == LanguageGroup::New)
+            r.languages.push_back(l);
+
+    // The base and its descendants, in creation order (ids grow).
+    std::set<int64_t> family{base->id};
+    std::vector<ModelRecord> chosen;
+    for (const auto &m : all)
+        if (m.id == base->id || (m.parentId && family.count(*m.parentId)))
+            family.insert(m.id), chosen.push_back(m);
+
+    const auto runs = store.runs();
+    for (const auto &m : chosen) {
+        ReportModel x;
+        x.id = m.id;
+        x.name = m.name;
+        x.kind = m.kind;
+        x.parentId = m.parentId;
+        x.parameters = m.parameters;
+        for (const auto &run : runs)
+            if (run.modelOut == m.id) {
+                x.runKind = run.kind;
+                x.tokens = int64_t(lastMetric(store, run.id, "tokens"));
+                x.seconds = lastMetric(store, run.id, "seconds");
+            }
+        const char *role = roleOf(x.runKind, x.kind);
+        x.role = role ? role : x.runKind;
+        // Older projects stored the dense config only; the folder's config.json has the MoE layout.
+        std::string config = m.config;
+        if (config.find("\"polymoe\"") == std::string::npos) {
+            std::ifstream in(store.modelPath(m) / "config.json");
+            if (in)
+                config.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        }
+        countFromConfig(x, config);
+        for (const auto &e : store.evaluations(m.id))
+            if (e.split == "heldout" || e.split.empty())
+                x.perplexity[e.language] = e.perplexity;
+        r.models.push_back(std::move(x));
+    }
+    if (r.models.front().perplexity.empty())
+        throw ConfigError(store.path().string() + ": base model '" + base->name +
+                          "' has no held-out evaluation; run 'polymoe eval --model " + base->name + "'");
+    for (auto &x : r.models)
+        x.addedParameters = x.parameters - r.models.front().parameters;
+
+    for (const auto &x : r.models)
+        for (const char *g : {"old", "new"}) {
+            double logSum = 0;
+            int n = 0;
+            bool missing = false;
+            for (const auto &l : r.languages) {
+                if (toString(l.group) != g)
+                    continue;
+                const double q = r.ratio(x.name, l.code);
+                if (std::isfinite(q) && q > 0)
+                    logSum += std::log(q), ++n;
+                else
+                    missing = true;
+            }
+            if (n > 0 || missing)
+                r.groups.push_back({x.name, g, (n > 0 && !missing) ? std::exp(logSum / n) : std::nan("")});
+        }
+
+    // Routing of the expanded models: the statistics recorded for the saved model (section 8).
+    for (const auto &x : r.models) {
+        if (x.experts.empty())
+            continue;
+        for (const auto &run : runs) {
+            if (run.modelOut != x.id)
+                continue;
+            for (const auto &s : store.routerStats(run.id)) {
+                if (s.modelId != x.id || s.expert != 0)
+                    continue;
+                const auto lang = store.language(s.language);
+                r.routing.push_back({x.name, s.language, lang ? toString(lang->group) : "", s.layer, s.top1Share,
+                                     s.entropy});
+            }
+        }
+    }
+    // By model (report order), language (old first), layer.
+    auto modelIndex = [&](const std::string &n) {
+        for (size_t i = 0; i < r.models.size(); ++i)
+            if (r.models[i].name == n)
+                return i;
+        return r.models.size();
+    };
+    auto languageIndex = [&](const std::string &c) {
+        for (size_t i = 0; i < r.languages.size(); ++i)
+            if (r.languages[i].code == c)
+                return i;
+        return r.languages.size();
+    };
+    std::stable_sort(r.routing.begin(), r.routing.end(), [&](const ReportRouting &a, const ReportRouting &b) {
+        return std::tuple(modelIndex(a.model), languageIndex(a.language), a.layer) <
+               std::tuple(modelIndex(b.model), languageIndex(b.language), b.layer);
+    });
+    return r;
+}
+
+std::string forgettingReportText(const ForgettingReport &r)
+{
+    std::ostringstream os;
+    os << "forgetting report: " << r.project << "\n";
+    os << "held-out perplexity per language, and its ratio to the base '" << r.base
+       << "' (old: > 1 is forgetting; new: < 1 is gain)\n\n";
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%-30s", "model");
+    os << buf;
+    for (const auto &l : r.languages) {
+        std::snprintf(buf, sizeof buf, " %17s", (l.code + " (" + toString(l.group) + ")").c_str());
+        os << buf;
+    }
+    os << "\n";
+    for (const auto &m : r.models) {
+        std::snprintf(buf, sizeof buf, "%-30s", (m.role == m.name ? m.name : m.name + " (" + m.role + ")").c_str());
+        os << buf;
+        for (const auto &l : r.languages) {
+            auto it = m.perplexity.find(l.code);
+            std::string cell = "-";
+            if (it != m.perplexity.end()) {
+                cell = fmt("%.1f", it->second);
+                if (m.name != r.base)
+                    cell += " (x" + fmt(r.ratio(m.name, l.code) < 10 ? "%.2f" : "%.1f", r.ratio(m.name, l.code)) + ")";
+            }
+            std::snprintf(buf, sizeof buf, " %17s", cell.c_str());
+            os << buf;
+        }
+        os << "\n";
+    }
+    os << "\nper group, geometric mean of the ratios to the base:\n";
+    for (const auto &m : r.models) {
+        if (m.name == r.base)
+            continue;
+        std::snprintf(buf, sizeof buf, "  %-22s", m.name.c_str());
+        os << buf;
+        for (const auto &g : r.groups)
+            if (g.model == m.name) {
+                const double pct = (g.ratio - 1) * 100;
+                os << "  " << g.group << " x" << fmt("%.3f", g.ratio) << " ("
+                   << (std::isfinite(pct) ? fmt("%+.1f%%", pct) : std::string("n/a")) << ")";
+            }
+        os << "\n";
+    }
+    os << "\nparameters (weights):\n";
+    for (const auto &m : r.models) {
+        std::snprintf(buf, sizeof buf, "  %-22s total %11lld  added %10lld  active per token %11lld", m.name.c_str(),
+                      (long long)m.parameters, (long long)m.addedParameters, (long long)m.activeParametersPerToken);
+        os << buf;
+        if (!m.experts.empty()) {
+            os << "  experts";
+            for (size_t i = 0; i < m.experts.size(); ++i)
+                os << (i ? "," : " ") << m.experts[i];
+        }
+        if (m.tokens > 0)
+            os << "  trained on " << m.tokens << " tokens in " << fmt("%.0f", m.seconds) << " s";
+        os << "\n";
+    }
+    if (!r.routing.empty()) {
+        os << "\nshare of tokens whose top-1 is expert 0 (the frozen original), per MoE layer:\n";
+        std::string model, lang;
+        for (const auto &x : r.routing) {
+            if (x.model != model) {
+                model = x.model;
+                lang.clear();
+                os << (&x == &r.routing.front() ? "" : "\n") << "  " << model;
+                for (const auto &y : r.routing)
+                    if (y.model == model && y.language == x.language)
+                        os << "  L" << y.layer << (y.layer < 10 ? "  " : " ");
+            }
+            if (x.language != lang) {
+                lang = x.language;
+                std::snprintf(buf, sizeof buf, "\n    %-*s", int(model.size()) - 2, (lang + " (" + x.group + ")").c_str());
+                os << buf;
+            }
+            os << "  " << fmt("%.2f", x.expert0Top1);
+        }
+        os << "\n";
+    }
+    return os.str();
+}
+
+std::string forgettingReportJson(const ForgettingReport &r)
+{
+    nlohmann::json j = {{"project", r.project}, {"base", r.base}};
+    j["languages"] = nlohmann::json::array();
+    for (const auto &l : r.languages)
+        j["languages"].push_back({{"code", l.code}, {"name", l.name}, {"group", toString(l.group)}, {"wave", l.wave}});
+    j["models"] = nlohmann::json::array();
+    for (const auto &m : r.models) {
+        nlohmann::json ppl = nlohmann::json::object(), ratio = nlohmann::json::object();
+        for (const auto &[code, v] : m.perplexity) {
+            ppl[code] = v;
+            ratio[code] = num(r.ratio(m.name, code));
+        }
+        nlohmann::json groups = nlohmann::json::object();
+        for (const auto &g : r.groups)
+            if (g.model == m.name)
+                groups[g.group] = num(g.ratio);
+        j["models"].push_back({{"id", m.id}, {"name", m.name}, {"kind", m.kind}, {"run_kind", m.runKind},
+                               {"role", m.role}, {"parameters", m.parameters}, {"added_parameters", m.addedParameters},
+                               {"active_parameters_per_token", m.activeParametersPerToken},
+                               {"experts_per_layer", m.experts}, {"top_k", m.topK}, {"tokens", m.tokens},
+                               {"seconds", m.seconds}, {"perplexity", ppl}, {"ratio_to_base", ratio},
+                               {"group_ratio", groups}});
+    }
+    j["routing"] = nlohmann::json::array();
+    for (const auto &x : r.routing)
+        j["routing"].push_back({{"model", x.model}, {"language", x.language}, {"group", x.group}, {"layer", x.layer},
+                                {"expert0_top1", x.expert0Top1}, {"entropy", x.entropy}});
+    return j.dump(2);
+}
+
+} // namespace polymoe

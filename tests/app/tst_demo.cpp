@@ -1,0 +1,119 @@
+// The headless demo pipeline end to end (tiny profile, real Debian text): every step runs, the
+// report has the base, the fine-tuning baseline and both stages, and the method moves the numbers
+// the way METHOD.md sections 5 and 9 say: stage 2 forgets less than stage 1 and sends more
+// old-language tokens to expert 0, fine-tuning learns the new languages. A second run reuses it all.
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+
+class TestDemo : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+
+    static QString binary() { return QStringLiteral(POLYMOE_BINARY_DIR "/bin/polymoe"); }
+
+    QJsonObject runJson(const QStringList &args, QByteArray *err = nullptr)
+    {
+        QProcess p;
+        p.setWorkingDirectory(m_dir.path());
+        p.start(binary(), args);
+        const bool finished = p.waitForFinished(900000);
+        const QByteArray out = p.readAllStandardOutput(), e = p.readAllStandardError();
+        if (err)
+            *err = e;
+        if (!finished || p.exitCode() != 0) {
+            qWarning() << "polymoe" << args << "failed:" << e.right(2000);
+            return {};
+        }
+        return QJsonDocument::fromJson(out).object();
+    }
+
+    static QJsonObject modelByRole(const QJsonObject &report, const QString &role)
+    {
+        for (const auto &m : report["models"].toArray())
+            if (m.toObject()["role"].toString() == role)
+                return m.toObject();
+        return {};
+    }
+
+    // Expert-0 top-1 share of a language, averaged over the MoE layers of a model.
+    static double expert0Share(const QJsonObject &report, const QString &model, const QString &language)
+    {
+        double sum = 0;
+        int n = 0;
+        for (const auto &v : report["routing"].toArray()) {
+            const auto o = v.toObject();
+            if (o["model"].toString() == model && o["language"].toString() == language)
+                sum += o["expert0_top1"].toDouble(), ++n;
+        }
+        return n ? sum / n : std::nan("");
+    }
+
+private Q_SLOTS:
+    void initTestCase() { QVERIFY2(QFileInfo::exists(binary()), qPrintable(binary())); }
+
+    void tinyDemoEndToEnd()
+    {
+        const QJsonObject demo = runJson({"demo", "--profile", "tiny", "--out", m_dir.path(), "--json", "--progress", "none"});
+        QVERIFY(!demo.isEmpty());
+        QCOMPARE(demo["languages"].toArray().size(), 4);
+        QCOMPARE(demo["layer_scores"].toArray().size(), 2); // the tiny base has 2 layers
+        const QJsonArray experts = demo["allocation"].toObject()["experts"].toArray();
+        int newExperts = 0;
+        for (const auto &e : experts)
+            newExperts += e.toInt() - 1;
+        QCOMPARE(newExperts, 4); // the tiny profile's budget
+
+        const QJsonObject report = demo["report"].toObject();
+        const QJsonObject base = modelByRole(report, "base"), ft = modelByRole(report, "full fine-tuning"),
+                          s1 = modelByRole(report, "MoE stage 1"), s2 = modelByRole(report, "MoE stage 2");
+        QVERIFY(!base.isEmpty() && !ft.isEmpty() && !s1.isEmpty() && !s2.isEmpty());
+        for (const auto &m : {ft, s1, s2})
+            for (const char *lang : {"en", "es", "de", "ru"}) {
+                const double r = m["ratio_to_base"].toObject()[lang].toDouble();
+                QVERIFY2(std::isfinite(r) && r > 0, qPrintable(m["name"].toString() + " " + lang));
+            }
+        // The expanded models add experts; the dense baseline adds nothing.
+        QCOMPARE(ft["added_parameters"].toInteger(), 0);
+        QVERIFY(s1["added_parameters"].toInteger() > 0);
+        QCOMPARE(s2["added_parameters"].toInteger(), s1["added_parameters"].toInteger());
+        QVERIFY(s2["active_parameters_per_token"].toInteger() <= s2["parameters"].toInteger());
+
+        const auto group = [](const QJsonObject &m, const char *g) { return m["group_ratio"].toObject()[g].toDouble(); };
+        // Fine-tuning on new text learns it (new perplexity falls) and forgets the old languages.
+        QVERIFY2(group(ft, "new") < 1.0, qPrintable(QString::number(group(ft, "new"))));
+        QVERIFY2(group(ft, "old") > 1.0, qPrintable(QString::number(group(ft, "old"))));
+        // Stage 1 learns the new languages; stage 2 (LPR review) forgets less than stage 1.
+        QVERIFY2(group(s1, "new") < 1.0, qPrintable(QString::number(group(s1, "new"))));
+        QVERIFY2(group(s2, "old") < group(s1, "old"),
+                 qPrintable(QString("stage 1 old x%1, stage 2 old x%2").arg(group(s1, "old")).arg(group(s2, "old"))));
+        // ... by routing old-language tokens back to the frozen expert 0 (section 5).
+        for (const char *lang : {"en", "es"}) {
+            const double before = expert0Share(report, s1["name"].toString(), lang),
+                         after = expert0Share(report, s2["name"].toString(), lang);
+            QVERIFY2(after > before && after > 0.5, qPrintable(QString("%1: %2 -> %3").arg(lang).arg(before).arg(after)));
+        }
+
+        // The same report from the report command, read-only.
+        const QJsonObject again = runJson({"report", demo["project"].toString(), "--json"});
+        QCOMPARE(again["models"].toArray().size(), report["models"].toArray().size());
+        QCOMPARE(again["models"].toArray()[3].toObject()["perplexity"].toObject()["de"].toDouble(),
+                 report["models"].toArray()[3].toObject()["perplexity"].toObject()["de"].toDouble());
+
+        // A second run reuses every step's output and reports the same numbers.
+        QByteArray err;
+        const QJsonObject second = runJson({"demo", "--profile", "tiny", "--out", m_dir.path(), "--json", "--progress", "none"}, &err);
+        QCOMPARE(second["report"].toObject()["models"].toArray().size(), report["models"].toArray().size());
+        QCOMPARE(modelByRole(second["report"].toObject(), "MoE stage 2")["perplexity"].toObject()["en"].toDouble(),
+                 s2["perplexity"].toObject()["en"].toDouble());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestDemo)
+#include "tst_demo.moc"
