@@ -1,7 +1,6 @@
 // polymoe pretrain, eval, generate, model import|info, bench train
 #include "cli.h"
 
-#include "polymoe/bench.h"
 #include "polymoe/dense_jobs.h"
 #include "polymoe/project_store.h"
 
@@ -210,15 +209,6 @@ int modelInfo(const Args &a, Context &ctx)
     return kExitOk;
 }
 
-int benchTrain(const Args &a, Context &ctx)
-{
-    const auto rep = benchTrainStep(int(a.getInt("--repetitions", 5)), int(a.getInt("--threads", 0)));
-    if (a.has("--out"))
-        std::ofstream(a.get("--out")) << rep.markdown();
-    ctx.print(nlohmann::json::parse(rep.json()), rep.markdown());
-    return kExitOk;
-}
-
 Register pretrainCmd({"pretrain", "train a dense base model on the project's text (or fine-tune one with --init)",
                       "PROJECT [--recipe FILE|demo-base|demo-base-tiny] [--init DIR] [--resume]",
                       "Without --init: a new model from the recipe, on the old languages plus the recipe's share of\n"
@@ -241,11 +231,6 @@ Register importCmd({"model import", "add an existing Hugging Face model folder t
                     {{"--name", "NAME", "model name in the project", ""}}, 2, 2, true, modelImport});
 Register infoCmd({"model info", "describe a model folder (config, parameters, tensors)", "DIR", "", {}, 1, 1, true,
                   modelInfo});
-Register benchTrainCmd({"bench train", "tokens/s of a demo-model training step and its share of the matmul rate", "",
-                        "", {{"--repetitions", "N", "timed steps per dtype", "5"},
-                             {"--threads", "N", "intra-op threads (0: all cores)", "0"},
-                             {"--out", "FILE", "also write the Markdown table there", ""}},
-                        0, 0, true, benchTrain});
 
 } // namespace
 } // namespace polymoe::cli

@@ -30,6 +30,13 @@ struct BenchReport {
 // instructions, bf16 autocast; with the FLOP rate of a large matmul of the same dtype.
 BenchReport benchTrainStep(int repetitions, int threads);
 
+// One MoE block's forward + backward (METHOD.md section 3) at the demo shape and a larger one:
+// grouped dispatch against the per-expert-mask loop, with the share of a dense at::mm's FLOP rate
+// that each reaches, measured in the same run (bench_moe.h has the details). dtype: "float32",
+// "bfloat16" or "float16"; device "cpu" or "cuda".
+BenchReport benchMoeBlock(int repetitions, int threads, const std::string &dtype = "float32",
+                          const std::string &device = "cpu");
+
 std::string machineDescription(int threads);
 
 } // namespace polymoe
