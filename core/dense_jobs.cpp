@@ -153,6 +153,8 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
         runConfig = {{"train", nlohmann::json::parse(trainConfigToJson(cfg))},
                      {"model", nlohmann::json::parse(modelConfigToJson(model->config()))},
                      {"recipe", spec.recipe.source}, {"tokenizer_id", tokRec->id}};
+        if (!spec.outputName.empty())
+            runConfig["output_name"] = spec.outputName;
         if (!initDir.empty())
             runConfig["init_dir"] = initDir.string();
         if (parentId)

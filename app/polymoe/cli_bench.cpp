@@ -1,9 +1,16 @@
 // polymoe bench train | moe: benchmarks as commands, each against a peer measured in the same run.
 #include "cli.h"
 
-#include "polymoe/bench.h"
+#include "demo_pipeline.h"
 
+#include "polymoe/allocation.h"
+#include "polymoe/bench.h"
+#include "polymoe/forgetting_report.h"
+
+#include <cmath>
 #include <fstream>
+#include <iostream>
+#include <sstream>
 
 namespace polymoe::cli {
 namespace {
@@ -32,6 +39,111 @@ int benchMoe(const Args &a, Context &ctx)
                                a.get("--dtype", "float32"), a.get("--device", "cpu")));
 }
 
+// The baselines of METHOD.md section 8 on the demo, on the same data and token budget: S1 + S2 steps
+// (stage 1 + stage 2 of the profile) for every method. Full fine-tuning sees new-language text only;
+// with replay it sees the same old-language share as the MoE runs' stage 2 spread over the whole run.
+int benchExpansion(const Args &a, Context &ctx)
+{
+    const DemoProfile prof = demoProfile(a.get("--profile", "standard"));
+    DemoSteps steps(ctx, [&](const std::string &s) { if (!ctx.json) std::cerr << s << std::flush; }, 5 + 8 + 1);
+    DemoProject p = steps.prepare(prof, a.get("--project-dir", "polymoe-demo"));
+    const AllocationRecord uniform = steps.allocation(p, "uniform", prof.newExperts, "bench-uniform");
+    int uniformNew = 0;
+    for (int n : uniform.experts)
+        uniformNew += n - 1;
+    const int layerBudget = std::max(1, int(std::lround(0.4 * uniformNew)));
+    const AllocationRecord layer40 = steps.allocation(p, "layermoe", layerBudget, "bench-layermoe-40");
+
+    const int64_t s1 = prof.stage1Steps, s2 = prof.stage2Steps;
+    std::map<std::string, double> replay;
+    std::vector<std::string> olds, news;
+    for (const auto &l : p.store.languages())
+        (l.group == LanguageGroup::Old ? olds : news).push_back(l.code);
+    const double oldShare = double(s2) * prof.stage2OldShare / double(s1 + s2);
+    for (const auto &c : olds)
+        replay[c] = oldShare / double(olds.size());
+    for (const auto &c : news)
+        replay[c] = (1 - oldShare) / double(news.size());
+    steps.finetune(p, "bench-finetune", s1 + s2);
+    steps.finetune(p, "bench-finetune-replay", s1 + s2, replay);
+    steps.stages(p, uniform, "bench-uniform-stage1", "bench-uniform-stage2");
+    steps.stages(p, layer40, "bench-layermoe40-stage1", "bench-layermoe40-stage2");
+    steps.step("table");
+
+    const auto r = buildForgettingReport(p.store, "base");
+    const auto model = [&](const std::string &name) -> const ReportModel & {
+        for (const auto &m : r.models)
+            if (m.name == name)
+                return m;
+        throw ConfigError(p.path.string() + ": no model '" + name + "' in the report");
+    };
+    const auto group = [&](const std::string &name, const std::string &g) {
+        for (const auto &x : r.groups)
+            if (x.model == name && x.group == g)
+                return x.ratio;
+        return std::nan("");
+    };
+    struct Method {
+        std::string label, model;
+        std::vector<std::string> runs; // models whose runs' time adds up
+    };
+    const std::vector<Method> methods = {
+        {"full fine-tuning (new text only)", "bench-finetune", {"bench-finetune"}},
+        {"full fine-tuning + replay", "bench-finetune-replay", {"bench-finetune-replay"}},
+        {"MoE stage 1 only (uniform " + formatExpertList(uniform.experts) + ")", "bench-uniform-stage1", {"bench-uniform-stage1"}},
+        {"MoE-LPR, uniform " + formatExpertList(uniform.experts), "bench-uniform-stage2",
+         {"bench-uniform-stage1", "bench-uniform-stage2"}},
+        {"LayerMoE " + formatExpertList(layer40.experts) + " (40% of the new experts)", "bench-layermoe40-stage2",
+         {"bench-layermoe40-stage1", "bench-layermoe40-stage2"}}};
+
+    std::ostringstream md;
+    md << "### Expansion baselines on the demo (" << prof.name << " profile)\n\n"
+       << "- command: `polymoe bench expansion --profile " << prof.name << "`\n"
+       << "- machine: " << machineDescription(setTrainingThreads(0)) << "\n"
+       << "- data: " << p.path.filename().string() << " (old: en, es; new: de, ru); every method " << (s1 + s2) << " steps of "
+       << p.baseRecipe.train.batchSize << " x " << p.baseRecipe.train.seqLen << " tokens (stage 1 " << s1 << " + stage 2 "
+       << s2 << ", stage-2 old share " << prof.stage2OldShare << ")\n\n"
+       << "| method | old ppl (x base) | new ppl (x base) | en | es | de | ru | added parameters | wall time (s) |\n"
+       << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    nlohmann::json j = {{"profile", prof.name}, {"project", p.path.string()}, {"methods", nlohmann::json::array()}};
+    char buf[64];
+    md << "| base |  |  |";
+    for (const char *l : {"en", "es", "de", "ru"}) {
+        std::snprintf(buf, sizeof buf, " %.1f |", model("base").perplexity.count(l) ? model("base").perplexity.at(l) : std::nan(""));
+        md << buf;
+    }
+    md << " 0 |  |\n";
+    for (const auto &m : methods) {
+        const auto &x = model(m.model);
+        double seconds = 0;
+        for (const auto &name : m.runs)
+            seconds += model(name).seconds;
+        std::snprintf(buf, sizeof buf, "| %s | x%.3f | x%.3f |", m.label.c_str(), group(m.model, "old"), group(m.model, "new"));
+        md << buf;
+        nlohmann::json ppl = nlohmann::json::object();
+        for (const char *l : {"en", "es", "de", "ru"}) {
+            const double v = x.perplexity.count(l) ? x.perplexity.at(l) : std::nan("");
+            std::snprintf(buf, sizeof buf, " %.1f |", v);
+            md << buf;
+            if (std::isfinite(v))
+                ppl[l] = v;
+        }
+        md << " " << x.addedParameters << " | " << std::lround(seconds) << " |\n";
+        j["methods"].push_back({{"method", m.label}, {"model", m.model}, {"old_ratio", group(m.model, "old")},
+                                {"new_ratio", group(m.model, "new")}, {"perplexity", ppl},
+                                {"added_parameters", x.addedParameters}, {"seconds", seconds}});
+    }
+    md << "\nold / new ppl: geometric mean over the group of each language's held-out perplexity divided by the base's.\n";
+    if (a.has("--out")) {
+        std::ofstream out(a.get("--out"));
+        out << md.str();
+        if (!out)
+            throw IoError(a.get("--out") + ": cannot write");
+    }
+    ctx.print(j, md.str());
+    return kExitOk;
+}
+
 Register benchTrainCmd({"bench train", "tokens/s of a demo-model training step and its share of the matmul rate", "",
                         "", {{"--repetitions", "N", "timed steps per dtype", "5"},
                              {"--threads", "N", "intra-op threads (0: all cores)", "0"},
@@ -46,6 +158,16 @@ Register benchMoeCmd({"bench moe", "tokens/s of one MoE block (grouped dispatch 
                        {"--device", "DEV", "cpu or cuda", "cpu"},
                        {"--out", "FILE", "also write the Markdown table there", ""}},
                       0, 0, true, benchMoe});
+Register benchExpansionCmd({"bench expansion", "the method against its baselines on the demo (same data and tokens)", "",
+                            "Builds or reuses the demo project, then trains, on the same data and token budget: full\n"
+                            "fine-tuning on new-language text, the same with old-language replay, MoE stage 1 only,\n"
+                            "uniform MoE-LPR (stages 1 and 2), and LayerMoE with 40% of the uniform method's new\n"
+                            "experts; prints one table (perplexity change per group and language, added parameters,\n"
+                            "wall time). Every trained model stays in the project and is reused by a second run.",
+                            {{"--profile", "NAME", "tiny or standard", "standard"},
+                             {"--project-dir", "DIR", "folder of the demo project", "polymoe-demo"},
+                             {"--out", "FILE", "also write the Markdown table there", ""}},
+                            0, 0, true, benchExpansion});
 
 } // namespace
 } // namespace polymoe::cli
