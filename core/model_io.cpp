@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 
 #include <unistd.h>
 
@@ -100,6 +101,25 @@ MoeLayout readMoeLayout(const fs::path &configFile)
     return layout;
 }
 
+// The base model's config. A `polymoe export` folder says model_type "polymoe" (for transformers'
+// remote code) and keeps the base's in "base_model_type"; every other key is the base's.
+ModelConfig readFolderConfig(const fs::path &configFile)
+{
+    std::ifstream in(configFile, std::ios::binary);
+    if (!in)
+        throw IoError(configFile.string() + ": cannot open the model configuration");
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto j = nlohmann::json::parse(text.str(), nullptr, false);
+    if (j.is_object() && j.value("model_type", std::string()) == "polymoe") {
+        if (!j.contains("base_model_type") || !j["base_model_type"].is_string())
+            throw ConfigError(configFile.string() + ": model_type \"polymoe\" needs a string \"base_model_type\"");
+        j["model_type"] = j["base_model_type"];
+        return parseModelConfig(j.dump(), configFile.string());
+    }
+    return parseModelConfig(text.str(), configFile.string());
+}
+
 } // namespace
 
 CausalLM loadModelFolder(const fs::path &dir)
@@ -108,7 +128,7 @@ CausalLM loadModelFolder(const fs::path &dir)
     if (!fs::is_directory(dir, ec))
         throw IoError(dir.string() + ": no such model folder");
     try {
-        const ModelConfig config = readModelConfig((dir / "config.json").string());
+        const ModelConfig config = readFolderConfig(dir / "config.json");
         CausalLM model(config);
         applyMoeLayout(model, readMoeLayout(dir / "config.json"));
         const auto tensors = loadCheckpointFolder(dir);

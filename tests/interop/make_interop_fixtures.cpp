@@ -1,0 +1,138 @@
+// Writes the fixtures of the interop test (label interop): tiny PolyMoE models exported with
+// `exportModelFolder`, and PolyMoE's own logits for fixed input ids, which check_transformers.py
+// compares with what transformers computes from the exported folders.
+//   make_interop_fixtures OUT_DIR
+// OUT_DIR/<case>/export/{polymoe,mixtral}/ and OUT_DIR/<case>/reference.safetensors (input_ids, logits).
+#include "model_io.h"
+#include "moe_block.h"
+#include "polymoe/error.h"
+#include "polymoe/export.h"
+#include "safetensors.h"
+#include "upcycle.h"
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+using namespace polymoe;
+namespace fs = std::filesystem;
+
+namespace {
+
+ModelConfig config(const std::string &type, bool tied)
+{
+    ModelConfig c;
+    c.modelType = type;
+    c.attentionBias = type == "qwen2";
+    c.vocabSize = 96;
+    c.hiddenSize = 32;
+    c.intermediateSize = 48;
+    c.numLayers = 3;
+    c.numHeads = 4;
+    c.numKvHeads = 2;
+    c.headDim = 8;
+    c.maxPositionEmbeddings = 64;
+    c.ropeTheta = 10000.0;
+    c.rmsNormEps = 1e-5;
+    c.tieWordEmbeddings = tied;
+    c.bosTokenId = 1;
+    c.eosTokenId = 2;
+    return c;
+}
+
+// Gives the classifier of `layer` weights that call sequence 0 "old" and sequence 1 "new": with
+// s_b the FFN input of sequence b summed over its tokens and u = s_0/|s_0| - s_1/|s_1|, the logit
+// difference (old - new) is u.s_b, positive for b = 0 and negative for b = 1 (unless s_0 ∥ s_1).
+void splitClassifier(CausalLM &m, int layer, const at::Tensor &ids)
+{
+    at::Tensor summed;
+    m->setFfnInputHook([&](int l, const at::Tensor &h) {
+        if (l == layer)
+            summed = h.sum(1).detach().clone(); // (B, d)
+    });
+    m->forward(ids);
+    m->setFfnInputHook({});
+    const at::Tensor s0 = summed[0] / summed[0].norm(), s1 = summed[1] / summed[1].norm();
+    const at::Tensor u = s0 - s1;
+    auto block = std::dynamic_pointer_cast<MoeBlockImpl>(m->layer(layer)->mlp());
+    block->classifier->weight.copy_(at::stack({u / 2, -u / 2}));
+}
+
+void writeCase(const fs::path &out, const std::string &name, CausalLM m, int classifierLayer)
+{
+    const at::NoGradGuard ng;
+    m->eval();
+    // Batch of 3 sequences of 20 tokens.
+    const at::Tensor ids = at::randint(3, m->config().vocabSize, {3, 20}, at::TensorOptions().dtype(at::kLong));
+    if (classifierLayer >= 0)
+        splitClassifier(m, classifierLayer, ids);
+    const at::Tensor logits = m->forward(ids).contiguous();
+    std::string old;
+    if (classifierLayer >= 0) {
+        auto block = std::dynamic_pointer_cast<MoeBlockImpl>(m->layer(classifierLayer)->mlp());
+        const at::Tensor isOld = block->lastRouting().classifierLogits.argmax(-1).eq(0);
+        for (int64_t b = 0; b < isOld.size(0); ++b)
+            old += isOld[b].item<bool>() ? "old " : "new ";
+    }
+
+    const fs::path dir = out / name;
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const fs::path src = dir / "source";
+    saveModelFolder(*m, src, "");
+    const ExportOutcome o = exportModelFolder(src, {.outDir = dir / "export"});
+    writeSafetensors(dir / "reference.safetensors", {{"input_ids", ids}, {"logits", logits}},
+                     {{"mixtral", o.mixtralReason.empty() ? "yes" : "no"}});
+    std::cout << name << ": " << o.folders.size() << " folder(s)"
+              << (o.mixtralReason.empty() ? "" : "; no mixtral: " + o.mixtralReason)
+              << (old.empty() ? "" : "; classifier: " + old) << "\n";
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        std::cerr << "usage: make_interop_fixtures OUT_DIR\n";
+        return 2;
+    }
+    try {
+        const fs::path out = argv[1];
+        torch::manual_seed(1234);
+        {
+            // Mixtral-shaped: llama base, 4 experts in every layer, top-2.
+            CausalLM m(config("llama", false));
+            upcycleModel(m, {4, 4, 4}, 2, 11);
+            const at::NoGradGuard ng;
+            for (auto &p : m->parameters())
+                p.add_(at::randn_like(p) * 0.05);
+            writeCase(out, "uniform_llama", m, -1);
+        }
+        {
+            // LayerMoE-shaped: qwen2 base (q/k/v biases), tied embeddings, a dense layer, the classifier.
+            CausalLM m(config("qwen2", true));
+            upcycleModel(m, {3, 1, 2}, 2, 12);
+            std::dynamic_pointer_cast<MoeBlockImpl>(m->layer(2)->mlp())->setClassifier(true);
+            const at::NoGradGuard ng;
+            for (auto &p : m->parameters())
+                p.add_(at::randn_like(p) * 0.05);
+            writeCase(out, "layered_qwen2", m, 2);
+        }
+        {
+            // Mistral base, top-1 of 2 experts per layer.
+            CausalLM m(config("mistral", false));
+            upcycleModel(m, {2, 2, 2}, 1, 13);
+            const at::NoGradGuard ng;
+            for (auto &p : m->parameters())
+                p.add_(at::randn_like(p) * 0.05);
+            writeCase(out, "top1_mistral", m, -1);
+        }
+    } catch (const std::exception &e) {
+        std::cerr << "make_interop_fixtures: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
