@@ -12,6 +12,7 @@ build_pkgs=(
   libsentencepiece-dev sentencepiece                  # tokenizer plugin and its CLI tools
   libsqlite3-dev nlohmann-json3-dev zlib1g-dev        # project store, JSON, gzip'd man pages
   xvfb xauth                                          # virtual display for GUI tests
+  python3 python3-venv                                # the transformers interop test's venv (PyPI)
 )
 # Real multilingual text for the demo corpus (PLATFORM.md): fortunes and translated man pages.
 text_pkgs=(

@@ -6,6 +6,7 @@
 
 #include "polymoe/allocation.h"
 #include "polymoe/corpus.h"
+#include "polymoe/export.h"
 #include "polymoe/forgetting_report.h"
 
 #include <iostream>
@@ -22,14 +23,34 @@ int demo(const Args &a, Context &ctx)
     if (strategy != "layermoe" && strategy != "uniform")
         throw UsageError("--strategy must be layermoe or uniform");
     const bool baseline = !a.has("--no-baseline");
-    DemoSteps steps(ctx, [&](const std::string &s) { if (!ctx.json) std::cout << s << std::flush; }, baseline ? 10 : 9);
+    DemoSteps steps(ctx, [&](const std::string &s) { if (!ctx.json) std::cout << s << std::flush; }, baseline ? 11 : 10);
 
     DemoProject p = steps.prepare(prof, a.get("--out", "polymoe-demo"));
     const AllocationRecord alloc = steps.allocation(p, strategy, prof.newExperts);
     steps.step(strategy + " allocation '" + alloc.name + "': experts per layer " + formatExpertList(alloc.experts));
     if (baseline)
         steps.finetune(p, "finetuned", prof.finetuneSteps);
-    steps.stages(p, alloc, "stage1-" + strategy, "stage2-" + strategy);
+    const std::string s2Name = "stage2-" + strategy;
+    steps.stages(p, alloc, "stage1-" + strategy, s2Name);
+
+    // Hugging Face folders of the stage-2 model (the Mixtral one only for a uniform allocation).
+    const std::filesystem::path exportDir = std::filesystem::path(a.get("--out", "polymoe-demo")) / ("export-" + strategy);
+    nlohmann::json exported = nlohmann::json::array();
+    if (std::filesystem::exists(exportDir) && !std::filesystem::is_empty(exportDir)) {
+        steps.step("export: reusing " + exportDir.string());
+        for (const auto &e : std::filesystem::directory_iterator(exportDir))
+            exported.push_back(e.path().string());
+    } else {
+        steps.step("export of '" + s2Name + "' for Hugging Face transformers to " + exportDir.string());
+        ExportSpec spec;
+        spec.model = s2Name;
+        spec.outDir = exportDir;
+        const ExportOutcome o = exportModel(p.store, spec, ctx.progressFn, ctx.stop);
+        for (const auto &f : o.folders)
+            exported.push_back(f.dir.string());
+        if (!o.mixtralReason.empty() && !ctx.json)
+            std::cout << "  no stock Mixtral folder: " << o.mixtralReason << "\n";
+    }
     steps.step("forgetting report");
 
     auto &store = p.store;
@@ -63,6 +84,11 @@ int demo(const Args &a, Context &ctx)
     const auto report = buildForgettingReport(store, "base");
     os << forgettingReportText(report);
     j["report"] = nlohmann::json::parse(forgettingReportJson(report));
+    j["exported"] = exported;
+    os << "\nexported (Hugging Face folders):";
+    for (const auto &e : exported)
+        os << " " << e.get<std::string>();
+    os << "\n";
     ctx.print(j, os.str());
     return kExitOk;
 }
@@ -70,8 +96,8 @@ int demo(const Args &a, Context &ctx)
 Register demoCmd({"demo", "run the whole demo pipeline headless and print its forgetting report",
                   "[--profile tiny|standard] [--out DIR] [--strategy layermoe|uniform] [--no-baseline]",
                   "Builds DIR/demo-PROFILE.polymoe step by step: corpus, tokenizer, shards, base model, layer\n"
-                  "similarity, allocation, full fine-tuning baseline, MoE stage 1, stage 2, forgetting report\n"
-                  "(METHOD.md section 9). A step whose output exists is reused, so an interrupted demo continues\n"
+                  "similarity, allocation, full fine-tuning baseline, MoE stage 1, stage 2, export of the stage-2\n"
+                  "model (DIR/export-STRATEGY), forgetting report (METHOD.md section 9). A step whose output exists is reused, so an interrupted demo continues\n"
                   "where it stopped and a second strategy reuses the base model.",
                   {{"--profile", "NAME", "tiny (minutes, used by the tests) or standard (about 20 minutes)", "standard"},
                    {"--out", "DIR", "folder for the demo project", "polymoe-demo"},

@@ -100,6 +100,12 @@ private Q_SLOTS:
             QVERIFY2(after > before && after > 0.5, qPrintable(QString("%1: %2 -> %3").arg(lang).arg(before).arg(after)));
         }
 
+        // The stage-2 model exported as a Hugging Face folder (remote code; Mixtral only if uniform).
+        const QJsonArray exported = demo["exported"].toArray();
+        QVERIFY(!exported.isEmpty());
+        QVERIFY(QFileInfo::exists(exported[0].toString() + "/model.safetensors"));
+        QVERIFY(QFileInfo::exists(exported[0].toString() + "/modeling_polymoe.py"));
+
         // The same report from the report command, read-only.
         const QJsonObject again = runJson({"report", demo["project"].toString(), "--json"});
         QCOMPARE(again["models"].toArray().size(), report["models"].toArray().size());
