@@ -60,7 +60,8 @@ WavePlan wavePlan(const ProjectStore &store, std::optional<int> wave, bool expan
     if (p.old.empty())
         throw ConfigError(store.path().string() + ": the project has no old language");
     if (p.fresh.empty())
-        throw ConfigError(store.path().string() + ": no new language in wave " + std::to_string(p.wave));
+        throw ConfigError(store.path().string() + ": no new language in wave " + std::to_string(p.wave) +
+                          "; add one with 'polymoe corpus add PROJECT --group new --wave " + std::to_string(p.wave) + " ...'");
     return p;
 }
 
@@ -381,9 +382,17 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
     };
 
     if (spec.stage == 1) {
-        if (!inLayout.empty())
-            throw ConfigError("stage 1: model '" + inRec.name + "' is already expanded; lifelong expansion of an expanded "
-                              "model (section 7) is not implemented yet");
+        // Lifelong expansion (section 7) of an expanded model: the next wave's languages are new, all
+        // earlier ones old; every existing expert stays frozen.
+        std::optional<int> wave;
+        if (!inLayout.empty()) {
+            const auto made = producingRun(store, inRec.id);
+            const auto c = made ? nlohmann::json::parse(made->config, nullptr, false) : nlohmann::json();
+            if (!c.is_object() || !c.contains("wave"))
+                throw ConfigError("stage 1: model '" + inRec.name + "' is expanded but its wave is unknown (no run "
+                                  "of this project made it); lifelong expansion needs it");
+            wave = c["wave"].get<int>() + 1;
+        }
         std::optional<AllocationRecord> alloc;
         if (spec.allocationId)
             alloc = store.allocation(*spec.allocationId);
@@ -395,8 +404,18 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
         validateAllocation(alloc->experts, int(model->numLayers()));
         if (*std::max_element(alloc->experts.begin(), alloc->experts.end()) < 2)
             throw ConfigError("allocation '" + alloc->name + "' adds no expert");
-        upcycleModel(model, alloc->experts, spec.topK, spec.routerSeed);
-        plan = wavePlan(store, std::nullopt, false);
+        plan = wavePlan(store, wave, false);
+        std::vector<int> firstNew;
+        if (inLayout.empty()) {
+            upcycleModel(model, alloc->experts, spec.topK, spec.routerSeed);
+        } else {
+            std::vector<int> add;
+            for (int n : alloc->experts)
+                add.push_back(n - 1); // the allocation's N_i - 1 new experts join the layer's existing ones
+            firstNew = growMoeModel(model, add, spec.topK, spec.routerSeed);
+            details["lifelong"] = true;
+            details["first_new_expert"] = firstNew;
+        }
         if (cfg.languageWeights.empty())
             for (const auto &c : plan.fresh)
                 cfg.languageWeights[c] = 1.0 / double(plan.fresh.size());
@@ -407,9 +426,10 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
                 total += tokensOf(c);
             cfg.steps = std::max<int64_t>(1, total / (cfg.batchSize * cfg.seqLen));
         }
-        trainable = expansionTrainable(model, true, true, false);
+        trainable = expansionTrainable(model, true, true, false, firstNew);
         loss = stage1Loss(model, spec.balanceCoef);
-        details = {{"allocation_id", alloc->id}, {"allocation", alloc->name}};
+        details["allocation_id"] = alloc->id;
+        details["allocation"] = alloc->name;
     } else {
         if (inLayout.empty())
             throw ConfigError("stage 2: model '" + inRec.name + "' is not an expanded model; run stage 1 first");

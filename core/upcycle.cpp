@@ -63,8 +63,50 @@ void upcycleModel(CausalLM &model, const std::vector<int> &expertsPerLayer, int 
     }
 }
 
+std::vector<int> growMoeModel(CausalLM &model, const std::vector<int> &addPerLayer, int topK, uint64_t seed)
+{
+    const int64_t L = model->numLayers();
+    if (static_cast<int64_t>(addPerLayer.size()) != L)
+        throw ConfigError("lifelong expansion: " + std::to_string(addPerLayer.size()) + " expert counts for a model with " +
+                          std::to_string(L) + " layers");
+    const int k = topK <= 0 ? 2 : topK;
+    std::vector<int> firstNew(static_cast<size_t>(L));
+    const at::NoGradGuard noGrad;
+    for (int64_t i = 0; i < L; ++i) {
+        const int add = addPerLayer[static_cast<size_t>(i)];
+        if (add < 0)
+            throw ConfigError("lifelong expansion: layer " + std::to_string(i) + ": cannot add " + std::to_string(add) +
+                              " experts");
+        DecoderLayer layer = model->layer(i);
+        const auto old = std::dynamic_pointer_cast<MoeBlockImpl>(layer->mlp());
+        if (!old) { // a dense layer: plain upcycling
+            firstNew[static_cast<size_t>(i)] = 1;
+            if (add == 0)
+                continue;
+            std::vector<int> one(static_cast<size_t>(L), 1);
+            one[static_cast<size_t>(i)] = 1 + add;
+            upcycleModel(model, one, k, seed);
+            continue;
+        }
+        const int n = old->numExperts();
+        firstNew[static_cast<size_t>(i)] = n;
+        if (add == 0)
+            continue;
+        const at::Tensor &w = old->expert(0)->gate_proj->weight; // (ffn, d)
+        auto block = std::make_shared<MoeBlockImpl>(w.size(1), w.size(0), n + add, std::min(k, n + add));
+        block->to(w.device(), w.scalar_type());
+        for (int e = 0; e < n + add; ++e)
+            copyFfn(*old->expert(e < n ? e : 0), *block->expert(e));
+        block->gate->resetParameters(mixSeed(seed, static_cast<uint64_t>(i)));
+        if (!layer->is_training())
+            block->eval();
+        layer->replaceMlp(block);
+    }
+    return firstNew;
+}
+
 std::vector<std::pair<std::string, at::Tensor>> expansionTrainable(CausalLM &model, bool experts, bool routers,
-                                                                   bool classifiers)
+                                                                   bool classifiers, const std::vector<int> &firstNewExpert)
 {
     // Select by identity inside each MoE block, then report in named_parameters() order and naming.
     std::unordered_set<const void *> wanted;
@@ -72,8 +114,9 @@ std::vector<std::pair<std::string, at::Tensor>> expansionTrainable(CausalLM &mod
         const auto block = std::dynamic_pointer_cast<MoeBlockImpl>(model->layer(i)->mlp());
         if (!block)
             continue;
+        const int first = firstNewExpert.empty() ? 1 : std::max(1, firstNewExpert[static_cast<size_t>(i)]);
         if (experts)
-            for (int e = 1; e < block->numExperts(); ++e)
+            for (int e = first; e < block->numExperts(); ++e)
                 for (const auto &p : block->expert(e)->parameters())
                     wanted.insert(p.unsafeGetTensorImpl());
         if (routers)

@@ -26,10 +26,19 @@ namespace polymoe {
 // Throws ConfigError for a wrong count, N_i < 1, or a layer that is not dense (already upcycled).
 void upcycleModel(CausalLM &model, const std::vector<int> &expertsPerLayer, int topK, uint64_t seed);
 
+// Lifelong expansion (METHOD.md section 7): adds addPerLayer[i] >= 0 experts to layer i. A dense layer
+// is upcycled as upcycleModel does (1 + add experts); an MoE layer keeps all its experts (they stay
+// frozen) and gets `add` new copies of its expert 0, the original FFN, behind a fresh router of the
+// new width (Xavier-normal, seeded by (seed, layer) as upcycleModel) and without a classifier (stage
+// 2 trains a new one). Returns per layer the index of its first new expert (its old expert count; a
+// layer that gets none returns its expert count, so no expert of it is trainable).
+std::vector<int> growMoeModel(CausalLM &model, const std::vector<int> &addPerLayer, int topK, uint64_t seed);
+
 // (name, parameter) as model->named_parameters() names them, in that order, for the new experts
-// (index >= 1, never expert 0), and/or the routers ("...mlp.gate.weight"), and/or the classifiers
-// ("...mlp.classifier.weight") of every MoE layer.
+// (index >= 1, never expert 0; with firstNewExpert, index >= firstNewExpert[layer]), and/or the
+// routers ("...mlp.gate.weight"), and/or the classifiers ("...mlp.classifier.weight") of every MoE layer.
 std::vector<std::pair<std::string, at::Tensor>> expansionTrainable(CausalLM &model, bool experts, bool routers,
-                                                                   bool classifiers);
+                                                                   bool classifiers,
+                                                                   const std::vector<int> &firstNewExpert = {});
 
 } // namespace polymoe

@@ -184,9 +184,11 @@ Register trainCmd({"train", "an expansion stage: 1 = new experts and routers on 
                    "Stage 1 upcycles the model with the allocation and trains new experts and routers on new-language\n"
                    "text (LM + balance loss). Stage 2 trains the routers (and classifiers) on new text with an old-\n"
                    "language replay (LM + LPR loss). Everything else stays frozen. Steps 0 = automatic: one pass\n"
-                   "over the new text for stage 1, the replay budget for stage 2.",
+                   "over the new text for stage 1, the replay budget for stage 2. Stage 1 on an expanded model is\n"
+                   "lifelong expansion (METHOD.md section 7): the next wave's languages ('corpus add --wave N') are\n"
+                   "new, all earlier ones old; the allocation's N_i - 1 experts join each layer's frozen ones.",
                    {{"--stage", "1|2", "which stage", ""},
-                    {"--model", "NAME", "input model (stage 1: the dense base; stage 2: the stage-1 model)", ""},
+                    {"--model", "NAME", "input model (stage 1: the dense base, or an expanded model for the next wave; stage 2: the stage-1 model)", ""},
                     {"--allocation", "ID", "stage 1: the allocation (default: the latest)", ""},
                     {"--steps", "N", "optimiser steps (0: automatic)", ""},
                     {"--lr", "LR", "peak learning rate (default 1e-3 stage 1, 1e-2 stage 2)", ""},

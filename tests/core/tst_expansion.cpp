@@ -424,6 +424,69 @@ private Q_SLOTS:
         QVERIFY(!hardDe.defined() || !hardDe.any().item<bool>());
         QCOMPARE(expert0Top1Share(out.routerStats, layer, "en"), 1.0);
     }
+
+    // Section 7: a second wave (tr) on the stage-2 model. Every existing expert stays bit-identical,
+    // the allocation's N_i - 1 experts are added as copies of expert 0, the routers widen, and stage 1
+    // learns the new language; stage 2 then replays all four earlier languages.
+    void lifelongAddsAWave()
+    {
+        ProjectStore &store = *m_store;
+        const SyntheticLanguage tr{"tr", LanguageGroup::New, 25, 13, 7}; // tokens 25..39, a new pattern
+        store.addLanguage({"tr", "tr", LanguageGroup::New, 2});
+        uint32_t seed = 999;
+        for (const char *split : {"train", "heldout"}) {
+            const bool train = std::string(split) == "train";
+            const TokenShard shard = syntheticShard(tr, train ? 60 : 8, 200, seed += 101);
+            const std::string rel = std::string("shards/tr-") + split + ".bin";
+            writeTokenShard(store.dataDir() / rel, shard);
+            store.db().exec("INSERT INTO token_shards(tokenizer_id, language, split, path, n_documents, n_tokens, n_words, "
+                            "n_characters) SELECT id, 'tr', '" + std::string(split) + "', '" + rel + "', " +
+                            std::to_string(shard.documents()) + ", " + std::to_string(shard.tokens.size()) +
+                            ", 0, 0 FROM tokenizers WHERE is_current = 1");
+        }
+        const auto alloc = allocateExperts(store, {.strategy = "manual", .experts = {2, 1}, .modelName = "base"});
+        ExpansionStageSpec spec{.stage = 1, .model = m_stage2.modelName, .allocationId = alloc.id, .outputName = "wave2-s1"};
+        spec.train = stageConfig(200, 1e-2);
+        spec.routerStatsEvery = 0;
+        const ExpansionOutcome s1 = trainExpansionStage(store, spec);
+        QCOMPARE(s1.experts, (std::vector<int>{4, 3}));
+        const auto run = nlohmann::json::parse(store.runs().back().config);
+        QCOMPARE(run["wave"].get<int>(), 2);
+        QCOMPARE(run["new_languages"].get<std::vector<std::string>>(), (std::vector<std::string>{"tr"}));
+        QCOMPARE(run["old_languages"].get<std::vector<std::string>>().size(), size_t(4));
+
+        const CausalLM before = loadModelFolder(m_stage2.modelDir), after = loadModelFolder(s1.modelDir);
+        const auto pb = paramsOf(before), pa = paramsOf(after);
+        int changed = 0;
+        for (const auto &[name, t] : pa) {
+            if (name.find(".mlp.gate.") != std::string::npos) {
+                QCOMPARE(t.size(0), int64_t(name.find("layers.0.") != std::string::npos ? 4 : 3));
+                continue;
+            }
+            if (name.find("layers.0.mlp.experts.3.") != std::string::npos) {
+                changed += !at::equal(t, pa.at(name.substr(0, name.find("experts.3.")) + "experts.0." +
+                                                name.substr(name.find("experts.3.") + 10)));
+                continue;
+            }
+            QVERIFY2(pb.count(name) && at::equal(t, pb.at(name)), name.c_str()); // all else frozen, bit for bit
+        }
+        QCOMPARE(changed, 3); // the new expert's three matrices moved away from their copy of expert 0
+        // Stage 1 of the wave learns tr (the earlier model, evaluated now that tr exists, is the reference).
+        const double trBefore = perplexityOf(evaluateModel(store, m_stage2.modelName, 4096), "tr");
+        const double trAfter = perplexityOf(s1.evaluation, "tr");
+        qInfo("tr ppl: before %.3f, after wave-2 stage 1 %.3f", trBefore, trAfter);
+        QVERIFY2(trAfter < 0.8 * trBefore, qPrintable(QString("tr: %1 -> %2").arg(trBefore).arg(trAfter)));
+
+        ExpansionStageSpec spec2{.stage = 2, .model = "wave2-s1", .outputName = "wave2-s2"};
+        spec2.train = stageConfig(40, 1e-2);
+        spec2.oldShare = 0.5;
+        spec2.routerStatsEvery = 0;
+        const ExpansionOutcome s2 = trainExpansionStage(store, spec2);
+        QCOMPARE(s2.experts, (std::vector<int>{4, 3}));
+        const auto run2 = nlohmann::json::parse(store.runs().back().config);
+        QCOMPARE(run2["wave"].get<int>(), 2);
+        QCOMPARE(run2["old_languages"].get<std::vector<std::string>>().size(), size_t(4));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestExpansion)
