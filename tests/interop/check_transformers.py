@@ -41,6 +41,13 @@ def check_case(case, tol):
     print(f"{case.name}: input {tuple(ids.shape)}")
     ok = True
 
+    if ref.metadata().get("dense") == "yes":
+        src = case / "source"
+        cfg = AutoConfig.from_pretrained(src)
+        model = load(src, False)
+        with torch.no_grad():
+            ok &= compare(f"saved dense folder (stock {type(model).__name__})", model(input_ids=ids).logits, want, tol)
+
     poly = case / "export" / "polymoe"
     if not poly.is_dir():
         poly = case / "export"

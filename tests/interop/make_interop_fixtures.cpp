@@ -84,8 +84,11 @@ void writeCase(const fs::path &out, const std::string &name, CausalLM m, int cla
     const fs::path src = dir / "source";
     saveModelFolder(*m, src, "");
     const ExportOutcome o = exportModelFolder(src, {.outDir = dir / "export"});
+    // A dense model's own folder (as PolyMoE saves every trained model) must load as the stock
+    // LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM (the dense-engine issue).
     writeSafetensors(dir / "reference.safetensors", {{"input_ids", ids}, {"logits", logits}},
-                     {{"mixtral", o.mixtralReason.empty() ? "yes" : "no"}});
+                     {{"mixtral", o.mixtralReason.empty() ? "yes" : "no"},
+                      {"dense", moeLayoutOf(*m).empty() ? "yes" : "no"}});
     std::cout << name << ": " << o.folders.size() << " folder(s)"
               << (o.mixtralReason.empty() ? "" : "; no mixtral: " + o.mixtralReason)
               << (old.empty() ? "" : "; classifier: " + old) << "\n";
@@ -120,6 +123,14 @@ int main(int argc, char **argv)
             for (auto &p : m->parameters())
                 p.add_(at::randn_like(p) * 0.05);
             writeCase(out, "layered_qwen2", m, 2);
+        }
+        for (const char *type : {"llama", "qwen2"}) {
+            // Dense models as saved by pre-training and fine-tuning.
+            CausalLM m(config(type, std::string(type) == "qwen2"));
+            const at::NoGradGuard ng;
+            for (auto &p : m->parameters())
+                p.add_(at::randn_like(p) * 0.05);
+            writeCase(out, std::string("dense_") + type, m, -1);
         }
         {
             // Mistral base, top-1 of 2 experts per layer.
