@@ -1,6 +1,7 @@
 // MoE block benchmark: grouped dispatch against the per-expert-mask baseline (see bench_moe.h).
 #include "bench_moe.h"
 
+#include "model_io.h"
 #include "moe_block.h"
 #include "polymoe/bench.h"
 #include "polymoe/training.h"
@@ -19,16 +20,6 @@ namespace polymoe {
 
 namespace {
 
-at::ScalarType parseDtype(const std::string &name)
-{
-    if (name == "float32")
-        return at::kFloat;
-    if (name == "bfloat16")
-        return at::kBFloat16;
-    if (name == "float16")
-        return at::kHalf;
-    throw ConfigError("bench-moe: unknown dtype '" + name + "' (float32, bfloat16, float16)");
-}
 
 at::Device parseDevice(const std::string &name)
 {
@@ -98,7 +89,7 @@ std::vector<MoeBenchResult> benchMoe(const MoeBenchOptions &options, std::stop_t
 {
     if (options.repetitions < 1)
         throw ConfigError("bench-moe: repetitions must be at least 1");
-    const at::ScalarType dtype = parseDtype(options.dtype);
+    const at::ScalarType dtype = weightDtype(options.dtype, "bench-moe");
     const at::Device device = parseDevice(options.device);
     const auto tensorOpts = at::TensorOptions().dtype(dtype).device(device);
 

@@ -49,16 +49,7 @@ std::string mixtralNotApplicableReason(const std::string &baseModelType, const s
 
 namespace {
 
-at::ScalarType dtypeOf(const std::string &dtype)
-{
-    if (dtype == "float32")
-        return at::kFloat;
-    if (dtype == "bfloat16")
-        return at::kBFloat16;
-    if (dtype == "float16")
-        return at::kHalf;
-    throw ConfigError("export dtype must be float32, bfloat16 or float16, not '" + dtype + "'");
-}
+at::ScalarType dtypeOf(const std::string &dtype) { return weightDtype(dtype, "export"); }
 
 std::string readFileText(const fs::path &path)
 {
@@ -189,28 +180,15 @@ ExportedFolder writeMixtralFolder(const Source &src, const fs::path &dir, const 
     const ModelConfig &c = src.config;
     const int n = src.layout.expertsPerLayer.front();
     const int k = std::min(src.layout.topK, n);
-    OJson j;
+    // The base's config.json keys, then what Mixtral names differently or lacks.
+    OJson j = OJson::parse(modelConfigToJson(c));
+    for (const char *key : {"rope_scaling", "attention_bias", "mlp_bias", "pretraining_tp"})
+        j.erase(key);
     j["architectures"] = {"MixtralForCausalLM"};
     j["model_type"] = "mixtral";
-    j["vocab_size"] = c.vocabSize;
-    j["hidden_size"] = c.hiddenSize;
-    j["intermediate_size"] = c.intermediateSize;
-    j["num_hidden_layers"] = c.numLayers;
-    j["num_attention_heads"] = c.numHeads;
-    j["num_key_value_heads"] = c.numKvHeads;
-    j["head_dim"] = c.headDim;
-    j["hidden_act"] = c.hiddenAct;
-    j["max_position_embeddings"] = c.maxPositionEmbeddings;
-    j["initializer_range"] = c.initializerRange;
-    j["rms_norm_eps"] = c.rmsNormEps;
     // transformers 4 reads rope_theta, 5 rope_parameters (Mixtral's own default theta is 1e6: be explicit).
-    j["rope_theta"] = c.ropeTheta;
     j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", c.ropeTheta}};
     j["sliding_window"] = nullptr;
-    j["attention_dropout"] = 0.0;
-    j["tie_word_embeddings"] = c.tieWordEmbeddings;
-    j["bos_token_id"] = c.bosTokenId >= 0 ? OJson(c.bosTokenId) : OJson(nullptr);
-    j["eos_token_id"] = c.eosTokenId >= 0 ? OJson(c.eosTokenId) : OJson(nullptr);
     j["num_local_experts"] = n;
     j["num_experts_per_tok"] = k;
     // Routing as PolyMoE's: softmax -> top-k -> renormalise, no jitter, no router logits in the output.

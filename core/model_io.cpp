@@ -142,16 +142,21 @@ CausalLM loadModelFolder(const fs::path &dir)
     }
 }
 
+at::ScalarType weightDtype(const std::string &name, const std::string &what)
+{
+    if (name == "float32")
+        return at::kFloat;
+    if (name == "bfloat16")
+        return at::kBFloat16;
+    if (name == "float16")
+        return at::kHalf;
+    throw ConfigError(what + ": dtype must be float32, bfloat16 or float16, not '" + name + "'");
+}
+
 void saveModelFolder(CausalLMImpl &model, const fs::path &dir, const std::string &tokenizerBytes,
                      const std::string &provenanceJson, const std::string &dtype)
 {
-    at::ScalarType type = at::kFloat;
-    if (dtype == "bfloat16")
-        type = at::kBFloat16;
-    else if (dtype == "float16")
-        type = at::kHalf;
-    else if (dtype != "float32")
-        throw ConfigError("model dtype must be float32, bfloat16 or float16, not '" + dtype + "'");
+    const at::ScalarType type = weightDtype(dtype, "model");
 
     const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
     fs::create_directories(parent);

@@ -46,4 +46,7 @@ void saveModelFolder(CausalLMImpl &model, const std::filesystem::path &dir, cons
 
 int64_t countParameters(const torch::nn::Module &module);
 
+// "float32" | "bfloat16" | "float16" -> the scalar type; ConfigError naming `what` otherwise.
+at::ScalarType weightDtype(const std::string &name, const std::string &what);
+
 } // namespace polymoe
