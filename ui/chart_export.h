@@ -1,0 +1,17 @@
+// Saving any chart of the workbench as PNG, PDF or CSV: a context menu and a helper for tests.
+#pragma once
+
+#include <QString>
+
+class QCustomPlot;
+
+namespace polymoe::ui {
+
+// Adds "Save as PNG/PDF/CSV..." to the plot's context menu; baseName is the suggested file name.
+void installChartExport(QCustomPlot *plot, const QString &baseName);
+// Writes the plot to `file`, the format by its suffix (.png, .pdf, .csv). Returns false with *error set.
+bool saveChart(QCustomPlot *plot, const QString &file, QString *error = nullptr);
+// Every plottable's data as CSV: "series,key,value" rows (graphs, bars) or "series,x,y,z" (colour maps).
+QString chartCsv(QCustomPlot *plot);
+
+} // namespace polymoe::ui
