@@ -289,7 +289,9 @@ void AllocationPage::draw()
     for (int n : u)
         top = std::max(top, n);
     m_plot->xAxis->setRange(-0.6, std::max<double>(1, double(e.size())) - 0.4);
-    m_plot->yAxis->setRange(0, top + 1.5);
+    // While a bar is dragged the scale stays put, or the bar would run away from the mouse.
+    if (m_dragLayer < 0)
+        m_plot->yAxis->setRange(0, top + 1.5);
     m_plot->replot();
 }
 

@@ -65,6 +65,25 @@ bool saveChart(QCustomPlot *plot, const QString &file, QString *error)
     return ok;
 }
 
+void setChartFont(QCustomPlot *plot, const QFont &font)
+{
+    plot->setFont(font);
+    for (QCPAxisRect *rect : plot->axisRects())
+        for (QCPAxis *axis : rect->axes()) {
+            axis->setLabelFont(font);
+            axis->setTickLabelFont(font);
+        }
+    for (int i = 0; i < plot->plotLayout()->elementCount(); ++i)
+        if (auto *scale = qobject_cast<QCPColorScale *>(plot->plotLayout()->elementAt(i))) {
+            scale->axis()->setLabelFont(font);
+            scale->axis()->setTickLabelFont(font);
+        }
+    plot->legend->setFont(font);
+    for (int i = 0; i < plot->legend->itemCount(); ++i)
+        plot->legend->item(i)->setFont(font); // new items take the legend font
+    plot->replot();
+}
+
 void installChartExport(QCustomPlot *plot, const QString &baseName)
 {
     plot->setContextMenuPolicy(Qt::CustomContextMenu);

@@ -24,6 +24,8 @@ DataPage::DataPage(QWidget *parent)
     proxy->setSortRole(Qt::EditRole);
     m_table = new QTableView(this);
     m_table->setModel(proxy);
+    // No sort column at first: the project's order (old languages, then new); a header click sorts.
+    m_table->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);
     m_table->setSortingEnabled(true);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);

@@ -115,7 +115,7 @@ QVariant ForgettingModel::data(const QModelIndex &index, int role) const
     case Qt::TextAlignmentRole: return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     case Qt::ForegroundRole:
         if (model > 0 && std::isfinite(v) && std::isfinite(base))
-            return (v > base) == !m_isNew[row] ? QColor("#a01818") : QColor("#17703a");
+            return v > base ? QColor("#a01818") : QColor("#17703a"); // higher perplexity is worse in both groups
         return {};
     case Qt::ToolTipRole:
         return model > 0 ? tr("Held-out perplexity; ×: relative to %1 (old: forgetting, new: gain)").arg(m_models.value(0))

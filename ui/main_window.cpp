@@ -2,6 +2,7 @@
 #include "main_window.h"
 
 #include "allocation_page.h"
+#include "chart_export.h"
 #include "data_page.h"
 #include "forgetting_page.h"
 #include "router_page.h"
@@ -11,6 +12,8 @@
 #include "training_page.h"
 
 #include "polymoe/project_store.h"
+
+#include <qcustomplot.h>
 
 #include <QAction>
 #include <QApplication>
@@ -171,8 +174,11 @@ void MainWindow::setPresentationMode(bool on)
     if (on)
         f.setPointSizeF(f.pointSizeF() > 0 ? f.pointSizeF() * 1.4 : 14);
     QApplication::setFont(f);
-    for (Page *p : m_pages)
+    for (Page *p : m_pages) {
         p->setPresentationMode(on);
+        for (QCustomPlot *plot : p->findChildren<QCustomPlot *>())
+            setChartFont(plot, f);
+    }
     statusBar()->showMessage(on ? tr("Presentation mode (F5 to leave)") : tr("Presentation mode off"), 3000);
 }
 

@@ -1,6 +1,7 @@
 // The common frame of the workbench views.
 #include "page.h"
 
+#include <QApplication>
 #include <QLabel>
 #include <QVBoxLayout>
 
@@ -37,11 +38,12 @@ void Page::setProjectPath(const QString &path)
 void Page::setPresentationMode(bool on)
 {
     m_explanation->setVisible(on);
+    m_explanation->setFont(QApplication::font()); // a style sheet keeps it from following the application font
 }
 
 QString Page::errorText() const
 {
-    return m_error->isVisible() ? m_error->text() : QString();
+    return m_error->isHidden() ? QString() : m_error->text();
 }
 
 void Page::showError(const QString &text)

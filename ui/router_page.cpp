@@ -111,7 +111,6 @@ bool RouterPage::pollOnce()
 void RouterPage::reload()
 {
     clearError();
-    m_stamp = projectPath().isEmpty() ? QDateTime() : storeStamp(projectPath());
     const qlonglong keep = m_run->currentData().toLongLong();
     m_loading = true;
     m_run->clear();
@@ -130,6 +129,8 @@ void RouterPage::reload()
     m_run->setCurrentIndex(i >= 0 ? i : m_run->count() - 1);
     m_loading = false;
     loadRun();
+    // After reading: opening the store may create its -wal file.
+    m_stamp = projectPath().isEmpty() ? QDateTime() : storeStamp(projectPath());
 }
 
 void RouterPage::selectRun(qint64 runId)

@@ -7,6 +7,14 @@
 
 namespace polymoe::ui {
 
+namespace {
+// "2026-12-01T20:15:05.312Z" -> "2026-12-01 20:15:05" (UTC, as stored).
+QString timestamp(const std::string &iso)
+{
+    return QString::fromStdString(iso.substr(0, 19)).replace('T', ' ');
+}
+} // namespace
+
 RunsModel::RunsModel(QObject *parent) : QAbstractTableModel(parent) {}
 
 void RunsModel::clear()
@@ -66,8 +74,8 @@ QVariant RunsModel::data(const QModelIndex &index, int role) const
     case Id: return qlonglong(r.id);
     case Kind: return QString::fromStdString(r.kind);
     case Status: return QString::fromStdString(r.status);
-    case Started: return QString::fromStdString(r.startedAt);
-    case Finished: return QString::fromStdString(r.finishedAt);
+    case Started: return timestamp(r.startedAt);
+    case Finished: return timestamp(r.finishedAt);
     case FinalLoss: {
         const double l = finalLoss(index.row());
         if (!std::isfinite(l))

@@ -28,6 +28,7 @@
 #include <qcustomplot.h>
 
 #include <QAbstractItemModelTester>
+#include <QDir>
 #include <QJsonDocument>
 #include <QLabel>
 #include <QMessageBox>
@@ -371,6 +372,36 @@ private Q_SLOTS:
         QVERIFY(text.contains("stage1,2,136.9"));
         QVERIFY(!saveChart(page.plot(), dir.filePath("chart.xyz"), &error));
         QVERIFY(error.contains("xyz"));
+    }
+
+    void openTheDemoRunsTheCliAndOpensTheProject()
+    {
+        // A stand-in for the polymoe binary (POLYMOE_CLI): prints the CLI's JSON progress lines and
+        // writes the project where `polymoe demo --out DIR` would.
+        QTemporaryDir dir;
+        const QString script = dir.filePath("fake-polymoe");
+        QFile f(script);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(QString("#!/bin/sh\n"
+                        "[ \"$1 $2 $3 $4 $6 $7\" = \"demo --profile tiny --out --progress json\" ] || exit 2\n"
+                        "echo '{\"event\":\"progress\",\"stage\":\"import de\",\"done\":3,\"total\":4,\"unit\":\"documents\"}'\n"
+                        "echo 'building the demo' >&2\n"
+                        "echo '{\"event\":\"train\",\"kind\":\"pretrain\",\"step\":10,\"total\":10,\"loss\":4.5}'\n"
+                        "mkdir -p \"$5\" && cp '%1' \"$5/demo-tiny.polymoe\"\n").arg(m_path).toUtf8());
+        f.close();
+        QVERIFY(f.setPermissions(f.permissions() | QFileDevice::ExeOwner));
+        qputenv("POLYMOE_CLI", script.toUtf8());
+        MainWindow w;
+        QSignalSpy opened(w.startPage(), &Page::openProjectRequested);
+        w.startPage()->startDemo("tiny");
+        QVERIFY(opened.wait(10000));
+        qunsetenv("POLYMOE_CLI");
+        const QString expected = QDir(StartPage::demoFolder()).filePath("demo-tiny.polymoe");
+        QCOMPARE(opened.first().first().toString(), expected);
+        QTRY_COMPARE(w.projectPath(), QFileInfo(expected).absoluteFilePath());
+        QCOMPARE(w.forgettingPage()->model()->rowCount(), 4);
+        QVERIFY(w.startPage()->errorText().isEmpty());
+        QFile::remove(expected);
     }
 
     void mainWindowOpensTheProjectInEveryView()
