@@ -9,6 +9,7 @@
 #include "runs_page.h"
 #include "similarity_page.h"
 #include "start_page.h"
+#include "token_inspector_page.h"
 #include "training_page.h"
 
 #include "polymoe/project_store.h"
@@ -19,6 +20,8 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
+#include <QEventLoop>
+#include <QTimer>
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QListWidget>
@@ -55,6 +58,7 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     addPage(m_router = new RouterPage(this), QStyle::SP_BrowserReload);
     addPage(m_forgetting = new ForgettingPage(this), QStyle::SP_MessageBoxInformation);
     addPage(m_runs = new RunsPage(this), QStyle::SP_FileDialogInfoView);
+    addPage(m_tokens = new TokenInspectorPage(this), QStyle::SP_FileDialogContentsView);
     connect(m_sidebar, &QListWidget::currentRowChanged, m_stack, &QStackedWidget::setCurrentIndex);
 
     // Menus and shortcuts.
@@ -188,6 +192,16 @@ QStringList MainWindow::saveScreenshots(const QString &dir, const QSize &size)
     resize(size);
     QStringList out;
     const int keep = currentPage();
+    // The token inspector shows a routing only after a forward pass: run one on its example text.
+    if (!m_projectPath.isEmpty()) {
+        QEventLoop loop;
+        connect(m_tokens, &TokenInspectorPage::inspected, &loop, &QEventLoop::quit);
+        connect(m_tokens, &TokenInspectorPage::inspectionFailed, &loop, &QEventLoop::quit);
+        QTimer::singleShot(60000, &loop, &QEventLoop::quit);
+        m_tokens->inspectCurrent();
+        if (m_tokens->busy())
+            loop.exec();
+    }
     for (int i = 0; i < m_pages.size(); ++i) {
         showPage(i);
         QApplication::processEvents();

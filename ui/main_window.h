@@ -20,6 +20,7 @@ class TrainingPage;
 class RouterPage;
 class ForgettingPage;
 class RunsPage;
+class TokenInspectorPage;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -45,6 +46,7 @@ public:
     RouterPage *routerPage() const { return m_router; }
     ForgettingPage *forgettingPage() const { return m_forgetting; }
     RunsPage *runsPage() const { return m_runs; }
+    TokenInspectorPage *tokenInspectorPage() const { return m_tokens; }
 
 protected:
     void closeEvent(QCloseEvent *e) override;
@@ -71,6 +73,7 @@ private:
     RouterPage *m_router = nullptr;
     ForgettingPage *m_forgetting = nullptr;
     RunsPage *m_runs = nullptr;
+    TokenInspectorPage *m_tokens = nullptr;
 };
 
 } // namespace polymoe::ui

@@ -3,18 +3,24 @@
 // lands in the store; stage 2 is cancelled (the CLI keeps a checkpoint, exit code 3) and resumed.
 #include "runs_model.h"
 #include "runs_page.h"
+#include "token_inspector_page.h"
 #include "training_job.h"
 #include "training_page.h"
 
 #include "polymoe/dense_jobs.h"
+#include "polymoe/error.h"
 #include "polymoe/expansion_jobs.h"
 #include "polymoe/project_store.h"
+#include "polymoe/token_inspector.h"
 #include "sqlite_db.h"
 #include "token_shard.h"
 
 #include <QSignalSpy>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <cmath>
 
 using namespace polymoe;
 using namespace polymoe::ui;
@@ -150,6 +156,32 @@ private Q_SLOTS:
         QCOMPARE(runs.model()->run(row).kind, std::string("stage1"));
         QCOMPARE(runs.model()->run(row).status, std::string("completed"));
         QVERIFY(!store.routerStats(runs.model()->run(row).id).empty());
+
+        // The token inspector on the new model: every MoE layer routes every token to k = 2 distinct
+        // experts of its N_i = 2 (uniform allocation, budget 2) with weights summing to 1.
+        const std::vector<int32_t> ids = {33, 35, 40, 3, 5, 7};
+        const TokenInspection r = inspectTokenIds(store.modelPath(*store.model("stage1")), ids);
+        QCOMPARE(r.numLayers, 2);
+        QCOMPARE(r.layers.size(), size_t(2));
+        for (const auto &l : r.layers) {
+            QCOMPARE(l.numExperts, 2);
+            QVERIFY(!l.judgedOld); // stage 1 has no classifier
+            QCOMPARE(l.tokens.size(), ids.size());
+            for (const auto &t : l.tokens) {
+                QCOMPARE(t.experts.size(), size_t(2));
+                QVERIFY(t.experts[0] != t.experts[1]);
+                QVERIFY(t.experts[0] >= 0 && t.experts[0] < 2);
+                QVERIFY(std::abs(t.weights[0] + t.weights[1] - 1.0) < 1e-6);
+                QVERIFY(t.weights[0] >= t.weights[1]);
+            }
+        }
+        const std::vector<int32_t> outOfVocabulary = {1, 64};
+        QVERIFY_THROWS_EXCEPTION(ConfigError, inspectTokenIds(store.modelPath(*store.model("stage1")), outOfVocabulary));
+        TokenInspectorPage page2;
+        page2.showInspection(r);
+        QCOMPARE(page2.grid()->rowCount(), 6);
+        QCOMPARE(page2.grid()->columnCount(), 2);
+        QCOMPARE(page2.grid()->item(0, 1)->background().color(), expertColor(r.layers[1].tokens[0].experts[0]));
     }
 
     void stageTwoCancelsAndResumes()

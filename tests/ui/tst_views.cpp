@@ -20,6 +20,7 @@
 #include "similarity_job.h"
 #include "similarity_page.h"
 #include "start_page.h"
+#include "token_inspector_page.h"
 #include "training_job.h"
 #include "training_page.h"
 
@@ -404,11 +405,23 @@ private Q_SLOTS:
         QFile::remove(expected);
     }
 
+    void tokenInspectorFailureIsShown()
+    {
+        // The fixture has no tokenizer and no model folders: the inspection fails inline.
+        TokenInspectorPage page;
+        page.setProjectPath(m_path);
+        QSignalSpy failed(&page, &TokenInspectorPage::inspectionFailed);
+        page.inspect("stage2", "hello");
+        QVERIFY(failed.wait(20000));
+        QVERIFY(page.errorText().startsWith("Inspection failed"));
+        QVERIFY(!page.busy());
+    }
+
     void mainWindowOpensTheProjectInEveryView()
     {
         MainWindow w;
         QVERIFY(w.openProject(m_path));
-        QCOMPARE(w.pages().size(), 8);
+        QCOMPARE(w.pages().size(), 9);
         for (Page *p : w.pages())
             QCOMPARE(p->projectPath(), QFileInfo(m_path).absoluteFilePath());
         QCOMPARE(w.forgettingPage()->model()->rowCount(), 4);
@@ -419,7 +432,7 @@ private Q_SLOTS:
         w.setPresentationMode(false);
         QTemporaryDir dir;
         const QStringList shots = w.saveScreenshots(dir.path(), {1000, 700});
-        QCOMPARE(shots.size(), 8);
+        QCOMPARE(shots.size(), 9);
         // A file that is not a project: refused with a message, the open project stays.
         QTimer::singleShot(0, [] {
             if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget()))
