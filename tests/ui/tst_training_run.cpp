@@ -1,0 +1,222 @@
+// The training view driving a real `polymoe train` child process on a tiny synthetic project (the
+// approach of tests/core/tst_expansion.cpp, smaller): stage 1 runs to the end with live progress and
+// lands in the store; stage 2 is cancelled (the CLI keeps a checkpoint, exit code 3) and resumed.
+#include "runs_model.h"
+#include "runs_page.h"
+#include "token_inspector_page.h"
+#include "training_job.h"
+#include "training_page.h"
+
+#include "polymoe/dense_jobs.h"
+#include "polymoe/error.h"
+#include "polymoe/expansion_jobs.h"
+#include "polymoe/project_store.h"
+#include "polymoe/token_inspector.h"
+#include "sqlite_db.h"
+#include "token_shard.h"
+
+#include <QSignalSpy>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <cmath>
+
+using namespace polymoe;
+using namespace polymoe::ui;
+
+namespace {
+
+constexpr int kVocab = 64, kRange = 15;
+struct Lang {
+    const char *code;
+    LanguageGroup group;
+    int first, mul, add;
+};
+const Lang kLanguages[] = {{"en", LanguageGroup::Old, 3, 2, 1}, {"es", LanguageGroup::Old, 18, 4, 3},
+                           {"de", LanguageGroup::New, 33, 7, 2}, {"ru", LanguageGroup::New, 48, 11, 5}};
+
+TokenShard shardFor(const Lang &l, int documents, int length, uint32_t seed)
+{
+    TokenShard s;
+    s.language = l.code;
+    s.vocabSize = kVocab;
+    uint32_t x = seed;
+    for (int d = 0; d < documents; ++d) {
+        std::vector<int32_t> ids;
+        x = x * 1664525u + 1013904223u;
+        int t = int((x >> 16) % kRange);
+        for (int i = 0; i < length; ++i) {
+            ids.push_back(l.first + t);
+            x = x * 1664525u + 1013904223u;
+            t = (x >> 24) % 10 == 0 ? int((x >> 8) % kRange) : (l.mul * t + l.add) % kRange;
+        }
+        s.addDocument(ids);
+    }
+    return s;
+}
+
+} // namespace
+
+class TestTrainingRun : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+    QString m_path;
+
+    TrainingSettings tiny(int stage, qint64 steps) const
+    {
+        TrainingSettings s;
+        s.stage = stage;
+        s.steps = steps;
+        s.seqLen = 32;
+        s.batchSize = 8;
+        s.dtype = "fp32";
+        s.threads = 1;
+        s.statsEvery = 4;
+        s.checkpointEvery = 5;
+        s.oldShare = 0.5;
+        return s;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_path = m_dir.filePath("train.polymoe");
+        auto store = ProjectStore::create(m_path.toStdString());
+        for (const auto &l : kLanguages)
+            store.addLanguage({l.code, l.code, l.group, l.group == LanguageGroup::New ? 1 : 0});
+        // A tokenizer row without a plugin: training reads only the special ids.
+        store.db().exec("INSERT INTO tokenizers(backend, model_type, vocab_size, settings, model, sha256, source, is_current) "
+                        "VALUES ('sentencepiece', 'unigram', 64, '{\"bos_id\": 1, \"eos_id\": 2, \"unk_id\": 0, \"pad_id\": -1}', "
+                        "x'00', '00', 'synthetic', 1)");
+        const int64_t tokId = store.db().lastInsertId();
+        store.ensureDataDir("shards");
+        uint32_t seed = 7;
+        for (const auto &l : kLanguages)
+            for (const std::string split : {"train", "heldout"}) {
+                const TokenShard shard = shardFor(l, split == "train" ? 30 : 4, 160, seed += 101);
+                const std::string rel = "shards/" + std::string(l.code) + "-" + split + ".bin";
+                writeTokenShard(store.dataDir() / rel, shard);
+                store.db().exec("INSERT INTO token_shards(tokenizer_id, language, split, path, n_documents, n_tokens, "
+                                "n_words, n_characters) VALUES (" + std::to_string(tokId) + ", '" + l.code + "', '" +
+                                split + "', '" + rel + "', " + std::to_string(shard.documents()) + ", " +
+                                std::to_string(shard.tokens.size()) + ", 0, 0)");
+            }
+        Recipe r;
+        r.modelConfigJson = R"({"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "rms_norm_eps": 1e-5,
+            "max_position_embeddings": 64, "tie_word_embeddings": false})";
+        r.train.kind = "pretrain";
+        r.train.seqLen = 32;
+        r.train.batchSize = 8;
+        r.train.steps = 20;
+        r.train.lr = 3e-3;
+        r.train.warmupSteps = 2;
+        r.train.dtype = "fp32";
+        r.train.threads = 1;
+        r.train.logEvery = 5;
+        r.train.checkpointEvery = 0;
+        r.train.evalTokens = 1024;
+        r.source = "tst_training_run";
+        DenseTrainSpec spec;
+        spec.recipe = r;
+        spec.outputName = "base";
+        trainDenseModel(store, spec);
+        allocateExperts(store, {.strategy = "uniform", .budget = 2, .modelName = "base"});
+    }
+
+    void stageOneRunsToTheEnd()
+    {
+        TrainingPage page;
+        page.setProjectPath(m_path);
+        TrainingSettings s = tiny(1, 12);
+        s.model = "base";
+        page.applySettings(s);
+        QVERIFY(page.commandLine().contains("--stage 1 --model base --steps 12"));
+        QSignalSpy status(page.job(), &TrainingJob::status);
+        QSignalSpy done(&page, &TrainingPage::runFinished);
+        page.start();
+        QVERIFY(page.job()->isRunning());
+        QVERIFY(done.wait(120000));
+        QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Completed);
+        QVERIFY(status.count() >= 1);
+        const auto last = status.last().first().value<TrainingStatus>();
+        QCOMPARE(last.step, 12);
+        QCOMPARE(last.total, 12);
+        QVERIFY(page.lossPoints() >= 1);
+        QVERIFY(page.errorText().isEmpty());
+
+        auto store = ProjectStore::open(m_path.toStdString(), true);
+        QVERIFY(store.model("stage1"));
+        RunsPage runs;
+        runs.setProjectPath(m_path);
+        const int row = runs.model()->rowCount() - 1;
+        QCOMPARE(runs.model()->run(row).kind, std::string("stage1"));
+        QCOMPARE(runs.model()->run(row).status, std::string("completed"));
+        QVERIFY(!store.routerStats(runs.model()->run(row).id).empty());
+
+        // The token inspector on the new model: every MoE layer routes every token to k = 2 distinct
+        // experts of its N_i = 2 (uniform allocation, budget 2) with weights summing to 1.
+        const std::vector<int32_t> ids = {33, 35, 40, 3, 5, 7};
+        const TokenInspection r = inspectTokenIds(store.modelPath(*store.model("stage1")), ids);
+        QCOMPARE(r.numLayers, 2);
+        QCOMPARE(r.layers.size(), size_t(2));
+        for (const auto &l : r.layers) {
+            QCOMPARE(l.numExperts, 2);
+            QVERIFY(!l.judgedOld); // stage 1 has no classifier
+            QCOMPARE(l.tokens.size(), ids.size());
+            for (const auto &t : l.tokens) {
+                QCOMPARE(t.experts.size(), size_t(2));
+                QVERIFY(t.experts[0] != t.experts[1]);
+                QVERIFY(t.experts[0] >= 0 && t.experts[0] < 2);
+                QVERIFY(std::abs(t.weights[0] + t.weights[1] - 1.0) < 1e-6);
+                QVERIFY(t.weights[0] >= t.weights[1]);
+            }
+        }
+        const std::vector<int32_t> outOfVocabulary = {1, 64};
+        QVERIFY_THROWS_EXCEPTION(ConfigError, inspectTokenIds(store.modelPath(*store.model("stage1")), outOfVocabulary));
+        TokenInspectorPage page2;
+        page2.showInspection(r);
+        QCOMPARE(page2.grid()->rowCount(), 6);
+        QCOMPARE(page2.grid()->columnCount(), 2);
+        QCOMPARE(page2.grid()->item(0, 1)->background().color(), expertColor(r.layers[1].tokens[0].experts[0]));
+    }
+
+    void stageTwoCancelsAndResumes()
+    {
+        TrainingPage page;
+        page.setProjectPath(m_path);
+        TrainingSettings s = tiny(2, 100000);
+        page.applySettings(s);
+        QSignalSpy status(page.job(), &TrainingJob::status);
+        QSignalSpy done(&page, &TrainingPage::runFinished);
+        page.start();
+        QTRY_VERIFY_WITH_TIMEOUT(status.count() > 0 && status.last().first().value<TrainingStatus>().step >= 6, 120000);
+        page.cancel();
+        QVERIFY(done.wait(60000));
+        QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Cancelled);
+        const qint64 stoppedAt = status.last().first().value<TrainingStatus>().step;
+        QVERIFY(page.stateText().contains("cancelled"));
+        {
+            auto store = ProjectStore::open(m_path.toStdString(), true);
+            QCOMPARE(store.runs().back().status, std::string("cancelled"));
+        }
+
+        // Resume continues from the checkpoint, not from step 0.
+        status.clear();
+        done.clear();
+        page.start(true);
+        QVERIFY(page.job()->lastArguments().contains("--resume"));
+        QTRY_VERIFY_WITH_TIMEOUT(status.count() > 0, 120000);
+        QVERIFY2(status.first().first().value<TrainingStatus>().step >= 5,
+                 qPrintable(QString("resumed at %1, stopped at %2").arg(status.first().first().value<TrainingStatus>().step).arg(stoppedAt)));
+        page.cancel();
+        QVERIFY(done.wait(60000));
+        QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Cancelled);
+    }
+};
+
+QTEST_MAIN(TestTrainingRun)
+#include "tst_training_run.moc"

@@ -1,0 +1,46 @@
+// The `polymoe` command-line tool as a child process: long jobs (the demo, training) run there, so
+// the GUI stays responsive and a crash in the engine cannot take the window down. Stdout carries
+// one JSON object per line (--progress json); stderr is the log.
+#pragma once
+
+#include <QJsonObject>
+#include <QObject>
+#include <QProcess>
+#include <QStringList>
+
+namespace polymoe::ui {
+
+class CliProcess : public QObject {
+    Q_OBJECT
+public:
+    explicit CliProcess(QObject *parent = nullptr);
+    ~CliProcess() override;
+
+    // The polymoe binary: $POLYMOE_CLI if set, else next to this executable.
+    static QString executable();
+
+    void start(const QStringList &arguments);
+    bool isRunning() const;
+    // Asks the job to stop at its next step (SIGTERM; the CLI handles SIGINT and SIGTERM alike,
+    // keeps its checkpoint and exits with code 3).
+    void stop();
+    QStringList arguments() const { return m_arguments; }
+
+    static constexpr int kExitCancelled = 3;
+
+Q_SIGNALS:
+    void jsonEvent(const QJsonObject &event);
+    void outputLine(const QString &line);   // stdout lines that are not JSON
+    void logText(const QString &text);      // stderr
+    void finished(int exitCode, bool crashed);
+    void failedToStart(const QString &message);
+
+private:
+    void readStdout();
+
+    QProcess *m_process = nullptr;
+    QStringList m_arguments;
+    QByteArray m_pending;
+};
+
+} // namespace polymoe::ui

@@ -1,0 +1,31 @@
+// Runs: every training run of the project, and the loss curves of the selected runs overlaid.
+#pragma once
+
+#include "page.h"
+
+class QCustomPlot;
+class QTableView;
+
+namespace polymoe::ui {
+
+class RunsModel;
+
+class RunsPage : public Page {
+    Q_OBJECT
+public:
+    explicit RunsPage(QWidget *parent = nullptr);
+    void reload() override;
+    RunsModel *model() const { return m_model; }
+    QCustomPlot *plot() const { return m_plot; }
+    QTableView *table() const { return m_table; }
+    void selectRuns(const QList<qint64> &ids);
+
+private:
+    void drawSelected();
+
+    RunsModel *m_model = nullptr;
+    QTableView *m_table = nullptr;
+    QCustomPlot *m_plot = nullptr;
+};
+
+} // namespace polymoe::ui

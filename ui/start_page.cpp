@@ -1,0 +1,202 @@
+// The start view: open, recent projects, and the demo project built by the CLI.
+#include "start_page.h"
+
+#include "cli_process.h"
+
+#include <QComboBox>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QJsonObject>
+#include <QLabel>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QStandardPaths>
+
+namespace polymoe::ui {
+
+namespace {
+constexpr int kMaxRecent = 10;
+}
+
+StartPage::StartPage(QWidget *parent)
+    : Page(tr("Start"),
+           tr("Start: open a PolyMoE project (a .polymoe file) or build the demo: Debian text in English and "
+              "Spanish (old languages) and German and Russian (new languages), a tokenizer and a small dense base "
+              "model. The following views walk through the method in order: data, layer similarity, expert "
+              "allocation, training stages 1 and 2, router statistics and forgetting."),
+           parent)
+{
+    auto *openBox = new QGroupBox(tr("Project"), this);
+    auto *openLayout = new QVBoxLayout(openBox);
+    auto *open = new QPushButton(tr("&Open a project..."), openBox);
+    open->setToolTip(tr("Open a .polymoe project file (Ctrl+O)"));
+    connect(open, &QPushButton::clicked, this, &StartPage::openWithDialog);
+    m_recent = new QListWidget(openBox);
+    m_recent->setToolTip(tr("Recent projects: double-click to open"));
+    connect(m_recent, &QListWidget::itemActivated, this,
+            [this](QListWidgetItem *item) { Q_EMIT openProjectRequested(item->data(Qt::UserRole).toString()); });
+    openLayout->addWidget(open);
+    openLayout->addWidget(new QLabel(tr("Recent projects:"), openBox));
+    openLayout->addWidget(m_recent);
+
+    auto *demoBox = new QGroupBox(tr("Demo"), this);
+    auto *demoLayout = new QVBoxLayout(demoBox);
+    auto *row = new QHBoxLayout;
+    m_profile = new QComboBox(demoBox);
+    m_profile->addItem(tr("tiny (a couple of minutes)"), "tiny");
+    m_profile->addItem(tr("standard (about 10 minutes)"), "standard");
+    m_profile->setToolTip(tr("Size of the demo project: corpus, tokenizer and base-model training time"));
+    m_demoButton = new QPushButton(tr("Open the &demo"), demoBox);
+    m_demoButton->setToolTip(tr("Builds the demo project with 'polymoe demo' (or reuses it) and opens it"));
+    m_cancelDemo = new QPushButton(tr("Cancel"), demoBox);
+    m_cancelDemo->setEnabled(false);
+    row->addWidget(m_profile);
+    row->addWidget(m_demoButton);
+    row->addWidget(m_cancelDemo);
+    row->addStretch(1);
+    m_stage = new QLabel(demoBox);
+    m_progress = new QProgressBar(demoBox);
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    m_log = new QPlainTextEdit(demoBox);
+    m_log->setReadOnly(true);
+    m_log->setMaximumBlockCount(2000);
+    m_log->setPlaceholderText(tr("The demo's log appears here"));
+    demoLayout->addLayout(row);
+    demoLayout->addWidget(m_stage);
+    demoLayout->addWidget(m_progress);
+    demoLayout->addWidget(m_log, 1);
+    connect(m_demoButton, &QPushButton::clicked, this, [this] { startDemo(m_profile->currentData().toString()); });
+    connect(m_cancelDemo, &QPushButton::clicked, this, [this] {
+        if (m_demo)
+            m_demo->stop();
+    });
+
+    contentLayout()->addWidget(openBox, 1);
+    contentLayout()->addWidget(demoBox, 1);
+    reload();
+}
+
+void StartPage::reload()
+{
+    m_recent->clear();
+    for (const QString &p : recentProjects()) {
+        auto *item = new QListWidgetItem(QFileInfo(p).fileName() + "  —  " + QFileInfo(p).absolutePath(), m_recent);
+        item->setData(Qt::UserRole, p);
+        item->setToolTip(p);
+    }
+}
+
+QStringList StartPage::recentProjects()
+{
+    QStringList out;
+    for (const QString &p : QSettings().value("recentProjects").toStringList())
+        if (QFileInfo::exists(p))
+            out << p;
+    return out;
+}
+
+void StartPage::addRecentProject(const QString &path)
+{
+    QSettings s;
+    QStringList list = s.value("recentProjects").toStringList();
+    const QString abs = QFileInfo(path).absoluteFilePath();
+    list.removeAll(abs);
+    list.prepend(abs);
+    while (list.size() > kMaxRecent)
+        list.removeLast();
+    s.setValue("recentProjects", list);
+}
+
+QString StartPage::demoFolder()
+{
+    return QDir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)).filePath("demo");
+}
+
+void StartPage::openWithDialog()
+{
+    const QString file = QFileDialog::getOpenFileName(this, tr("Open a PolyMoE project"), QString(),
+                                                      tr("PolyMoE projects (*.polymoe);;All files (*)"));
+    if (!file.isEmpty())
+        Q_EMIT openProjectRequested(file);
+}
+
+bool StartPage::demoRunning() const
+{
+    return m_demo && m_demo->isRunning();
+}
+
+void StartPage::startDemo(const QString &profile)
+{
+    if (demoRunning())
+        return;
+    clearError();
+    QDir().mkpath(demoFolder());
+    m_demoProfile = profile;
+    if (!m_demo) {
+        m_demo = new CliProcess(this);
+        connect(m_demo, &CliProcess::jsonEvent, this, [this](const QJsonObject &e) {
+            const QString ev = e.value("event").toString();
+            qint64 done = 0, total = 0;
+            if (ev == "progress") {
+                done = e.value("done").toInteger();
+                total = e.value("total").toInteger();
+                m_stage->setText(e.value("stage").toString());
+            } else if (ev == "train") {
+                done = e.value("step").toInteger();
+                total = e.value("total").toInteger();
+                m_stage->setText(tr("training the base model: loss %1").arg(e.value("loss").toDouble(), 0, 'f', 3));
+            } else {
+                return;
+            }
+            // QProgressBar is int-based; scale large totals.
+            const double scale = total > 1000000 ? double(total) / 1000000.0 : 1.0;
+            m_progress->setRange(0, total > 0 ? int(double(total) / scale) : 0);
+            m_progress->setValue(int(double(done) / scale));
+        });
+        connect(m_demo, &CliProcess::logText, this, [this](const QString &t) {
+            m_log->moveCursor(QTextCursor::End);
+            m_log->insertPlainText(t);
+        });
+        connect(m_demo, &CliProcess::outputLine, this, [this](const QString &t) { m_log->appendPlainText(t); });
+        connect(m_demo, &CliProcess::failedToStart, this, [this](const QString &m) {
+            showError(m);
+            m_demoButton->setEnabled(true);
+            m_cancelDemo->setEnabled(false);
+        });
+        connect(m_demo, &CliProcess::finished, this, &StartPage::demoFinished);
+    }
+    m_log->clear();
+    m_stage->setText(tr("starting polymoe demo --profile %1").arg(profile));
+    m_progress->setRange(0, 0);
+    m_demoButton->setEnabled(false);
+    m_cancelDemo->setEnabled(true);
+    Q_EMIT statusMessage(tr("Building the %1 demo in %2").arg(profile, demoFolder()));
+    m_demo->start({"demo", "--profile", profile, "--out", demoFolder(), "--progress", "json"});
+}
+
+void StartPage::demoFinished(int exitCode, bool crashed)
+{
+    m_demoButton->setEnabled(true);
+    m_cancelDemo->setEnabled(false);
+    m_progress->setRange(0, 1);
+    if (exitCode == 0 && !crashed) {
+        m_progress->setValue(1);
+        m_stage->setText(tr("demo ready"));
+        Q_EMIT openProjectRequested(QDir(demoFolder()).filePath("demo-" + m_demoProfile + ".polymoe"));
+    } else if (exitCode == CliProcess::kExitCancelled) {
+        m_progress->setValue(0);
+        m_stage->setText(tr("demo cancelled; starting it again continues where it stopped"));
+    } else {
+        m_progress->setValue(0);
+        showError(tr("polymoe demo failed (exit code %1); see the log below").arg(exitCode));
+    }
+}
+
+} // namespace polymoe::ui
