@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's two Quick start commands. Each installs what is missing, builds, then runs.
-#   installer/run.sh demo [ARGS...]   the main job: the demo pipeline, headless, with a report
+#   installer/run.sh demo [ARGS...]   the main job: the demo pipeline with its report, then the workbench on it (display)
 #   installer/run.sh test [CTEST ARGS...]   build and run the whole test suite (with the transformers
 #                                      interop test: .venv from PyPI first; POLYMOE_NO_INTEROP=1 skips it)
 #   installer/run.sh build            only set up and build (release preset, build/release)
@@ -32,7 +32,17 @@ case "$cmd" in
     ctest --preset release -j "$jobs" "$@" ;;
   demo)
     build
-    exec build/release/bin/polymoe demo "$@" ;;
+    build/release/bin/polymoe demo "$@"
+    # With a display, the workbench opens on the finished demo project (POLYMOE_NO_GUI=1: never).
+    out=polymoe-demo profile=standard
+    while [ $# -gt 0 ]; do
+      case "$1" in --out) out=$2; shift ;; --profile) profile=$2; shift ;; esac
+      shift
+    done
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ "${POLYMOE_NO_GUI:-0}" != 1 ] &&
+       [ -x build/release/bin/polymoe-studio ]; then
+      exec build/release/bin/polymoe-studio "$out/demo-$profile.polymoe"
+    fi ;;
   *)
     sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2 ;;
