@@ -10,6 +10,7 @@
 #include "similarity_page.h"
 #include "start_page.h"
 #include "token_inspector_page.h"
+#include "export_page.h"
 #include "training_page.h"
 
 #include "polymoe/project_store.h"
@@ -59,6 +60,7 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     addPage(m_forgetting = new ForgettingPage(this), QStyle::SP_MessageBoxInformation);
     addPage(m_runs = new RunsPage(this), QStyle::SP_FileDialogInfoView);
     addPage(m_tokens = new TokenInspectorPage(this), QStyle::SP_FileDialogContentsView);
+    addPage(m_export = new ExportPage(this), QStyle::SP_DialogSaveButton);
     connect(m_sidebar, &QListWidget::currentRowChanged, m_stack, &QStackedWidget::setCurrentIndex);
 
     // Menus and shortcuts.
@@ -78,7 +80,8 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     QMenu *view = menuBar()->addMenu(tr("&View"));
     for (int i = 0; i < m_pages.size(); ++i) {
         QAction *a = view->addAction(m_pages[i]->title(), this, [this, i] { showPage(i); });
-        a->setShortcut(QKeySequence(QString("Alt+%1").arg(i + 1)));
+        if (i < 10) // Alt+1 ... Alt+9, then Alt+0
+            a->setShortcut(QKeySequence(QString("Alt+%1").arg((i + 1) % 10)));
     }
     view->addSeparator();
     m_presentationAction = view->addAction(tr("&Presentation mode"));

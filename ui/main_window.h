@@ -21,6 +21,7 @@ class RouterPage;
 class ForgettingPage;
 class RunsPage;
 class TokenInspectorPage;
+class ExportPage;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -47,6 +48,7 @@ public:
     ForgettingPage *forgettingPage() const { return m_forgetting; }
     RunsPage *runsPage() const { return m_runs; }
     TokenInspectorPage *tokenInspectorPage() const { return m_tokens; }
+    ExportPage *exportPage() const { return m_export; }
 
 protected:
     void closeEvent(QCloseEvent *e) override;
@@ -74,6 +76,7 @@ private:
     ForgettingPage *m_forgetting = nullptr;
     RunsPage *m_runs = nullptr;
     TokenInspectorPage *m_tokens = nullptr;
+    ExportPage *m_export = nullptr;
 };
 
 } // namespace polymoe::ui

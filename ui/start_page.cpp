@@ -50,7 +50,7 @@ StartPage::StartPage(QWidget *parent)
     auto *row = new QHBoxLayout;
     m_profile = new QComboBox(demoBox);
     m_profile->addItem(tr("tiny (a couple of minutes)"), "tiny");
-    m_profile->addItem(tr("standard (about 10 minutes)"), "standard");
+    m_profile->addItem(tr("standard (about 20 minutes)"), "standard");
     m_profile->setToolTip(tr("Size of the demo project: corpus, tokenizer and base-model training time"));
     m_demoButton = new QPushButton(tr("Open the &demo"), demoBox);
     m_demoButton->setToolTip(tr("Builds the demo project with 'polymoe demo' (or reuses it) and opens it"));

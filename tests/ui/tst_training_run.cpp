@@ -1,6 +1,7 @@
 // The training view driving a real `polymoe train` child process on a tiny synthetic project (the
 // approach of tests/core/tst_expansion.cpp, smaller): stage 1 runs to the end with live progress and
 // lands in the store; stage 2 is cancelled (the CLI keeps a checkpoint, exit code 3) and resumed.
+#include "export_page.h"
 #include "runs_model.h"
 #include "runs_page.h"
 #include "token_inspector_page.h"
@@ -15,6 +16,9 @@
 #include "sqlite_db.h"
 #include "token_shard.h"
 
+#include <QComboBox>
+#include <QFileInfo>
+#include <QLineEdit>
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -182,6 +186,34 @@ private Q_SLOTS:
         QCOMPARE(page2.grid()->rowCount(), 6);
         QCOMPARE(page2.grid()->columnCount(), 2);
         QCOMPARE(page2.grid()->item(0, 1)->background().color(), expertColor(r.layers[1].tokens[0].experts[0]));
+    }
+
+    // The export view runs `polymoe export` on the stage-1 model and says where the folders went;
+    // a second export into the same folder is refused (nothing replaced without "Replace").
+    void exportViewWritesTheFolder()
+    {
+        ExportPage page;
+        page.setProjectPath(m_path);
+        page.reload();
+        QCOMPARE(page.modelBox()->currentText(), QString("stage1")); // expanded models first
+        const QString out = m_dir.filePath("exported");
+        page.outEdit()->setText(out);
+        QVERIFY(page.exportArguments().contains("--json"));
+        QSignalSpy ok(&page, &ExportPage::exported), failed(&page, &ExportPage::exportFailed);
+        page.startExport();
+        QTRY_VERIFY_WITH_TIMEOUT(ok.count() + failed.count() > 0, 120000);
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().first().toString()));
+        const QStringList folders = ok.first().first().toStringList();
+        QVERIFY(!folders.isEmpty());
+        QVERIFY(QFileInfo::exists(folders.first() + "/model.safetensors"));
+        QVERIFY(QFileInfo::exists(folders.first() + "/modeling_polymoe.py"));
+        QVERIFY(page.resultText().contains(folders.first()));
+        // Uniform 2 experts per layer on a llama base: the stock Mixtral folder too.
+        QCOMPARE(folders.size(), 2);
+
+        page.startExport();
+        QTRY_VERIFY_WITH_TIMEOUT(failed.count() > 0, 120000);
+        QVERIFY2(page.errorText().contains("exported"), qPrintable(page.errorText())); // names the folder
     }
 
     void stageTwoCancelsAndResumes()
