@@ -421,7 +421,7 @@ private Q_SLOTS:
     {
         MainWindow w;
         QVERIFY(w.openProject(m_path));
-        QCOMPARE(w.pages().size(), 9);
+        QCOMPARE(w.pages().size(), 10);
         for (Page *p : w.pages())
             QCOMPARE(p->projectPath(), QFileInfo(m_path).absoluteFilePath());
         QCOMPARE(w.forgettingPage()->model()->rowCount(), 4);
@@ -432,7 +432,7 @@ private Q_SLOTS:
         w.setPresentationMode(false);
         QTemporaryDir dir;
         const QStringList shots = w.saveScreenshots(dir.path(), {1000, 700});
-        QCOMPARE(shots.size(), 9);
+        QCOMPARE(shots.size(), 10);
         // A file that is not a project: refused with a message, the open project stays.
         QTimer::singleShot(0, [] {
             if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget()))
