@@ -11,6 +11,7 @@
 #include "sqlite_db.h"
 #include "token_shard.h"
 #include "upcycle.h"
+#include "common/synthetic_tokens.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -26,41 +27,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kVocab = 64;
-constexpr int kRange = 15; // tokens per language: en 3..17, es 18..32, de 33..47, ru 48..62
-
-struct SyntheticLanguage {
-    const char *code;
-    LanguageGroup group;
-    int first;      // first token id of its range
-    int mul, add;   // next = first + (mul * t + add) % kRange, 90% of the time
-};
-const SyntheticLanguage kLanguages[] = {
-    {"en", LanguageGroup::Old, 3, 2, 1},
-    {"es", LanguageGroup::Old, 18, 4, 3},
-    {"de", LanguageGroup::New, 33, 7, 2},
-    {"ru", LanguageGroup::New, 48, 11, 5},
-};
-
-TokenShard syntheticShard(const SyntheticLanguage &l, int documents, int length, uint32_t seed)
-{
-    TokenShard s;
-    s.language = l.code;
-    s.vocabSize = kVocab;
-    uint32_t x = seed;
-    for (int d = 0; d < documents; ++d) {
-        std::vector<int32_t> ids;
-        x = x * 1664525u + 1013904223u;
-        int t = int((x >> 16) % kRange);
-        for (int i = 0; i < length; ++i) {
-            ids.push_back(l.first + t);
-            x = x * 1664525u + 1013904223u;
-            t = (x >> 24) % 10 == 0 ? int((x >> 8) % kRange) : (l.mul * t + l.add) % kRange;
-        }
-        s.addDocument(ids);
-    }
-    return s;
-}
+using test::kSyntheticLanguages;
+using test::syntheticShard;
+using test::SyntheticLanguage;
+const auto &kLanguages = kSyntheticLanguages;
+constexpr int kVocab = test::kSyntheticVocab;
 
 std::map<std::string, at::Tensor> paramsOf(const CausalLM &m)
 {

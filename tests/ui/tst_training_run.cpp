@@ -15,6 +15,7 @@
 #include "polymoe/token_inspector.h"
 #include "sqlite_db.h"
 #include "token_shard.h"
+#include "common/synthetic_tokens.h"
 
 #include <QComboBox>
 #include <QFileInfo>
@@ -31,34 +32,7 @@ using namespace polymoe::ui;
 
 namespace {
 
-constexpr int kVocab = 64, kRange = 15;
-struct Lang {
-    const char *code;
-    LanguageGroup group;
-    int first, mul, add;
-};
-const Lang kLanguages[] = {{"en", LanguageGroup::Old, 3, 2, 1}, {"es", LanguageGroup::Old, 18, 4, 3},
-                           {"de", LanguageGroup::New, 33, 7, 2}, {"ru", LanguageGroup::New, 48, 11, 5}};
-
-TokenShard shardFor(const Lang &l, int documents, int length, uint32_t seed)
-{
-    TokenShard s;
-    s.language = l.code;
-    s.vocabSize = kVocab;
-    uint32_t x = seed;
-    for (int d = 0; d < documents; ++d) {
-        std::vector<int32_t> ids;
-        x = x * 1664525u + 1013904223u;
-        int t = int((x >> 16) % kRange);
-        for (int i = 0; i < length; ++i) {
-            ids.push_back(l.first + t);
-            x = x * 1664525u + 1013904223u;
-            t = (x >> 24) % 10 == 0 ? int((x >> 8) % kRange) : (l.mul * t + l.add) % kRange;
-        }
-        s.addDocument(ids);
-    }
-    return s;
-}
+const auto &kLanguages = test::kSyntheticLanguages;
 
 } // namespace
 
@@ -100,7 +74,7 @@ private Q_SLOTS:
         uint32_t seed = 7;
         for (const auto &l : kLanguages)
             for (const std::string split : {"train", "heldout"}) {
-                const TokenShard shard = shardFor(l, split == "train" ? 30 : 4, 160, seed += 101);
+                const TokenShard shard = test::syntheticShard(l, split == "train" ? 30 : 4, 160, seed += 101);
                 const std::string rel = "shards/" + std::string(l.code) + "-" + split + ".bin";
                 writeTokenShard(store.dataDir() / rel, shard);
                 store.db().exec("INSERT INTO token_shards(tokenizer_id, language, split, path, n_documents, n_tokens, "
