@@ -111,11 +111,12 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     fs::path initDir;
     nlohmann::json runConfig;
     if (spec.resume) {
-        for (const auto &r : store.runs())
-            if (r.kind == cfg.kind && r.status != "completed")
-                runId = r.id, runConfig = nlohmann::json::parse(r.config);
-        if (runId == 0)
-            throw ConfigError(store.path().string() + ": no unfinished " + cfg.kind + " run to resume");
+        const auto run = store.unfinishedRun(cfg.kind, spec.outputName);
+        if (!run)
+            throw ConfigError(store.path().string() + ": no unfinished " + cfg.kind + " run" +
+                              (spec.outputName.empty() ? "" : " making '" + spec.outputName + "'") + " to resume");
+        runId = run->id;
+        runConfig = nlohmann::json::parse(run->config);
         cfg = trainConfigFromJson(runConfig["train"].dump(), "run " + std::to_string(runId));
         if (runConfig.contains("init_dir"))
             initDir = runConfig["init_dir"].get<std::string>();

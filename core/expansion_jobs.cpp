@@ -346,11 +346,12 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
     int64_t runId = 0;
     nlohmann::json runConfig;
     if (spec.resume) {
-        for (const auto &r : store.runs())
-            if (r.kind == kind && r.status != "completed")
-                runId = r.id, runConfig = nlohmann::json::parse(r.config);
-        if (runId == 0)
-            throw ConfigError(store.path().string() + ": no unfinished " + kind + " run to resume");
+        const auto run = store.unfinishedRun(kind, specIn.outputName);
+        if (!run)
+            throw ConfigError(store.path().string() + ": no unfinished " + kind + " run" +
+                              (specIn.outputName.empty() ? "" : " making '" + specIn.outputName + "'") + " to resume");
+        runId = run->id;
+        runConfig = nlohmann::json::parse(run->config);
         spec = specFromJson(runConfig.at("expansion"),
                             trainConfigFromJson(runConfig.at("train").dump(), "run " + std::to_string(runId)));
     }

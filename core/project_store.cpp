@@ -4,6 +4,8 @@
 #include "polymoe/error.h"
 #include "sqlite_db.h"
 
+#include <nlohmann/json.hpp>
+
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -415,6 +417,22 @@ std::vector<RunRecord> ProjectStore::runs() const
         out.push_back(std::move(r));
     }
     return out;
+}
+
+std::optional<RunRecord> ProjectStore::unfinishedRun(const std::string &kind, const std::string &outputName) const
+{
+    std::optional<RunRecord> found;
+    for (auto &r : runs()) {
+        if (r.kind != kind || r.status == "completed")
+            continue;
+        if (!outputName.empty()) {
+            const auto c = nlohmann::json::parse(r.config, nullptr, false);
+            if (!c.is_object() || c.value("output_name", std::string()) != outputName)
+                continue;
+        }
+        found = std::move(r);
+    }
+    return found;
 }
 
 std::vector<std::pair<int64_t, double>> ProjectStore::metricSeries(int64_t runId, const std::string &name) const

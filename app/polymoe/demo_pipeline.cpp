@@ -12,23 +12,6 @@
 
 namespace polymoe::cli {
 
-namespace {
-
-// The jobs resume the newest unfinished run of a kind: only right when that run makes this model.
-bool resumable(const ProjectStore &store, const std::string &kind, const std::string &outputName)
-{
-    std::optional<RunRecord> last;
-    for (const auto &r : store.runs())
-        if (r.kind == kind && r.status != "completed")
-            last = r;
-    if (!last)
-        return false;
-    const auto c = nlohmann::json::parse(last->config, nullptr, false);
-    return c.is_object() && c.value("output_name", std::string()) == outputName;
-}
-
-} // namespace
-
 DemoProfile demoProfile(const std::string &name)
 {
     if (name == "standard")
@@ -84,7 +67,7 @@ DemoProject DemoSteps::prepare(const DemoProfile &prof, const std::filesystem::p
         DenseTrainSpec spec;
         spec.recipe = p.baseRecipe;
         spec.outputName = "base";
-        spec.resume = resumable(store, "pretrain", "base");
+        spec.resume = store.unfinishedRun("pretrain", "base").has_value();
         step("base model (" + std::to_string(spec.recipe.train.steps) + " steps of " +
              std::to_string(spec.recipe.train.batchSize) + " x " + std::to_string(spec.recipe.train.seqLen) +
              " tokens" + (spec.resume ? ", resuming" : "") + ")");
@@ -141,7 +124,7 @@ void DemoSteps::finetune(DemoProject &p, const std::string &name, int64_t steps,
     spec.recipe.train.languageWeights = weights;
     spec.initModel = "base";
     spec.outputName = name;
-    spec.resume = resumable(p.store, "finetune", name);
+    spec.resume = p.store.unfinishedRun("finetune", name).has_value();
     step("full fine-tuning '" + name + "' of the base (" + std::to_string(steps) + " steps" +
          (weights.empty() ? ", new languages only" : ", with old-language replay") + (spec.resume ? ", resuming" : "") + ")");
     trainDenseModel(p.store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
@@ -166,7 +149,7 @@ void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std:
         spec.oldShare = p.profile.stage2OldShare;
         spec.routerStatsEvery = p.profile.statsEvery;
         spec.outputName = name;
-        spec.resume = resumable(p.store, stage == 1 ? "stage1" : "stage2", name);
+        spec.resume = p.store.unfinishedRun(stage == 1 ? "stage1" : "stage2", name).has_value();
         step(stage == 1 ? "MoE stage 1 '" + name + "': new experts and routers on new-language text (" +
                               std::to_string(spec.train.steps) + " steps, experts " + formatExpertList(alloc.experts) + ")"
                         : "MoE stage 2 '" + name + "': routers on new text with old-language replay and the LPR loss (" +

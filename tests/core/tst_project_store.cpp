@@ -245,6 +245,16 @@ private Q_SLOTS:
         QCOMPARE(loss[1].second, 2.0);
         QVERIFY_THROWS_EXCEPTION(Error, store.finishRun(id, "exploded"));   // CHECK constraint
         QVERIFY_THROWS_EXCEPTION(ConfigError, store.finishRun(999, "failed")); // no such run
+
+        // The run a resume continues: the newest unfinished one of the kind, or the one making the model.
+        QVERIFY(!store.unfinishedRun("stage1")); // the only stage1 run is completed
+        const int64_t a = store.beginRun("stage1", R"({"output_name": "a"})");
+        const int64_t b = store.beginRun("stage1", R"({"output_name": "b"})");
+        store.finishRun(b, "cancelled");
+        QCOMPARE(store.unfinishedRun("stage1")->id, b);
+        QCOMPARE(store.unfinishedRun("stage1", "a")->id, a);
+        QVERIFY(!store.unfinishedRun("stage1", "c"));
+        QVERIFY(!store.unfinishedRun("stage2"));
     }
 };
 

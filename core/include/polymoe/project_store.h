@@ -157,6 +157,9 @@ public:
     void addMetrics(int64_t runId, int64_t step,
                     const std::vector<std::pair<std::string, double>> &values);
     std::vector<RunRecord> runs() const;
+    // The newest run of `kind` that is not completed and, when outputName is given, whose config
+    // names that model as its output ("output_name"): the run a resume must continue.
+    std::optional<RunRecord> unfinishedRun(const std::string &kind, const std::string &outputName = {}) const;
     std::vector<std::pair<int64_t, double>> metricSeries(int64_t runId, const std::string &name) const;
 
     // Models and their evaluations
