@@ -10,6 +10,7 @@
 #include <QSaveFile>
 
 #include <algorithm>
+#include <cstdio>
 #include <cctype>
 #include <iterator>
 #include <memory>
@@ -191,9 +192,28 @@ std::vector<ReportPlotFile> writeReportPlots(const ForgettingReport &r, const st
     if (width < 16 || height < 16)
         throw ConfigError("plot size " + std::to_string(width) + "x" + std::to_string(height) + " is too small");
     // Widgets need a QApplication; the command-line tool has none, so it gets one on the offscreen
-    // platform (no display) for the length of this call.
+    // platform (no display) for the length of this call. Qt's own chatter there ("XDG_RUNTIME_DIR
+    // not set") is not the tool's output: only critical messages reach stderr meanwhile.
+    struct QuietQt {
+        bool installed = false;
+        QtMessageHandler previous = nullptr; // nullptr: Qt's default handler
+        void install()
+        {
+            installed = true;
+            previous = qInstallMessageHandler([](QtMsgType type, const QMessageLogContext &, const QString &msg) {
+                if (type == QtCriticalMsg || type == QtFatalMsg)
+                    std::fprintf(stderr, "Qt: %s\n", qPrintable(msg));
+            });
+        }
+        ~QuietQt()
+        {
+            if (installed)
+                qInstallMessageHandler(previous);
+        }
+    } quiet;
     std::unique_ptr<QApplication> own;
     if (!QCoreApplication::instance()) {
+        quiet.install();
         static int argc = 3;
         static char a0[] = "polymoe", a1[] = "-platform", a2[] = "offscreen";
         static char *argv[] = {a0, a1, a2, nullptr};
