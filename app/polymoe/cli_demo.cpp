@@ -84,6 +84,17 @@ int demo(const Args &a, Context &ctx)
     const auto report = buildForgettingReport(store, "base");
     os << forgettingReportText(report);
     j["report"] = nlohmann::json::parse(forgettingReportJson(report));
+    if (reportPlotsAvailable()) { // the report's charts as PNG (DIR/plots); a plot failure keeps the report
+        std::string lines;
+        try {
+            j["plots"] = writeReportPlotFiles(report, std::filesystem::path(a.get("--out", "polymoe-demo")) / "plots",
+                                              1000, 560, &lines);
+            os << "\nplots (PNG):\n" << lines;
+        } catch (const std::exception &e) {
+            os << "\nplots not written: " << e.what() << "\n";
+            j["plots_error"] = e.what();
+        }
+    }
     j["exported"] = exported;
     os << "\nexported (Hugging Face folders):";
     for (const auto &e : exported)
