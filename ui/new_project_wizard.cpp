@@ -150,7 +150,7 @@ BaseModelWizardPage::BaseModelWizardPage(QWidget *parent) : QWizardPage(parent)
     m_recipeChoice->setObjectName("useRecipe");
     m_recipe = new QComboBox(this);
     m_recipe->setObjectName("recipe");
-    m_recipe->addItem(tr("demo-base (d_model 256, 4 layers, about 4 minutes of training per 1M tokens)"), "demo-base");
+    m_recipe->addItem(tr("demo-base (Llama-style, d_model 256, 4 layers: METHOD.md section 9's base)"), "demo-base");
     m_recipe->addItem(tr("demo-base-tiny (2 layers, for a quick look)"), "demo-base-tiny");
     m_folderChoice = new QRadioButton(tr("Use a Hugging Face &folder (dense Llama, Mistral or Qwen2, safetensors):"), this);
     m_folderChoice->setObjectName("useFolder");
@@ -263,9 +263,7 @@ bool BaseModelWizardPage::validatePage()
 LanguagesWizardPage::LanguagesWizardPage(QWidget *parent) : QWizardPage(parent)
 {
     setTitle(tr("Languages and corpora"));
-    setSubTitle(tr("Old languages are what the base model knows; new ones are what the expansion teaches. Give each "
-                   "language its text files (.txt: a document per line or per paragraph; .jsonl: a \"text\" "
-                   "field), with Add files or by dropping files onto a row."));
+    setSubTitle(tr("Old languages are what the base model knows; new ones are what the expansion teaches."));
     setAcceptDrops(true);
     m_table = new QTableWidget(0, kColumns, this);
     m_table->setObjectName("languages");
@@ -305,8 +303,14 @@ LanguagesWizardPage::LanguagesWizardPage(QWidget *parent) : QWizardPage(parent)
     buttons->addWidget(new QLabel(tr("Held-out &fraction:"), this));
     buttons->addWidget(m_heldout);
     static_cast<QLabel *>(buttons->itemAt(buttons->count() - 2)->widget())->setBuddy(m_heldout);
+    auto *hint = new QLabel(tr("Corpus files: .txt (a document per line, or per paragraph when the file has blank "
+                               "lines) or .jsonl (a \"text\" field per line). Use Add files, or drop files onto a "
+                               "language's row."),
+                            this);
+    hint->setWordWrap(true);
     auto *v = new QVBoxLayout(this);
     v->addWidget(m_table, 1);
+    v->addWidget(hint);
     v->addLayout(buttons);
     v->addWidget(m_error);
 }

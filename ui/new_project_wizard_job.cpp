@@ -61,11 +61,14 @@ QString nextStepsText(const NewProjectSpec &spec)
 {
     const QString p = spec.path;
     if (!spec.baseModelDir.isEmpty()) {
-        const bool hasTokenizer = QFileInfo::exists(QDir(spec.baseModelDir).filePath("tokenizer.model"));
-        return (hasTokenizer ? QString() : QString("polymoe tokenizer import %1 TOKENIZER.model\n").arg(p)) +
-               QString("polymoe tokenize %1\npolymoe analyze %1\n").arg(p);
+        if (QFileInfo::exists(QDir(spec.baseModelDir).filePath("tokenizer.model")))
+            return QString("polymoe analyze %1\n").arg(p); // tokenizer imported, corpora tokenized
+        return QString("polymoe tokenizer import %1 TOKENIZER.model   (the base model's tokenizer)\npolymoe analyze %1\n").arg(p);
     }
-    return QString("polymoe tokenizer train %1\npolymoe pretrain %1 --recipe %2\npolymoe analyze %1\n").arg(p, spec.baseRecipe);
+    const int vocab = spec.baseRecipe == "demo-base-tiny" ? 2000 : 8000; // the recipes' vocab_size
+    return QString("polymoe tokenizer train %1 --vocab-size %3\npolymoe pretrain %1 --recipe %2\npolymoe analyze %1\n")
+        .arg(p, spec.baseRecipe)
+        .arg(vocab);
 }
 
 namespace {
@@ -145,10 +148,16 @@ QStringList createProject(const NewProjectSpec &spec, const ProgressFn &progress
             if (!spec.baseModelDir.isEmpty()) {
                 const fs::path dir = spec.baseModelDir.toStdString();
                 if (progress)
-                    progress({.stage = "import the base model", .message = dir.string()});
+                    progress({.stage = "import the base model", .done = 0, .total = 0, .unit = {}, .message = dir.string()});
                 if (fs::exists(dir / "tokenizer.model")) {
+                    // As `polymoe tokenizer import`: the model's tokenizer, then the corpora tokenized with it.
                     const auto t = importTokenizerModel(store, dir / "tokenizer.model");
                     log << QString("tokenizer: %1 pieces from %2").arg(t.vocabSize).arg(QString::fromStdString((dir / "tokenizer.model").string()));
+                    int64_t tokens = 0;
+                    const auto shards = tokenizeProject(store, false, progress, stop);
+                    for (const auto &sh : shards)
+                        tokens += sh.tokens;
+                    log << QString("token shards: %1 (%2 tokens)").arg(shards.size()).arg(tokens);
                 }
                 const ModelRecord m = importModelFolder(store, dir, "base");
                 log << QString("base model 'base': %1 parameters from %2").arg(m.parameters).arg(spec.baseModelDir);

@@ -37,8 +37,10 @@ struct NewProjectSpec {
 // the file and the problem. Reads every tensor: call it off the GUI thread for real checkpoints.
 QString checkBaseModelFolder(const QString &dir);
 
-// Builds the project (throws polymoe::Error; Cancelled when stop is requested). Returns what was
-// done, one line per step, for the wizard's log.
+// Builds the project (throws polymoe::Error; Cancelled when stop is requested): languages and corpora
+// (`corpus add`), then from a model folder its tokenizer.model with the corpora tokenized (`tokenizer
+// import`) and the model (`model import`, named "base"), or the recipe's name as setting
+// "base_recipe". Returns what was done, one line per step, for the wizard's log.
 QStringList createProject(const NewProjectSpec &spec, const ProgressFn &progress = {}, std::stop_token stop = {});
 
 // The commands that make the base model of a project created with a recipe (shown after creation).

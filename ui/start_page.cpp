@@ -77,7 +77,8 @@ StartPage::StartPage(QWidget *parent)
     m_log = new QPlainTextEdit(demoBox);
     m_log->setReadOnly(true);
     m_log->setMaximumBlockCount(2000);
-    m_log->setPlaceholderText(tr("The demo's log appears here"));
+    m_log->setObjectName("log");
+    m_log->setPlaceholderText(tr("The demo's log (or a new project's next steps) appears here"));
     demoLayout->addLayout(row);
     demoLayout->addWidget(m_stage);
     demoLayout->addWidget(m_progress);
@@ -154,6 +155,9 @@ void StartPage::newProject()
     m_wizard = new NewProjectWizard(this);
     m_wizard->setAttribute(Qt::WA_DeleteOnClose);
     connect(m_wizard, &QDialog::accepted, this, [this, w = m_wizard] {
+        // What comes next, in the log box of this view (the CLI commands of the following steps).
+        m_log->setPlainText(tr("Created %1\n\n%2\nNext steps:\n%3")
+                                .arg(w->createdPath(), w->createPage()->logText(), nextStepsText(w->spec())));
         Q_EMIT statusMessage(tr("Created %1").arg(w->createdPath()));
         Q_EMIT openProjectRequested(w->createdPath());
     });

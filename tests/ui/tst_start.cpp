@@ -20,6 +20,7 @@
 
 #include "polymoe/corpus.h"
 #include "polymoe/project_store.h"
+#include "polymoe/project_tokenizer.h"
 
 #include <qcustomplot.h>
 
@@ -33,6 +34,7 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QMimeData>
+#include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -227,6 +229,10 @@ private Q_SLOTS:
         // The window opened the new project; its views show it.
         QTRY_COMPARE(window.projectPath(), QFileInfo(path).absoluteFilePath());
         QCOMPARE(window.dataPage()->model()->rowCount(), 4);
+        // The Start view says how the recipe's base model is made.
+        const QString startLog = window.startPage()->findChild<QPlainTextEdit *>("log")->toPlainText();
+        QVERIFY2(startLog.contains("polymoe pretrain " + QFileInfo(path).absoluteFilePath() + " --recipe demo-base-tiny"),
+                 qPrintable(startLog));
 
         // The store, read directly: languages, groups, names, documents and the held-out split.
         auto store = ProjectStore::open(path.toStdString(), true);
@@ -593,6 +599,48 @@ private Q_SLOTS:
             }
         }
         QVERIFY(compared >= 16); // base, fine-tuning, stage 1, stage 2 x 4 languages
+    }
+
+    // Also with tst_start_demo: the wizard on a real checkpoint with its SentencePiece tokenizer, the
+    // demo's base model folder: the tokenizer is imported and the corpora tokenized with it.
+    void wizardOnTheDemoBaseModel()
+    {
+        if (qEnvironmentVariableIsEmpty("POLYMOE_DEMO_DIR"))
+            QSKIP("needs POLYMOE_DEMO_DIR with a tiny demo (ctest runs it as tst_start_demo after tst_demo)");
+        const QString demo = QDir(StartPage::demoFolder()).filePath("demo-tiny.polymoe");
+        QString baseDir;
+        {
+            auto store = ProjectStore::open(demo.toStdString(), true);
+            const auto base = store.model("base");
+            QVERIFY(base.has_value());
+            baseDir = QString::fromStdString(store.modelPath(*base).string());
+        }
+        QVERIFY(QFileInfo::exists(baseDir + "/tokenizer.model"));
+        QTemporaryDir dir;
+        const Corpus en = linesCorpus(dir.filePath("en.txt"), "the quick brown fox", 30);
+        const Corpus de = linesCorpus(dir.filePath("de.txt"), "der schnelle braune Fuchs", 30);
+        const QString path = dir.filePath("on-demo-base.polymoe");
+        NewProjectWizard w;
+        w.show();
+        fillWizard(&w, path, {{"en", "English", false, {en.path}}, {"de", "German", true, {de.path}}}, 0.1, baseDir);
+        QCOMPARE(w.currentId(), int(NewProjectWizard::kCreatePage));
+        QSignalSpy accepted(&w, &QDialog::accepted);
+        w.button(QWizard::FinishButton)->click();
+        QVERIFY2(accepted.wait(120000), qPrintable(w.createPage()->errorText()));
+        auto store = ProjectStore::open(path.toStdString(), true);
+        const auto tok = currentTokenizerRecord(store);
+        QVERIFY(tok.has_value());
+        QCOMPARE(tok->vocabSize, 2000); // the tiny demo's tokenizer
+        const auto base = store.model("base");
+        QVERIFY(base.has_value() && base->tokenizerId == tok->id);
+        // Shards of both languages and splits, in the project's own data folder (renamed with it).
+        const auto shards = projectShards(store);
+        QCOMPARE(int(shards.size()), 4);
+        for (const auto &sh : shards) {
+            QVERIFY(QFileInfo::exists(QString::fromStdString(sh.path.string())));
+            QVERIFY(QString::fromStdString(sh.path.string()).startsWith(QFileInfo(path).absoluteFilePath() + ".d/"));
+            QVERIFY(sh.tokens > sh.documents);
+        }
     }
 };
 
