@@ -26,6 +26,9 @@
 #include <QTimer>
 #include <QFileInfo>
 #include <QHBoxLayout>
+#include <QIcon>
+#include <QImage>
+#include <QPixmap>
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -40,6 +43,36 @@
 #include <QVBoxLayout>
 
 namespace polymoe::ui {
+
+namespace {
+
+// A standard icon for the sidebar. Some styles draw icons in plain black (Fusion's media icons),
+// which vanish on a dark palette: those are redrawn in the palette's text colour.
+QIcon sidebarIcon(const QStyle *style, QStyle::StandardPixmap which, const QPalette &palette)
+{
+    QIcon icon = style->standardIcon(which);
+    if (palette.color(QPalette::Base).lightnessF() >= 0.5)
+        return icon;
+    QImage img = icon.pixmap(QSize(40, 40)).toImage().convertToFormat(QImage::Format_ARGB32);
+    double sum = 0;
+    int n = 0;
+    for (int y = 0; y < img.height(); ++y)
+        for (int x = 0; x < img.width(); ++x)
+            if (const QColor c = img.pixelColor(x, y); c.alphaF() > 0.5)
+                sum += c.lightnessF(), ++n;
+    if (n == 0 || sum / n > 0.25)
+        return icon;
+    const QColor text = palette.color(QPalette::Text);
+    for (int y = 0; y < img.height(); ++y)
+        for (int x = 0; x < img.width(); ++x) {
+            QColor c = text;
+            c.setAlphaF(img.pixelColor(x, y).alphaF());
+            img.setPixelColor(x, y, c);
+        }
+    return QIcon(QPixmap::fromImage(img));
+}
+
+} // namespace
 
 MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
 {
@@ -197,7 +230,8 @@ void MainWindow::addPage(Page *page, int icon)
     m_pages << page;
     m_stack->addWidget(page);
     const auto pix = QStyle::StandardPixmap(icon);
-    auto *item = new QListWidgetItem(style()->standardIcon(pix), page->title(), m_sidebar);
+    m_icons << icon;
+    auto *item = new QListWidgetItem(sidebarIcon(style(), pix, palette()), page->title(), m_sidebar);
     item->setToolTip(page->toolTip());
     connect(page, &Page::statusMessage, this, [this](const QString &t) { statusBar()->showMessage(t, 8000); });
     connect(page, &Page::openProjectRequested, this, &MainWindow::openProject);
@@ -335,8 +369,11 @@ void MainWindow::setDarkPalette(bool on)
 
 void MainWindow::changeEvent(QEvent *e)
 {
-    if (e->type() == QEvent::PaletteChange || e->type() == QEvent::StyleChange)
+    if (e->type() == QEvent::PaletteChange || e->type() == QEvent::StyleChange) {
         styleCharts(this);
+        for (int i = 0; i < m_icons.size() && i < m_sidebar->count(); ++i)
+            m_sidebar->item(i)->setIcon(sidebarIcon(style(), QStyle::StandardPixmap(m_icons[i]), palette()));
+    }
     QMainWindow::changeEvent(e);
 }
 

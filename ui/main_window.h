@@ -77,6 +77,7 @@ private:
     QListWidget *m_sidebar = nullptr;
     QStackedWidget *m_stack = nullptr;
     QList<Page *> m_pages;
+    QList<int> m_icons; // each page's QStyle::StandardPixmap, redrawn when the palette changes
     QMenu *m_recentMenu = nullptr;
     QAction *m_presentationAction = nullptr;
     QAction *m_darkAction = nullptr;

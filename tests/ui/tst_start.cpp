@@ -479,6 +479,18 @@ private Q_SLOTS:
             QCOMPARE(plot->legend->textColor(), dark.color(QPalette::Text));
             QCOMPARE(plot->xAxis->grid()->pen().style(), Qt::DotLine);
         }
+        // Sidebar icons stay visible: the Training icon (a black triangle in Fusion) is redrawn light.
+        {
+            const QImage icon = w.findChild<QListWidget *>("sidebar")->item(4)->icon().pixmap(QSize(20, 20)).toImage();
+            double sum = 0;
+            int n = 0;
+            for (int y = 0; y < icon.height(); ++y)
+                for (int x = 0; x < icon.width(); ++x)
+                    if (icon.pixelColor(x, y).alphaF() > 0.5)
+                        sum += icon.pixelColor(x, y).lightnessF(), ++n;
+            QVERIFY(n > 0);
+            QVERIFY2(sum / n > 0.5, qPrintable(QString::number(sum / n)));
+        }
         // A colour scale the view made on its own (the similarity heatmap) follows too.
         QCustomPlot *heat = w.similarityPage()->heatmap();
         QCPColorScale *scale = nullptr;
