@@ -15,7 +15,12 @@
 class TestDemo : public QObject {
     Q_OBJECT
 
-    QTemporaryDir m_dir;
+    QTemporaryDir m_tmp;
+    // POLYMOE_DEMO_DIR (set by ctest): a folder kept after the test, which tst_start_demo then reuses.
+    struct Dir {
+        QString p;
+        QString path() const { return p; }
+    } m_dir{qEnvironmentVariableIsEmpty("POLYMOE_DEMO_DIR") ? m_tmp.path() : qEnvironmentVariable("POLYMOE_DEMO_DIR")};
 
     static QString binary() { return QStringLiteral(POLYMOE_BINARY_DIR "/bin/polymoe"); }
 
@@ -57,7 +62,11 @@ class TestDemo : public QObject {
     }
 
 private Q_SLOTS:
-    void initTestCase() { QVERIFY2(QFileInfo::exists(binary()), qPrintable(binary())); }
+    void initTestCase()
+    {
+        QVERIFY2(QFileInfo::exists(binary()), qPrintable(binary()));
+        QVERIFY(QDir().mkpath(m_dir.path()));
+    }
 
     void tinyDemoEndToEnd()
     {
