@@ -38,8 +38,10 @@ int demo(const Args &a, Context &ctx)
     nlohmann::json exported = nlohmann::json::array();
     if (std::filesystem::exists(exportDir) && !std::filesystem::is_empty(exportDir)) {
         steps.step("export: reusing " + exportDir.string());
-        for (const auto &e : std::filesystem::directory_iterator(exportDir))
-            exported.push_back(e.path().string());
+        // In the order exportModel writes them: polymoe first, then mixtral.
+        for (const char *format : {"polymoe", "mixtral"})
+            if (std::filesystem::is_directory(exportDir / format))
+                exported.push_back((exportDir / format).string());
     } else {
         steps.step("export of '" + s2Name + "' for Hugging Face transformers to " + exportDir.string());
         ExportSpec spec;
