@@ -27,6 +27,9 @@
 
 #include <csignal>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 using namespace polymoe;
 using namespace polymoe::ui;
 
@@ -64,6 +67,30 @@ class TestTrainingAttach : public QObject {
         if (!f.open(QIODevice::ReadOnly))
             return -1;
         return QJsonDocument::fromJson(f.readAll()).object().value("step").toInteger(-1);
+    }
+
+    // Points this process's descriptors of the pipe on `pid`'s stdout at /dev/null: the pipe has no
+    // reader left, and the child's next write fails (EPIPE, or death by SIGPIPE if not ignored).
+    static bool releaseReadEnd(qint64 pid)
+    {
+        const auto link = [](const QString &path) {
+            char buf[256] = {};
+            const ssize_t n = ::readlink(path.toLocal8Bit().constData(), buf, sizeof buf - 1);
+            return n > 0 ? QString::fromLocal8Bit(buf, n) : QString();
+        };
+        const QString pipe = link(QString("/proc/%1/fd/1").arg(pid));
+        if (!pipe.startsWith("pipe:"))
+            return false;
+        const int devnull = ::open("/dev/null", O_RDONLY);
+        bool found = false;
+        for (const QString &fd : QDir("/proc/self/fd").entryList(QDir::AllEntries | QDir::System | QDir::NoDotAndDotDot)) {
+            if (fd.toInt() != devnull && link("/proc/self/fd/" + fd) == pipe) {
+                ::dup2(devnull, fd.toInt());
+                found = true;
+            }
+        }
+        ::close(devnull);
+        return found;
     }
 
 private Q_SLOTS:
@@ -199,6 +226,42 @@ private Q_SLOTS:
         QVERIFY(done.wait(60000));
         QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Cancelled);
         QCOMPARE(ProjectStore::open(m_path.toStdString(), true).run(run->id)->status, std::string("cancelled"));
+    }
+
+    // A window that goes away (crash) closes the child's stdout: the child must not die of SIGPIPE on
+    // its next progress line, so the run goes on for a new window to attach to.
+    void childOutlivesItsClosedOutput()
+    {
+        TrainingPage page;
+        page.setProjectPath(m_path);
+        TrainingSettings s;
+        s.stage = 1;
+        s.model = "base";
+        s.steps = 100000;
+        s.seqLen = 32;
+        s.batchSize = 8;
+        s.dtype = "fp32";
+        s.threads = 1;
+        s.statsEvery = 0;
+        s.checkpointEvery = 5;
+        s.name = "s1c";
+        page.applySettings(s);
+        QSignalSpy status(page.job(), &TrainingJob::status);
+        QSignalSpy done(&page, &TrainingPage::runFinished);
+        page.start();
+        QTRY_VERIFY_WITH_TIMEOUT(status.count() > 0, 120000);
+        // What a crash does: the read end of the child's stdout pipe goes (here: replaced by /dev/null
+        // under QProcess, which then just sees the end of the output).
+        QVERIFY(releaseReadEnd(page.job()->processId()));
+        const auto run = runOf(page.job()->processId());
+        QVERIFY(run);
+        const size_t before = lossCount(run->id);
+        QTRY_VERIFY_WITH_TIMEOUT(lossCount(run->id) >= before + 3, 60000); // it goes on logging to the store
+        QVERIFY(page.job()->isRunning());
+        QCOMPARE(done.count(), 0);
+        page.cancel();
+        QVERIFY(done.wait(60000));
+        QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Cancelled);
     }
 
     // A run recorded by another host: followed while its heartbeat is fresh, never signalled from here.
