@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -292,16 +293,11 @@ std::vector<LanguageStats> corpusStats(const ProjectStore &store)
         Statement st(db, "SELECT split, count(*), sum(n_characters), sum(n_words) FROM documents "
                          "WHERE language = ? GROUP BY split");
         st.bind(1, lang.code);
-        int64_t trainWords = 0, trainChars = 0;
         while (st.step()) {
             const bool train = st.text(0) == "train";
             (train ? s.trainDocuments : s.heldoutDocuments) = st.int64(1);
             s.characters += st.int64(2);
             s.words += st.int64(3);
-            if (train) {
-                trainChars = st.int64(2);
-                trainWords = st.int64(3);
-            }
         }
         Statement c(db, "SELECT count(*) FROM corpora WHERE language = ?");
         c.bind(1, lang.code);
@@ -312,9 +308,11 @@ std::vector<LanguageStats> corpusStats(const ProjectStore &store)
         sh.bind(1, lang.code);
         while (sh.step())
             (sh.text(0) == "train" ? s.trainTokens : s.heldoutTokens) = sh.int64(1);
-        if (s.trainTokens >= 0) {
-            s.tokensPerWord = trainWords > 0 ? double(s.trainTokens) / double(trainWords) : 0;
-            s.tokensPerCharacter = trainChars > 0 ? double(s.trainTokens) / double(trainChars) : 0;
+        // Fertility over every document, so a language whose text is all held out has one too.
+        const int64_t tokens = std::max<int64_t>(s.trainTokens, 0) + std::max<int64_t>(s.heldoutTokens, 0);
+        if (s.trainTokens >= 0 || s.heldoutTokens >= 0) {
+            s.tokensPerWord = s.words > 0 ? double(tokens) / double(s.words) : 0;
+            s.tokensPerCharacter = s.characters > 0 ? double(tokens) / double(s.characters) : 0;
         }
         out.push_back(std::move(s));
     }

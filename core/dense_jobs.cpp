@@ -194,12 +194,15 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
         nlohmann::json prov = {{"polymoe_version", POLYMOE_VERSION}, {"run_id", runId}, {"kind", cfg.kind},
                                {"project", fs::absolute(store.path()).string()}, {"steps", out.train.steps},
                                {"tokens", out.train.tokens}, {"dtype", out.train.dtype}};
-        const ModelRecord rec = saveProjectModel(store, *model, name, cfg.kind == "pretrain" ? "base" : "finetuned",
-                                                 parentId, tokRec->id, prov.dump(2));
-        out.modelId = rec.id;
-        out.modelName = name;
-        out.modelDir = store.modelPath(rec);
-        store.finishRun(runId, "completed", "", out.modelId, out.train.checkpoint);
+        // The model's row and the run's completion in one transaction (see expansion_jobs.cpp).
+        store.transaction([&] {
+            const ModelRecord rec = saveProjectModel(store, *model, name, cfg.kind == "pretrain" ? "base" : "finetuned",
+                                                     parentId, tokRec->id, prov.dump(2));
+            out.modelId = rec.id;
+            out.modelName = name;
+            out.modelDir = store.modelPath(rec);
+            store.finishRun(runId, "completed", "", out.modelId, out.train.checkpoint);
+        });
     } catch (const Cancelled &) {
         store.finishRun(runId, "cancelled", "stopped by the user; resume with --resume", std::nullopt,
                         (runDir / "checkpoint").string());

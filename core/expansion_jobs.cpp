@@ -567,11 +567,15 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
                                {"project", fs::absolute(store.path()).string()}, {"steps", out.train.steps},
                                {"tokens", out.train.tokens}, {"dtype", out.train.dtype}, {"parent", inRec.name},
                                {"experts_per_layer", out.experts}};
-        const ModelRecord rec = saveProjectModel(store, *model, outName, "expanded", inRec.id, tokRec->id, prov.dump(2));
-        out.modelId = rec.id;
-        out.modelName = rec.name;
-        out.modelDir = store.modelPath(rec);
-        store.finishRun(runId, "completed", "", out.modelId, out.train.checkpoint);
+        // The model's row and the run's completion in one transaction: a run killed in between is
+        // never left unfinished beside its own output model (a resume would then refuse the name).
+        store.transaction([&] {
+            const ModelRecord rec = saveProjectModel(store, *model, outName, "expanded", inRec.id, tokRec->id, prov.dump(2));
+            out.modelId = rec.id;
+            out.modelName = rec.name;
+            out.modelDir = store.modelPath(rec);
+            store.finishRun(runId, "completed", "", out.modelId, out.train.checkpoint);
+        });
     } catch (const Cancelled &) {
         store.finishRun(runId, "cancelled", "stopped by the user; resume with --resume", std::nullopt,
                         (runDir / "checkpoint").string());

@@ -1,84 +1,65 @@
-// The forgetting table.
+// The forgetting tables over polymoe::ForgettingReport: nothing is recomputed here.
 #include "forgetting_model.h"
 
 #include <QColor>
+#include <QLocale>
 
 #include <cmath>
 
 namespace polymoe::ui {
 
+namespace {
+QString ratioText(double v)
+{
+    return std::isfinite(v) ? QString("×%1").arg(v, 0, 'f', 3) : QStringLiteral("–");
+}
+} // namespace
+
 ForgettingModel::ForgettingModel(QObject *parent) : QAbstractTableModel(parent) {}
 
 void ForgettingModel::clear()
 {
-    beginResetModel();
-    m_models.clear();
-    m_languages.clear();
-    m_isNew.clear();
-    m_ppl.clear();
-    endResetModel();
+    setReport({});
 }
 
 void ForgettingModel::load(const ProjectStore &store)
 {
-    std::vector<std::pair<QString, std::vector<EvaluationRecord>>> evaluated;
-    for (const auto &m : store.models()) {
-        auto ev = store.evaluations(m.id);
-        std::erase_if(ev, [](const EvaluationRecord &e) { return e.split != "heldout"; });
-        if (ev.empty())
-            continue;
-        auto item = std::make_pair(QString::fromStdString(m.name), std::move(ev));
-        if (m.kind == "base" || m.kind == "imported")
-            evaluated.insert(evaluated.begin(), std::move(item));
-        else
-            evaluated.push_back(std::move(item));
-    }
+    setReport(buildForgettingReport(store));
+}
+
+void ForgettingModel::setReport(const ForgettingReport &report)
+{
     beginResetModel();
+    m_report = report;
     m_models.clear();
     m_languages.clear();
     m_isNew.clear();
-    m_ppl.clear();
-    // Old languages first, then new, in the project's order.
-    const auto langs = store.languages();
-    for (bool wantNew : {false, true})
-        for (const auto &l : langs)
-            if ((l.group == LanguageGroup::New) == wantNew) {
-                m_languages << QString::fromStdString(l.code);
-                m_isNew << wantNew;
-            }
-    for (const auto &[name, _] : evaluated)
-        m_models << name;
-    m_ppl.assign(size_t(m_languages.size()), std::vector<double>(evaluated.size(), std::nan("")));
-    for (size_t m = 0; m < evaluated.size(); ++m)
-        for (const auto &e : evaluated[m].second) {
-            const int row = int(m_languages.indexOf(QString::fromStdString(e.language)));
-            if (row >= 0)
-                m_ppl[size_t(row)][m] = e.perplexity;
-        }
+    for (const auto &m : m_report.models)
+        m_models << QString::fromStdString(m.name);
+    for (const auto &l : m_report.languages) { // old ones first (the report's order)
+        m_languages << QString::fromStdString(l.code);
+        m_isNew << (l.group == LanguageGroup::New);
+    }
     endResetModel();
 }
 
 double ForgettingModel::perplexity(int row, int model) const
 {
-    if (row < 0 || row >= int(m_ppl.size()) || model < 0 || model >= m_models.size())
+    if (row < 0 || row >= m_languages.size() || model < 0 || model >= m_models.size())
         return std::nan("");
-    return m_ppl[size_t(row)][size_t(model)];
+    const auto &ppl = m_report.models[size_t(model)].perplexity;
+    const auto it = ppl.find(m_languages[row].toStdString());
+    return it == ppl.end() ? std::nan("") : it->second;
 }
 
 double ForgettingModel::groupRatio(int model, bool newGroup) const
 {
-    double sum = 0;
-    int n = 0;
-    for (int r = 0; r < m_languages.size(); ++r) {
-        if (m_isNew[r] != newGroup)
-            continue;
-        const double base = perplexity(r, 0), v = perplexity(r, model);
-        if (std::isfinite(base) && std::isfinite(v) && base > 0) {
-            sum += v / base;
-            ++n;
-        }
-    }
-    return n ? sum / n : std::nan("");
+    if (model < 0 || model >= m_models.size())
+        return std::nan("");
+    for (const auto &g : m_report.groups)
+        if (g.model == m_report.models[size_t(model)].name && g.group == (newGroup ? "new" : "old"))
+            return g.ratio;
+    return std::nan("");
 }
 
 int ForgettingModel::rowCount(const QModelIndex &parent) const
@@ -103,23 +84,26 @@ QVariant ForgettingModel::data(const QModelIndex &index, int role) const
     if (col < kFirstModelColumn)
         return {};
     const int model = col - kFirstModelColumn;
-    const double v = perplexity(row, model), base = perplexity(row, 0);
+    const double v = perplexity(row, model);
+    const double q = m_report.ratio(m_models[model].toStdString(), m_languages[row].toStdString());
+    const bool isBase = m_models[model].toStdString() == m_report.base;
     switch (role) {
     case Qt::DisplayRole:
         if (!std::isfinite(v))
             return QStringLiteral("–");
-        if (model > 0 && std::isfinite(base) && base > 0)
-            return QString("%1 (×%2)").arg(v, 0, 'f', 1).arg(v / base, 0, 'f', 2);
+        if (!isBase && std::isfinite(q))
+            return QString("%1 (×%2)").arg(v, 0, 'f', 1).arg(q, 0, 'f', 2);
         return QString::number(v, 'f', 1);
     case Qt::EditRole: return std::isfinite(v) ? QVariant(v) : QVariant();
     case Qt::TextAlignmentRole: return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     case Qt::ForegroundRole:
-        if (model > 0 && std::isfinite(v) && std::isfinite(base))
-            return v > base ? QColor("#a01818") : QColor("#17703a"); // higher perplexity is worse in both groups
+        if (!isBase && std::isfinite(q))
+            return q > 1 ? QColor("#a01818") : QColor("#17703a"); // higher perplexity is worse in both groups
         return {};
     case Qt::ToolTipRole:
-        return model > 0 ? tr("Held-out perplexity; ×: relative to %1 (old: forgetting, new: gain)").arg(m_models.value(0))
-                         : tr("Held-out perplexity of the base model");
+        return !isBase ? tr("Held-out perplexity; ×: relative to %1 (old: forgetting, new: gain)")
+                             .arg(QString::fromStdString(m_report.base))
+                       : tr("Held-out perplexity of the base model");
     }
     return {};
 }
@@ -133,6 +117,101 @@ QVariant ForgettingModel::headerData(int section, Qt::Orientation orientation, i
     if (section == 1)
         return tr("Group");
     return m_models.value(section - kFirstModelColumn);
+}
+
+ForgettingSummaryModel::ForgettingSummaryModel(QObject *parent) : QAbstractTableModel(parent) {}
+
+void ForgettingSummaryModel::setReport(const ForgettingReport &report)
+{
+    beginResetModel();
+    m_report = report;
+    endResetModel();
+}
+
+double ForgettingSummaryModel::groupRatio(const std::string &model, const char *group) const
+{
+    for (const auto &g : m_report.groups)
+        if (g.model == model && g.group == group)
+            return g.ratio;
+    return std::nan("");
+}
+
+int ForgettingSummaryModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_report.models.size());
+}
+
+int ForgettingSummaryModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant ForgettingSummaryModel::data(const QModelIndex &index, int role) const
+{
+    if (!index.isValid() || index.row() >= rowCount() || index.column() >= ColumnCount)
+        return {};
+    const ReportModel &m = m_report.models[size_t(index.row())];
+    const bool isBase = m.name == m_report.base;
+    const QLocale loc;
+    if (role == Qt::TextAlignmentRole)
+        return index.column() >= OldRatio ? QVariant(Qt::AlignRight | Qt::AlignVCenter) : QVariant();
+    if (role != Qt::DisplayRole && role != Qt::EditRole && role != Qt::ToolTipRole)
+        return {};
+    const bool edit = role == Qt::EditRole;
+    switch (Column(index.column())) {
+    case Model: return role == Qt::ToolTipRole ? QVariant() : QVariant(QString::fromStdString(m.name));
+    case Role: return role == Qt::ToolTipRole ? QVariant() : QVariant(QString::fromStdString(m.role));
+    case OldRatio:
+    case NewRatio: {
+        const double v = groupRatio(m.name, index.column() == OldRatio ? "old" : "new");
+        if (role == Qt::ToolTipRole)
+            return tr("Geometric mean over the group's languages of perplexity / %1's").arg(QString::fromStdString(m_report.base));
+        if (edit)
+            return std::isfinite(v) ? QVariant(v) : QVariant();
+        return isBase ? QStringLiteral("×1") : ratioText(v);
+    }
+    case Parameters:
+        if (role == Qt::ToolTipRole)
+            return tr("All weights of the model");
+        return edit ? QVariant(qlonglong(m.parameters)) : QVariant(loc.toString(qlonglong(m.parameters)));
+    case Added:
+        if (role == Qt::ToolTipRole)
+            return tr("Weights added to the base (new experts and routers)");
+        return edit ? QVariant(qlonglong(m.addedParameters)) : QVariant(loc.toString(qlonglong(m.addedParameters)));
+    case ActivePerToken:
+        if (role == Qt::ToolTipRole)
+            return tr("Weights one token uses: the top-k experts of each MoE layer");
+        return edit ? QVariant(qlonglong(m.activeParametersPerToken))
+                    : QVariant(loc.toString(qlonglong(m.activeParametersPerToken)));
+    case Experts: {
+        if (role == Qt::ToolTipRole)
+            return m.experts.empty() ? tr("Dense model") : tr("Experts per layer, top-%1 routing").arg(m.topK);
+        QStringList parts;
+        for (int n : m.experts)
+            parts << QString::number(n);
+        return parts.isEmpty() ? QStringLiteral("dense") : parts.join(',');
+    }
+    case ColumnCount: break;
+    }
+    return {};
+}
+
+QVariant ForgettingSummaryModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return QAbstractTableModel::headerData(section, orientation, role);
+    switch (Column(section)) {
+    case Model: return tr("Model");
+    case Role: return tr("Role");
+    case OldRatio: return tr("Old ×");
+    case NewRatio: return tr("New ×");
+    case Parameters: return tr("Parameters");
+    case Added: return tr("Added");
+    case ActivePerToken: return tr("Active per token");
+    case Experts: return tr("Experts per layer");
+    case ColumnCount: break;
+    }
+    return {};
 }
 
 } // namespace polymoe::ui

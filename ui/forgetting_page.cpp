@@ -1,14 +1,20 @@
-// The forgetting view.
+// The forgetting view: polymoe::ForgettingReport drawn by report_charts and shown as two tables.
 #include "forgetting_page.h"
 
 #include "chart_export.h"
 #include "forgetting_model.h"
+#include "report_charts.h"
+
+#include "polymoe/error.h"
 
 #include <qcustomplot.h>
 
+#include <QComboBox>
+#include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableView>
 
 #include <cmath>
@@ -18,25 +24,59 @@ namespace polymoe::ui {
 ForgettingPage::ForgettingPage(QWidget *parent)
     : Page(tr("Forgetting"),
            tr("Evaluation: held-out perplexity per language for the base model and after each step. Forgetting is "
-              "the relative perplexity increase on the old languages, gain the decrease on the new ones. Full "
-              "fine-tuning learns fast and forgets; stage 1 forgets less; stage 2 should bring the old languages "
-              "back close to the base while keeping most of the gain."),
+              "the relative perplexity increase on the old languages, gain the decrease on the new ones (per group: "
+              "the geometric mean of the ratios to the base). Full fine-tuning learns fast and forgets; stage 1 "
+              "forgets less; stage 2 should bring the old languages back close to the base while keeping most of "
+              "the gain, by sending old-language tokens back to expert 0, the frozen original."),
            parent),
-      m_model(new ForgettingModel(this))
+      m_model(new ForgettingModel(this)), m_summaryModel(new ForgettingSummaryModel(this))
 {
-    m_plot = new QCustomPlot(this);
-    m_plot->setMinimumHeight(240);
-    installChartExport(m_plot, "forgetting");
+    auto makePlot = [this](const QString &name) {
+        auto *p = new QCustomPlot(this);
+        p->setMinimumHeight(240);
+        installChartExport(p, name);
+        return p;
+    };
+    m_plot = makePlot("forgetting");
+    m_ratioPlot = makePlot("forgetting-group-ratio");
+    m_routingPlot = makePlot("forgetting-expert0");
+    m_routingModel = new QComboBox(this);
+    m_routingModel->setToolTip(tr("The expanded model whose routing is shown"));
+    connect(m_routingModel, &QComboBox::currentTextChanged, this, [this](const QString &m) {
+        if (!m.isEmpty())
+            drawBarChart(m_routingPlot, expert0Chart(m_model->report(), m.toStdString()));
+    });
+    auto *routing = new QWidget(this);
+    auto *routingLayout = new QVBoxLayout(routing);
+    routingLayout->setContentsMargins(0, 0, 0, 0);
+    auto *pick = new QHBoxLayout;
+    pick->addWidget(new QLabel(tr("Model:"), routing));
+    pick->addWidget(m_routingModel);
+    pick->addStretch(1);
+    routingLayout->addLayout(pick);
+    routingLayout->addWidget(m_routingPlot, 1);
+
+    m_tabs = new QTabWidget(this);
+    m_tabs->addTab(m_plot, tr("Perplexity per language"));
+    m_tabs->addTab(m_ratioPlot, tr("Old / new ratio"));
+    m_tabs->addTab(routing, tr("Expert 0 per layer"));
+
     m_table = new QTableView(this);
     m_table->setModel(m_model);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_table->verticalHeader()->setVisible(false);
+    m_summaryTable = new QTableView(this);
+    m_summaryTable->setObjectName("modelsTable");
+    m_summaryTable->setModel(m_summaryModel);
+    m_summaryTable->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_summaryTable->verticalHeader()->setVisible(false);
     m_summary = new QLabel(this);
     m_summary->setObjectName("summary");
     m_summary->setWordWrap(true);
     auto *split = new QSplitter(Qt::Vertical, this);
-    split->addWidget(m_plot);
+    split->addWidget(m_tabs);
     split->addWidget(m_table);
+    split->addWidget(m_summaryTable);
     split->setStretchFactor(0, 3);
     contentLayout()->addWidget(m_summary);
     contentLayout()->addWidget(split, 1);
@@ -47,74 +87,76 @@ QString ForgettingPage::summaryText() const
     return m_summary->text();
 }
 
+QStringList ForgettingPage::routedModels() const
+{
+    QStringList out;
+    for (const auto &m : ui::routedModels(m_model->report()))
+        out << QString::fromStdString(m);
+    return out;
+}
+
+void ForgettingPage::showRouting(const QString &model)
+{
+    m_routingModel->setCurrentText(model);
+    m_tabs->setCurrentIndex(2);
+}
+
 void ForgettingPage::reload()
 {
     clearError();
+    QString nothingYet;
     if (auto store = openStore()) {
         try {
             m_model->load(*store);
+        } catch (const ConfigError &e) {
+            // No model yet, or the base not evaluated: a state of the project, not a failure.
+            m_model->clear();
+            nothingYet = QString::fromStdString(e.what());
         } catch (const std::exception &e) {
             m_model->clear();
-            showError(tr("Cannot read the evaluations: %1").arg(QString::fromStdString(e.what())));
+            showError(tr("Cannot read the forgetting report: %1").arg(QString::fromStdString(e.what())));
         }
     } else {
         m_model->clear();
     }
+    m_summaryModel->setReport(m_model->report());
     QStringList parts;
-    for (int m = 1; m < m_model->modelNames().size(); ++m) {
+    for (int m = 0; m < m_model->modelNames().size(); ++m) {
+        if (m_model->modelNames()[m].toStdString() == m_model->report().base)
+            continue;
         const double o = m_model->groupRatio(m, false), n = m_model->groupRatio(m, true);
         parts << tr("%1: old ×%2, new ×%3")
                      .arg(m_model->modelNames()[m])
                      .arg(std::isfinite(o) ? QString::number(o, 'f', 3) : "–")
                      .arg(std::isfinite(n) ? QString::number(n, 'f', 3) : "–");
     }
+    const QString base = QString::fromStdString(m_model->report().base);
     if (m_model->modelNames().isEmpty())
-        m_summary->setText(tr("No evaluations yet: models are evaluated when they are trained (or with 'polymoe eval')."));
+        m_summary->setText(tr("No evaluations yet: models are evaluated when they are trained (or with 'polymoe eval').") +
+                           (nothingYet.isEmpty() ? QString() : " (" + nothingYet + ")"));
     else if (parts.isEmpty())
-        m_summary->setText(tr("Only %1 is evaluated so far.").arg(m_model->modelNames().first()));
+        m_summary->setText(tr("Only %1 is in the report so far.").arg(base));
     else
-        m_summary->setText(tr("Mean perplexity relative to %1 — ").arg(m_model->modelNames().first()) + parts.join(";  "));
+        m_summary->setText(tr("Perplexity relative to %1, geometric mean per group — ").arg(base) + parts.join(";  "));
     draw();
 }
 
 void ForgettingPage::draw()
 {
-    m_plot->clearPlottables();
-    const int models = int(m_model->modelNames().size()), langs = int(m_model->languages().size());
-    static const QColor colors[] = {"#7f7f7f", "#d9822b", "#1f4e9c", "#2b9d55", "#b01c1c", "#7a4fb0"};
-    auto *group = new QCPBarsGroup(m_plot);
-    group->setSpacing(1);
-    const double width = 0.8 / std::max(1, models);
-    for (int m = 0; m < models; ++m) {
-        auto *bars = new QCPBars(m_plot->xAxis, m_plot->yAxis);
-        bars->setName(m_model->modelNames()[m]);
-        bars->setWidth(width);
-        bars->setBrush(colors[m % 6]);
-        bars->setPen(QPen(colors[m % 6].darker(130)));
-        QVector<double> keys, values;
-        for (int r = 0; r < langs; ++r) {
-            const double v = m_model->perplexity(r, m);
-            if (std::isfinite(v)) {
-                keys << r;
-                values << v;
-            }
-        }
-        bars->setData(keys, values, true);
-        bars->setBarsGroup(group);
+    const ForgettingReport &r = m_model->report();
+    drawBarChart(m_plot, perplexityChart(r));
+    drawBarChart(m_ratioPlot, groupRatioChart(r));
+    const QString keep = m_routingModel->currentText();
+    const QStringList routed = routedModels();
+    {
+        const QSignalBlocker block(m_routingModel);
+        m_routingModel->clear();
+        m_routingModel->addItems(routed);
+        // The last expanded model (stage 2, usually) unless one was picked before.
+        m_routingModel->setCurrentIndex(routed.contains(keep) ? int(routed.indexOf(keep)) : int(routed.size()) - 1);
     }
-    QSharedPointer<QCPAxisTickerText> ticks(new QCPAxisTickerText);
-    for (int r = 0; r < langs; ++r)
-        ticks->addTick(r, m_model->languages()[r] + (m_model->isNew(r) ? tr("\n(new)") : tr("\n(old)")));
-    m_plot->xAxis->setTicker(ticks);
-    m_plot->xAxis->setRange(-0.6, std::max(1, langs) - 0.4);
-    m_plot->yAxis->setLabel(tr("held-out perplexity"));
-    m_plot->legend->setVisible(models > 0);
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
-    m_plot->rescaleAxes(true);
-    m_plot->yAxis->setRangeLower(0);
-    m_plot->yAxis->setRangeUpper(std::max(1.0, m_plot->yAxis->range().upper * 1.15));
-    m_plot->xAxis->setRange(-0.6, std::max(1, langs) - 0.4);
-    m_plot->replot();
+    m_routingModel->setEnabled(!routed.isEmpty());
+    drawBarChart(m_routingPlot, expert0Chart(r, m_routingModel->currentText().toStdString()));
 }
 
 } // namespace polymoe::ui

@@ -1,16 +1,21 @@
-// Forgetting comparison (METHOD.md section 8): grouped bars of held-out perplexity per language for
-// the base and every later model, the old/new group summaries, and the same numbers as a table.
+// Forgetting comparison (METHOD.md section 8): the engine's forgetting report (the numbers
+// `polymoe report` prints) as charts — held-out perplexity per language as grouped bars per model,
+// the old/new group ratios per model, the expert-0 share per layer and language of an expanded
+// model — drawn by the chart code `polymoe report --plots` uses, and the same numbers as tables.
 #pragma once
 
 #include "page.h"
 
+class QComboBox;
 class QCustomPlot;
 class QLabel;
+class QTabWidget;
 class QTableView;
 
 namespace polymoe::ui {
 
 class ForgettingModel;
+class ForgettingSummaryModel;
 
 class ForgettingPage : public Page {
     Q_OBJECT
@@ -18,15 +23,23 @@ public:
     explicit ForgettingPage(QWidget *parent = nullptr);
     void reload() override;
     ForgettingModel *model() const { return m_model; }
-    QCustomPlot *plot() const { return m_plot; }
+    ForgettingSummaryModel *summaryModel() const { return m_summaryModel; }
+    QCustomPlot *plot() const { return m_plot; }              // perplexity per language
+    QCustomPlot *ratioPlot() const { return m_ratioPlot; }    // old/new group ratio per model
+    QCustomPlot *routingPlot() const { return m_routingPlot; } // expert-0 share of one expanded model
+    QStringList routedModels() const;                        // the models the routing chart can show
+    void showRouting(const QString &model);
     QString summaryText() const;
 
 private:
     void draw();
 
     ForgettingModel *m_model = nullptr;
-    QCustomPlot *m_plot = nullptr;
-    QTableView *m_table = nullptr;
+    ForgettingSummaryModel *m_summaryModel = nullptr;
+    QTabWidget *m_tabs = nullptr;
+    QCustomPlot *m_plot = nullptr, *m_ratioPlot = nullptr, *m_routingPlot = nullptr;
+    QComboBox *m_routingModel = nullptr;
+    QTableView *m_table = nullptr, *m_summaryTable = nullptr;
     QLabel *m_summary = nullptr;
 };
 

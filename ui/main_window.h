@@ -1,13 +1,19 @@
 // The workbench's main window: a sidebar of views in the workflow's order, menus and shortcuts,
-// presentation mode (F5), the status bar, window state and recent projects in QSettings.
+// presentation mode (F5: larger fonts, "Step k of n" through the views in the method's order with
+// Next/Previous, Esc leaves), the dark palette, the status bar, window state and recent projects in
+// QSettings. Every chart follows the palette (chart_style.h).
 #pragma once
 
+#include <QHash>
 #include <QMainWindow>
+#include <QPalette>
 
 class QListWidget;
 class QStackedWidget;
 class QMenu;
 class QAction;
+class QLabel;
+class QPushButton;
 
 namespace polymoe::ui {
 
@@ -36,6 +42,14 @@ public:
     int currentPage() const;
     void setPresentationMode(bool on);
     bool presentationMode() const { return m_presentation; }
+    // Presentation stepping: the views in the method's order; both stop at the ends.
+    void nextStep();
+    void previousStep();
+    // "Step k of n: <view> — <what it shows, METHOD.md section>" for the current view.
+    QString presentationStepText() const;
+    // Fusion with darkPalette(), or back to the style and palette the application started with.
+    void setDarkPalette(bool on);
+    bool isDarkPalette() const { return m_dark; }
     // Grabs every page (offscreen works) into DIR/NN-name.png; returns the files written.
     QStringList saveScreenshots(const QString &dir, const QSize &size = {1400, 900});
 
@@ -52,17 +66,30 @@ public:
 
 protected:
     void closeEvent(QCloseEvent *e) override;
+    void changeEvent(QEvent *e) override; // palette changes re-colour every chart
 
 private:
     void addPage(Page *page, int icon); // icon: a QStyle::StandardPixmap
     void reloadAll();
     void updateRecentMenu();
+    void updatePresentationBar();
 
     QListWidget *m_sidebar = nullptr;
     QStackedWidget *m_stack = nullptr;
     QList<Page *> m_pages;
+    QList<int> m_icons; // each page's QStyle::StandardPixmap, redrawn when the palette changes
     QMenu *m_recentMenu = nullptr;
     QAction *m_presentationAction = nullptr;
+    QAction *m_darkAction = nullptr;
+    QList<QAction *> m_presentationActions; // next, previous, leave: enabled in presentation mode
+    QWidget *m_presentationBar = nullptr;
+    QLabel *m_stepLabel = nullptr;
+    QPushButton *m_prevButton = nullptr;
+    QPushButton *m_nextButton = nullptr;
+    QHash<Page *, QString> m_steps; // what each view shows, with its METHOD.md section
+    bool m_dark = false;
+    QString m_normalStyle;
+    QPalette m_normalPalette;
     QString m_projectPath;
     bool m_presentation = false;
     QFont m_normalFont;

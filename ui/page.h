@@ -32,6 +32,7 @@ Q_SIGNALS:
     void openProjectRequested(const QString &path);
 
 protected:
+    void changeEvent(QEvent *e) override; // palette changes restyle the explanation and error labels
     QVBoxLayout *contentLayout() const { return m_content; }
     void showError(const QString &text);
     void clearError();
@@ -39,6 +40,8 @@ protected:
     std::optional<ProjectStore> openStore(bool readOnly = true);
 
 private:
+    void updateLabelStyles();
+
     QString m_title;
     QString m_projectPath;
     QLabel *m_explanation = nullptr;

@@ -2,6 +2,7 @@
 #include "start_page.h"
 
 #include "cli_process.h"
+#include "new_project_wizard.h"
 
 #include <QComboBox>
 #include <QDir>
@@ -37,11 +38,19 @@ StartPage::StartPage(QWidget *parent)
     auto *open = new QPushButton(tr("&Open a project..."), openBox);
     open->setToolTip(tr("Open a .polymoe project file (Ctrl+O)"));
     connect(open, &QPushButton::clicked, this, &StartPage::openWithDialog);
+    auto *create = new QPushButton(tr("&New project..."), openBox);
+    create->setObjectName("newProject");
+    create->setToolTip(tr("A new project from a base model and your corpora (Ctrl+N)"));
+    connect(create, &QPushButton::clicked, this, &StartPage::newProject);
     m_recent = new QListWidget(openBox);
     m_recent->setToolTip(tr("Recent projects: double-click to open"));
     connect(m_recent, &QListWidget::itemActivated, this,
             [this](QListWidgetItem *item) { Q_EMIT openProjectRequested(item->data(Qt::UserRole).toString()); });
-    openLayout->addWidget(open);
+    auto *buttons = new QHBoxLayout;
+    buttons->addWidget(open);
+    buttons->addWidget(create);
+    buttons->addStretch(1);
+    openLayout->addLayout(buttons);
     openLayout->addWidget(new QLabel(tr("Recent projects:"), openBox));
     openLayout->addWidget(m_recent);
 
@@ -53,6 +62,7 @@ StartPage::StartPage(QWidget *parent)
     m_profile->addItem(tr("standard (about 20 minutes)"), "standard");
     m_profile->setToolTip(tr("Size of the demo project: corpus, tokenizer and base-model training time"));
     m_demoButton = new QPushButton(tr("Open the &demo"), demoBox);
+    m_demoButton->setObjectName("openDemo");
     m_demoButton->setToolTip(tr("Builds the demo project with 'polymoe demo' (or reuses it) and opens it"));
     m_cancelDemo = new QPushButton(tr("Cancel"), demoBox);
     m_cancelDemo->setEnabled(false);
@@ -67,7 +77,8 @@ StartPage::StartPage(QWidget *parent)
     m_log = new QPlainTextEdit(demoBox);
     m_log->setReadOnly(true);
     m_log->setMaximumBlockCount(2000);
-    m_log->setPlaceholderText(tr("The demo's log appears here"));
+    m_log->setObjectName("log");
+    m_log->setPlaceholderText(tr("The demo's log (or a new project's next steps) appears here"));
     demoLayout->addLayout(row);
     demoLayout->addWidget(m_stage);
     demoLayout->addWidget(m_progress);
@@ -116,6 +127,9 @@ void StartPage::addRecentProject(const QString &path)
 
 QString StartPage::demoFolder()
 {
+    const QString env = qEnvironmentVariable("POLYMOE_DEMO_DIR");
+    if (!env.isEmpty())
+        return QDir(env).absolutePath();
     return QDir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)).filePath("demo");
 }
 
@@ -125,6 +139,29 @@ void StartPage::openWithDialog()
                                                       tr("PolyMoE projects (*.polymoe);;All files (*)"));
     if (!file.isEmpty())
         Q_EMIT openProjectRequested(file);
+}
+
+NewProjectWizard *StartPage::wizard() const
+{
+    return m_wizard.data();
+}
+
+void StartPage::newProject()
+{
+    if (m_wizard) {
+        m_wizard->raise();
+        return;
+    }
+    m_wizard = new NewProjectWizard(this);
+    m_wizard->setAttribute(Qt::WA_DeleteOnClose);
+    connect(m_wizard, &QDialog::accepted, this, [this, w = m_wizard] {
+        // What comes next, in the log box of this view (the CLI commands of the following steps).
+        m_log->setPlainText(tr("Created %1\n\n%2\nNext steps:\n%3")
+                                .arg(w->createdPath(), w->createPage()->logText(), nextStepsText(w->spec())));
+        Q_EMIT statusMessage(tr("Created %1").arg(w->createdPath()));
+        Q_EMIT openProjectRequested(w->createdPath());
+    });
+    m_wizard->open();
 }
 
 bool StartPage::demoRunning() const

@@ -1,7 +1,10 @@
-// Start: open a project, the recent projects, and "Open the demo" (polymoe demo as a child process).
+// Start: open a project, the recent projects, a new project (the wizard), and "Open the demo"
+// (polymoe demo as a child process).
 #pragma once
 
 #include "page.h"
+
+#include <QPointer>
 
 class QComboBox;
 class QLabel;
@@ -13,6 +16,7 @@ class QPushButton;
 namespace polymoe::ui {
 
 class CliProcess;
+class NewProjectWizard;
 
 class StartPage : public Page {
     Q_OBJECT
@@ -22,14 +26,19 @@ public:
 
     static QStringList recentProjects();
     static void addRecentProject(const QString &path);
-    // Where the demo projects are built: <AppData>/demo.
+    // Where the demo projects are built: $POLYMOE_DEMO_DIR if set, else <AppData>/demo.
     static QString demoFolder();
 
     void startDemo(const QString &profile);
     bool demoRunning() const;
 
+    // The wizard newProject() opened, while it is open (tests fill it in).
+    NewProjectWizard *wizard() const;
+
 public Q_SLOTS:
     void openWithDialog();
+    // Opens the new-project wizard (window-modal); the created project is opened when it finishes.
+    void newProject();
 
 private:
     void demoFinished(int exitCode, bool crashed);
@@ -42,6 +51,7 @@ private:
     QLabel *m_stage = nullptr;
     QPlainTextEdit *m_log = nullptr;
     CliProcess *m_demo = nullptr;
+    QPointer<NewProjectWizard> m_wizard;
     QString m_demoProfile;
 };
 

@@ -7,12 +7,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
+
+namespace polymoe {
+struct ForgettingReport;
+}
 
 namespace polymoe::cli {
 
@@ -76,5 +81,14 @@ struct UsageError : std::runtime_error {
 TrainStatusFn makeTrainStatus(const Context &ctx);
 std::string perplexityTable(const std::vector<PerplexityRow> &rows);
 nlohmann::json perplexityJson(const std::vector<PerplexityRow> &rows);
+
+// The forgetting report's PNG charts (cli_report.cpp), for `report --plots` and the demo: false in a
+// build without Qt, where writeReportPlotFiles throws kNoPlotsMessage. Returns the files written and
+// appends one line per file to *text.
+inline constexpr const char *kNoPlotsMessage =
+    "this polymoe was built without Qt; the plots need the workbench build";
+bool reportPlotsAvailable();
+nlohmann::json writeReportPlotFiles(const ForgettingReport &report, const std::filesystem::path &dir, int width,
+                                    int height, std::string *text);
 
 } // namespace polymoe::cli

@@ -38,8 +38,10 @@ int demo(const Args &a, Context &ctx)
     nlohmann::json exported = nlohmann::json::array();
     if (std::filesystem::exists(exportDir) && !std::filesystem::is_empty(exportDir)) {
         steps.step("export: reusing " + exportDir.string());
-        for (const auto &e : std::filesystem::directory_iterator(exportDir))
-            exported.push_back(e.path().string());
+        // In the order exportModel writes them: polymoe first, then mixtral.
+        for (const char *format : {"polymoe", "mixtral"})
+            if (std::filesystem::is_directory(exportDir / format))
+                exported.push_back((exportDir / format).string());
     } else {
         steps.step("export of '" + s2Name + "' for Hugging Face transformers to " + exportDir.string());
         ExportSpec spec;
@@ -84,6 +86,17 @@ int demo(const Args &a, Context &ctx)
     const auto report = buildForgettingReport(store, "base");
     os << forgettingReportText(report);
     j["report"] = nlohmann::json::parse(forgettingReportJson(report));
+    if (reportPlotsAvailable()) { // the report's charts as PNG (DIR/plots); a plot failure keeps the report
+        std::string lines;
+        try {
+            j["plots"] = writeReportPlotFiles(report, std::filesystem::path(a.get("--out", "polymoe-demo")) / "plots",
+                                              1000, 560, &lines);
+            os << "\nplots (PNG):\n" << lines;
+        } catch (const std::exception &e) {
+            os << "\nplots not written: " << e.what() << "\n";
+            j["plots_error"] = e.what();
+        }
+    }
     j["exported"] = exported;
     os << "\nexported (Hugging Face folders):";
     for (const auto &e : exported)

@@ -2,6 +2,7 @@
 // report has the base, the fine-tuning baseline and both stages, and the method moves the numbers
 // the way METHOD.md sections 5 and 9 say: stage 2 forgets less than stage 1 and sends more
 // old-language tokens to expert 0, fine-tuning learns the new languages. A second run reuses it all.
+#include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -14,7 +15,12 @@
 class TestDemo : public QObject {
     Q_OBJECT
 
-    QTemporaryDir m_dir;
+    QTemporaryDir m_tmp;
+    // POLYMOE_DEMO_DIR (set by ctest): a folder kept after the test, which tst_start_demo then reuses.
+    struct Dir {
+        QString p;
+        QString path() const { return p; }
+    } m_dir{qEnvironmentVariableIsEmpty("POLYMOE_DEMO_DIR") ? m_tmp.path() : qEnvironmentVariable("POLYMOE_DEMO_DIR")};
 
     static QString binary() { return QStringLiteral(POLYMOE_BINARY_DIR "/bin/polymoe"); }
 
@@ -56,7 +62,11 @@ class TestDemo : public QObject {
     }
 
 private Q_SLOTS:
-    void initTestCase() { QVERIFY2(QFileInfo::exists(binary()), qPrintable(binary())); }
+    void initTestCase()
+    {
+        QVERIFY2(QFileInfo::exists(binary()), qPrintable(binary()));
+        QVERIFY(QDir().mkpath(m_dir.path()));
+    }
 
     void tinyDemoEndToEnd()
     {
@@ -105,6 +115,18 @@ private Q_SLOTS:
         QVERIFY(!exported.isEmpty());
         QVERIFY(QFileInfo::exists(exported[0].toString() + "/model.safetensors"));
         QVERIFY(QFileInfo::exists(exported[0].toString() + "/modeling_polymoe.py"));
+
+        // The report's charts as PNG in DIR/plots (a build with Qt): perplexity, group ratio, and the
+        // expert-0 share of both expanded models.
+        const QJsonArray plots = demo["plots"].toArray();
+        QCOMPARE(plots.size(), 4);
+        for (const auto &f : plots) {
+            QFile png(f.toString());
+            QVERIFY2(png.open(QIODevice::ReadOnly), qPrintable(f.toString()));
+            QVERIFY(QFileInfo(png).absolutePath() == QDir(m_dir.filePath("plots")).absolutePath());
+            QCOMPARE(png.read(8), QByteArray("\x89PNG\r\n\x1a\n", 8));
+            QVERIFY(png.size() > 5000); // a drawn chart, not an empty image
+        }
 
         // The same report from the report command, read-only.
         const QJsonObject again = runJson({"report", demo["project"].toString(), "--json"});

@@ -224,6 +224,25 @@ private Q_SLOTS:
         // "Erster Absatz,\nzweite Zeile des ersten Absatzes." 7 words, "Zweiter Absatz." 2, "Dritter Absatz\nmit zwei Zeilen." 5
         QCOMPARE(de.words, int64_t(14));
         QCOMPARE(de.trainTokens, int64_t(-1)); // no tokenizer yet
+        QCOMPARE(de.tokensPerWord, 0.0);
+
+        // Shards of a current tokenizer: fertility counts the tokens of both splits, so a language
+        // whose documents are all held out (a probe set) has one too.
+        store.db().exec("INSERT INTO tokenizers(backend, vocab_size, settings, model, sha256, source, is_current) "
+                        "VALUES ('sentencepiece', 100, '{}', x'00', '00', 'test', 1)");
+        const std::string tok = std::to_string(store.db().lastInsertId());
+        store.db().exec("INSERT INTO token_shards(tokenizer_id, language, split, path, n_documents, n_tokens, n_words, "
+                        "n_characters) VALUES (" + tok + ", 'de', 'train', 'a.bin', 3, 20, 14, 0), (" + tok +
+                        ", 'de', 'heldout', 'b.bin', 0, 8, 0, 0), (" + tok + ", 'ru', 'heldout', 'c.bin', 1, 9, 0, 0)");
+        stats = corpusStats(store);
+        const auto &de2 = stats[0].language.code == "de" ? stats[0] : stats[1];
+        const auto &ru2 = stats[0].language.code == "de" ? stats[1] : stats[0];
+        QCOMPARE(de2.trainTokens, int64_t(20));
+        QCOMPARE(de2.heldoutTokens, int64_t(8));
+        QCOMPARE(de2.tokensPerWord, 28.0 / 14.0);
+        QCOMPARE(de2.tokensPerCharacter, 28.0 / double(de2.characters));
+        QCOMPARE(ru2.trainTokens, int64_t(-1));
+        QCOMPARE(ru2.tokensPerWord, 9.0 / double(ru2.words));
     }
 };
 

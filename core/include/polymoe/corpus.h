@@ -90,7 +90,7 @@ struct LanguageStats {
     int64_t trainDocuments = 0, heldoutDocuments = 0;
     int64_t characters = 0, words = 0;        // all splits
     int64_t trainTokens = -1, heldoutTokens = -1; // -1: not tokenized with the current tokenizer
-    double tokensPerWord = 0, tokensPerCharacter = 0; // fertility (train split)
+    double tokensPerWord = 0, tokensPerCharacter = 0; // fertility: shard tokens of both splits per word / character
     int64_t corpora = 0;
 };
 std::vector<LanguageStats> corpusStats(const ProjectStore &store);
