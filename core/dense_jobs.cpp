@@ -6,6 +6,7 @@
 #include "models/generate.h"
 #include "polymoe/error.h"
 #include "polymoe/project_tokenizer.h"
+#include "polymoe/run_liveness.h"
 #include "polymoe/tokenizer.h"
 #include "project_data.h"
 #include "project_models.h"
@@ -115,6 +116,10 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
         if (!run)
             throw ConfigError(store.path().string() + ": no unfinished " + cfg.kind + " run" +
                               (spec.outputName.empty() ? "" : " making '" + spec.outputName + "'") + " to resume");
+        if (const auto l = runLiveness(*run); l == RunLiveness::Alive || l == RunLiveness::Remote)
+            throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
+                              std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
+                              "); stop it before resuming");
         runId = run->id;
         runConfig = nlohmann::json::parse(run->config);
         cfg = trainConfigFromJson(runConfig["train"].dump(), "run " + std::to_string(runId));
@@ -162,8 +167,7 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
             runConfig["parent_id"] = *parentId;
         runId = store.beginRun(cfg.kind, runConfig.dump(), parentId);
     } else {
-        store.db(); // the run row is reused; mark it running again
-        store.finishRun(runId, "running", "resumed");
+        store.resumeRun(runId); // the run row is reused: running again, in this process
     }
     const fs::path runDir = store.ensureDataDir("runs/" + std::to_string(runId));
 

@@ -8,6 +8,7 @@
 #include "moe_block.h"
 #include "polymoe/error.h"
 #include "polymoe/project_tokenizer.h"
+#include "polymoe/run_liveness.h"
 #include "project_data.h"
 #include "project_models.h"
 #include "router_stats.h"
@@ -350,6 +351,10 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
         if (!run)
             throw ConfigError(store.path().string() + ": no unfinished " + kind + " run" +
                               (specIn.outputName.empty() ? "" : " making '" + specIn.outputName + "'") + " to resume");
+        if (const auto l = runLiveness(*run); l == RunLiveness::Alive || l == RunLiveness::Remote)
+            throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
+                              std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
+                              "); stop it before resuming");
         runId = run->id;
         runConfig = nlohmann::json::parse(run->config);
         spec = specFromJson(runConfig.at("expansion"),
@@ -515,7 +520,7 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
             runConfig[it.key()] = it.value();
         runId = store.beginRun(kind, runConfig.dump(), inRec.id);
     } else {
-        store.finishRun(runId, "running", "resumed");
+        store.resumeRun(runId); // the run row is reused: running again, in this process
     }
     out.runId = runId;
     const fs::path runDir = store.ensureDataDir("runs/" + std::to_string(runId));

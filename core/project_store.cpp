@@ -2,12 +2,12 @@
 #include "polymoe/project_store.h"
 
 #include "polymoe/error.h"
+#include "polymoe/run_liveness.h"
 #include "sqlite_db.h"
 
 #include <nlohmann/json.hpp>
 
 #include <sqlite3.h>
-#include <unistd.h>
 
 namespace polymoe {
 
@@ -168,7 +168,16 @@ CREATE TABLE router_stats(
   entropy REAL);
 CREATE INDEX router_stats_by_run ON router_stats(run_id, step);
 )sql",
+    // 3 -> 4: a run's liveness: the host and start time of its process (pid is there since 2), and
+    // a heartbeat renewed with every logged step.
+    R"sql(
+ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN process_start INTEGER;
+ALTER TABLE runs ADD COLUMN heartbeat_at TEXT NOT NULL DEFAULT '';
+)sql",
 };
+
+constexpr const char *kNow = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 static_assert(std::size(kMigrations) == ProjectStore::kSchemaVersion);
 
 constexpr const char *kApplicationTag = "polymoe-project";
@@ -262,9 +271,17 @@ ProjectStore ProjectStore::open(const std::filesystem::path &path, bool readOnly
     configureConnection(*db, readOnly);
     ProjectStore store(path, std::move(db), readOnly);
     if (version < kSchemaVersion) {
-        if (readOnly)
-            throw ConfigError(path.string() + ": schema version " + std::to_string(version) +
-                              " needs migrating; open it writable once");
+        if (readOnly) {
+            // Migrate through a writable connection, then read as asked.
+            store.m_db.reset();
+            try {
+                open(path, false);
+            } catch (const Error &e) {
+                throw ConfigError(path.string() + ": schema version " + std::to_string(version) +
+                                  " needs migrating and cannot be: " + e.what());
+            }
+            return open(path, true);
+        }
         store.migrate(kSchemaVersion);
     }
     return store;
@@ -272,9 +289,10 @@ ProjectStore ProjectStore::open(const std::filesystem::path &path, bool readOnly
 
 void ProjectStore::migrate(int targetVersion)
 {
-    int version = int(m_db->queryInt("PRAGMA user_version"));
-    // All steps in one transaction: a failure leaves the file at its old version.
+    // All steps in one transaction: a failure leaves the file at its old version. The version is
+    // read inside it, so two processes opening an old file migrate it once.
     Transaction tx(*m_db);
+    int version = int(m_db->queryInt("PRAGMA user_version"));
     for (; version < targetVersion; ++version) {
         try {
             m_db->exec(kMigrations[version]);
@@ -360,9 +378,22 @@ std::optional<std::string> ProjectStore::setting(const std::string &key) const
 int64_t ProjectStore::beginRun(const std::string &kind, const std::string &configJson,
                                std::optional<int64_t> modelIn)
 {
-    Statement st(*m_db, "INSERT INTO runs(kind, config, status, model_in, pid) VALUES (?, ?, 'running', ?, ?)");
-    st.bind(1, kind).bind(2, configJson).bind(3, modelIn).bind(4, int64_t(::getpid())).run();
+    const ProcessIdentity self = currentProcess();
+    Statement st(*m_db, std::string("INSERT INTO runs(kind, config, status, model_in, pid, host, process_start, "
+                                    "heartbeat_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ") + kNow + ")");
+    st.bind(1, kind).bind(2, configJson).bind(3, modelIn).bind(4, self.pid).bind(5, self.host)
+        .bind(6, self.startTicks).run();
     return m_db->lastInsertId();
+}
+
+void ProjectStore::resumeRun(int64_t runId)
+{
+    const ProcessIdentity self = currentProcess();
+    Statement st(*m_db, std::string("UPDATE runs SET status = 'running', message = 'resumed', finished_at = '', "
+                                    "pid = ?, host = ?, process_start = ?, heartbeat_at = ") + kNow + " WHERE id = ?");
+    st.bind(1, self.pid).bind(2, self.host).bind(3, self.startTicks).bind(4, runId).run();
+    if (m_db->changes() != 1)
+        throw ConfigError("run " + std::to_string(runId) + " does not exist in " + m_path.string());
 }
 
 void ProjectStore::finishRun(int64_t runId, const std::string &status, const std::string &message,
@@ -392,30 +423,54 @@ void ProjectStore::addMetrics(int64_t runId, int64_t step,
         st.bind(1, runId).bind(2, name).bind(3, step).bind(4, value).run();
         st.reset();
     }
+    Statement hb(*m_db, std::string("UPDATE runs SET heartbeat_at = ") + kNow + " WHERE id = ?");
+    hb.bind(1, runId).run();
     tx.commit();
+}
+
+namespace {
+constexpr const char *kRunColumns = "SELECT id, kind, status, config, message, started_at, finished_at, model_in, "
+                                    "model_out, checkpoint, pid, host, coalesce(process_start, 0), heartbeat_at FROM runs";
+
+RunRecord readRun(const Statement &st)
+{
+    RunRecord r;
+    r.id = st.int64(0);
+    r.kind = st.text(1);
+    r.status = st.text(2);
+    r.config = st.text(3);
+    r.message = st.text(4);
+    r.startedAt = st.text(5);
+    r.finishedAt = st.text(6);
+    if (!st.isNull(7))
+        r.modelIn = st.int64(7);
+    if (!st.isNull(8))
+        r.modelOut = st.int64(8);
+    r.checkpoint = st.text(9);
+    if (!st.isNull(10))
+        r.pid = st.int64(10);
+    r.host = st.text(11);
+    r.processStart = st.int64(12);
+    r.heartbeatAt = st.text(13);
+    return r;
+}
+} // namespace
+
+std::optional<RunRecord> ProjectStore::run(int64_t runId) const
+{
+    Statement st(*m_db, std::string(kRunColumns) + " WHERE id = ?");
+    st.bind(1, runId);
+    if (!st.step())
+        return std::nullopt;
+    return readRun(st);
 }
 
 std::vector<RunRecord> ProjectStore::runs() const
 {
     std::vector<RunRecord> out;
-    Statement st(*m_db, "SELECT id, kind, status, config, message, started_at, finished_at, model_in, "
-                        "model_out, checkpoint FROM runs ORDER BY id");
-    while (st.step()) {
-        RunRecord r;
-        r.id = st.int64(0);
-        r.kind = st.text(1);
-        r.status = st.text(2);
-        r.config = st.text(3);
-        r.message = st.text(4);
-        r.startedAt = st.text(5);
-        r.finishedAt = st.text(6);
-        if (!st.isNull(7))
-            r.modelIn = st.int64(7);
-        if (!st.isNull(8))
-            r.modelOut = st.int64(8);
-        r.checkpoint = st.text(9);
-        out.push_back(std::move(r));
-    }
+    Statement st(*m_db, std::string(kRunColumns) + " ORDER BY id");
+    while (st.step())
+        out.push_back(readRun(st));
     return out;
 }
 
@@ -435,11 +490,12 @@ std::optional<RunRecord> ProjectStore::unfinishedRun(const std::string &kind, co
     return found;
 }
 
-std::vector<std::pair<int64_t, double>> ProjectStore::metricSeries(int64_t runId, const std::string &name) const
+std::vector<std::pair<int64_t, double>> ProjectStore::metricSeries(int64_t runId, const std::string &name,
+                                                                   int64_t afterStep) const
 {
     std::vector<std::pair<int64_t, double>> out;
-    Statement st(*m_db, "SELECT step, value FROM metrics WHERE run_id = ? AND name = ? ORDER BY step");
-    st.bind(1, runId).bind(2, name);
+    Statement st(*m_db, "SELECT step, value FROM metrics WHERE run_id = ? AND name = ? AND step > ? ORDER BY step");
+    st.bind(1, runId).bind(2, name).bind(3, afterStep);
     while (st.step())
         out.emplace_back(st.int64(0), st.real(1));
     return out;

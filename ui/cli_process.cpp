@@ -6,10 +6,16 @@
 #include <QJsonDocument>
 #include <QProcessEnvironment>
 
+#include <csignal>
+
 namespace polymoe::ui {
 
 CliProcess::CliProcess(QObject *parent) : QObject(parent), m_process(new QProcess(this))
 {
+    // A child whose window went away (crashed, killed) must not die of SIGPIPE on its next progress
+    // line: with the signal ignored the write fails, the run goes on in the store and a new window
+    // re-attaches to it.
+    m_process->setChildProcessModifier([] { std::signal(SIGPIPE, SIG_IGN); });
     connect(m_process, &QProcess::readyReadStandardOutput, this, &CliProcess::readStdout);
     connect(m_process, &QProcess::readyReadStandardError, this,
             [this] { Q_EMIT logText(QString::fromUtf8(m_process->readAllStandardError())); });
@@ -49,6 +55,11 @@ void CliProcess::start(const QStringList &arguments)
     m_arguments = arguments;
     m_pending.clear();
     m_process->start(executable(), arguments);
+}
+
+qint64 CliProcess::processId() const
+{
+    return m_process->processId();
 }
 
 bool CliProcess::isRunning() const

@@ -21,6 +21,7 @@ public:
 
     void start(const QStringList &arguments);
     bool isRunning() const;
+    qint64 processId() const; // 0 when not running
     // Asks the job to stop at its next step (SIGTERM; the CLI handles SIGINT and SIGTERM alike,
     // keeps its checkpoint and exits with code 3).
     void stop();

@@ -1,8 +1,11 @@
 // The runs table.
 #include "runs_model.h"
 
+#include "polymoe/run_liveness.h"
+
 #include <QColor>
 
+#include <algorithm>
 #include <cmath>
 
 namespace polymoe::ui {
@@ -22,6 +25,7 @@ void RunsModel::clear()
     beginResetModel();
     m_runs.clear();
     m_finalLoss.clear();
+    m_status.clear();
     endResetModel();
 }
 
@@ -29,14 +33,27 @@ void RunsModel::load(const ProjectStore &store)
 {
     auto runs = store.runs();
     std::vector<double> loss;
+    std::vector<QString> status;
     for (const auto &r : runs) {
         const auto s = store.metricSeries(r.id, "loss");
         loss.push_back(s.empty() ? std::nan("") : s.back().second);
+        status.push_back(QString::fromStdString(polymoe::displayStatus(r)));
     }
     beginResetModel();
     m_runs = std::move(runs);
     m_finalLoss = std::move(loss);
+    m_status = std::move(status);
     endResetModel();
+}
+
+QString RunsModel::displayStatus(int row) const
+{
+    return row >= 0 && size_t(row) < m_status.size() ? m_status[size_t(row)] : QString();
+}
+
+bool RunsModel::anyRunning() const
+{
+    return std::find(m_status.begin(), m_status.end(), QStringLiteral("running")) != m_status.end();
 }
 
 double RunsModel::finalLoss(int row) const
@@ -59,11 +76,24 @@ QVariant RunsModel::data(const QModelIndex &index, int role) const
     if (!index.isValid() || index.row() >= rowCount())
         return {};
     const RunRecord &r = m_runs[size_t(index.row())];
+    const QString status = displayStatus(index.row());
     if (role == Qt::ForegroundRole && index.column() == Status) {
-        if (r.status == "failed")
+        if (status == "failed")
             return QColor("#a01818");
-        if (r.status == "running")
+        if (status == "interrupted")
+            return QColor("#b35c00");
+        if (status == "running")
             return QColor("#1f4e9c");
+        return {};
+    }
+    if (role == Qt::ToolTipRole && index.column() == Status) {
+        const QString proc = r.pid ? tr("process %1 on %2").arg(*r.pid).arg(r.host.empty() ? tr("this host")
+                                                                                          : QString::fromStdString(r.host))
+                                   : tr("no process recorded");
+        if (status == "interrupted")
+            return tr("Recorded as running, but its %1 is gone: resume it from the Training view or with --resume").arg(proc);
+        if (status == "running")
+            return tr("Running: %1; last logged step at %2 UTC").arg(proc, QString::fromStdString(r.heartbeatAt.substr(0, 19)).replace('T', ' '));
         return {};
     }
     if (role == Qt::ToolTipRole && index.column() == Message && !r.message.empty())
@@ -73,7 +103,7 @@ QVariant RunsModel::data(const QModelIndex &index, int role) const
     switch (index.column()) {
     case Id: return qlonglong(r.id);
     case Kind: return QString::fromStdString(r.kind);
-    case Status: return QString::fromStdString(r.status);
+    case Status: return status;
     case Started: return timestamp(r.startedAt);
     case Finished: return timestamp(r.finishedAt);
     case FinalLoss: {

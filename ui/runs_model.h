@@ -1,4 +1,6 @@
-// The project's runs (store.runs()) as a table: id, kind, status, start, finish, final loss.
+// The project's runs (store.runs()) as a table: id, kind, status, start, finish, final loss. The
+// status is the one to show (run_liveness.h): running, interrupted (its process is gone),
+// cancelled, completed, failed; judged when the runs are loaded.
 #pragma once
 
 #include "polymoe/project_store.h"
@@ -19,6 +21,8 @@ public:
     void clear();
     const RunRecord &run(int row) const { return m_runs[size_t(row)]; }
     double finalLoss(int row) const; // NaN without a "loss" series
+    QString displayStatus(int row) const;
+    bool anyRunning() const;         // some run is alive: worth reloading soon
 
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;
@@ -28,6 +32,7 @@ public:
 private:
     std::vector<RunRecord> m_runs;
     std::vector<double> m_finalLoss;
+    std::vector<QString> m_status;
 };
 
 } // namespace polymoe::ui

@@ -10,6 +10,7 @@
 #include <QItemSelectionModel>
 #include <QSplitter>
 #include <QTableView>
+#include <QTimer>
 
 namespace polymoe::ui {
 
@@ -35,6 +36,13 @@ RunsPage::RunsPage(QWidget *parent)
     split->addWidget(m_plot);
     contentLayout()->addWidget(split, 1);
     connect(m_table->selectionModel(), &QItemSelectionModel::selectionChanged, this, &RunsPage::drawSelected);
+    m_poll = new QTimer(this);
+    m_poll->setInterval(1000);
+    connect(m_poll, &QTimer::timeout, this, [this] {
+        if (isVisible() && m_model->anyRunning())
+            reload(); // until the last running run has ended, which this shows too
+    });
+    m_poll->start();
 }
 
 void RunsPage::reload()

@@ -1,10 +1,12 @@
-// Runs: every training run of the project, and the loss curves of the selected runs overlaid.
+// Runs: every training run of the project, and the loss curves of the selected runs overlaid. While a
+// run is running and the view is shown, the table is read again each second.
 #pragma once
 
 #include "page.h"
 
 class QCustomPlot;
 class QTableView;
+class QTimer;
 
 namespace polymoe::ui {
 
@@ -23,6 +25,7 @@ public:
 private:
     void drawSelected();
 
+    QTimer *m_poll = nullptr;
     RunsModel *m_model = nullptr;
     QTableView *m_table = nullptr;
     QCustomPlot *m_plot = nullptr;

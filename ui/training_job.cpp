@@ -3,6 +3,12 @@
 
 #include "cli_process.h"
 
+#include "polymoe/error.h"
+#include "polymoe/run_liveness.h"
+
+#include <QJsonDocument>
+#include <QTimer>
+
 namespace polymoe::ui {
 
 namespace {
@@ -130,6 +136,146 @@ void TrainingJob::cancel()
 bool TrainingJob::isRunning() const
 {
     return m_process->isRunning();
+}
+
+qint64 TrainingJob::processId() const
+{
+    return m_process->processId();
+}
+
+TrainingSettings settingsFromRunConfig(const QJsonObject &c)
+{
+    TrainingSettings s;
+    const QJsonObject t = c.value("train").toObject(), e = c.value("expansion").toObject();
+    s.stage = e.value("stage").toInt(t.value("kind").toString() == "stage2" ? 2 : 1);
+    s.model = c.value("model_in").toString(e.value("model").toString());
+    s.allocationId = e.value("allocation_id").toInteger(c.value("allocation_id").toInteger(0));
+    s.steps = t.value("steps").toInteger(s.steps);
+    s.lr = t.value("lr").toDouble(s.lr);
+    s.batchSize = t.value("batch_size").toInt(s.batchSize);
+    s.seqLen = t.value("seq_len").toInt(s.seqLen);
+    s.dtype = t.value("dtype").toString(s.dtype);
+    s.checkpointEvery = t.value("checkpoint_every").toInt(s.checkpointEvery);
+    s.topK = e.value("top_k").toInt(s.topK);
+    s.balance = e.value("balance_coef").toDouble(s.balance);
+    s.lpr = e.value("lpr_coef").toDouble(s.lpr);
+    s.classifier = e.value("classifier").toBool(s.classifier);
+    s.classifierShare = e.value("classifier_share").toDouble(s.classifierShare);
+    s.oldShare = e.value("old_share").toDouble(s.oldShare);
+    s.replay = e.value("replay_share").toDouble(s.replay);
+    s.statsEvery = e.value("router_stats_every").toInt(s.statsEvery);
+    s.name = c.value("output_name").toString(e.value("output_name").toString());
+    return s;
+}
+
+RunFollower::RunFollower(QObject *parent) : QObject(parent), m_timer(new QTimer(this))
+{
+    m_timer->setInterval(kPollMs);
+    connect(m_timer, &QTimer::timeout, this, &RunFollower::pollOnce);
+}
+
+void RunFollower::follow(const QString &projectPath, const RunRecord &run)
+{
+    m_path = projectPath;
+    m_run = run;
+    m_lastStep = -1;
+    m_steps.clear();
+    m_tokens.clear();
+    m_seconds.clear();
+    const QJsonObject c = QJsonDocument::fromJson(QByteArray::fromStdString(run.config)).object();
+    m_total = c.value("train").toObject().value("steps").toInteger();
+    m_timer->start();
+    pollOnce();
+}
+
+void RunFollower::stop()
+{
+    m_timer->stop();
+}
+
+bool RunFollower::isFollowing() const
+{
+    return m_timer->isActive();
+}
+
+bool RunFollower::pollOnce()
+{
+    if (!isFollowing())
+        return false;
+    try {
+        const auto store = ProjectStore::open(m_path.toStdString(), true);
+        // The run first, then its metrics: what it logged before it ended is drawn before the end.
+        const auto run = store.run(m_run.id);
+        if (!run)
+            throw ConfigError("run " + std::to_string(m_run.id) + " is no longer in " + store.path().string());
+        m_run = *run;
+        const auto loss = store.metricSeries(m_run.id, "loss", m_lastStep);
+        if (!loss.empty()) {
+            const auto lr = store.metricSeries(m_run.id, "lr", m_lastStep);
+            const auto tokens = store.metricSeries(m_run.id, "tokens", m_lastStep);
+            const auto seconds = store.metricSeries(m_run.id, "seconds", m_lastStep);
+            QVector<double> x, y, l;
+            for (size_t i = 0; i < loss.size(); ++i) {
+                x << double(loss[i].first);
+                y << loss[i].second;
+                l << (i < lr.size() && lr[i].first == loss[i].first ? lr[i].second : qQNaN());
+            }
+            for (size_t i = 0; i < tokens.size() && i < seconds.size(); ++i) {
+                m_steps << double(tokens[i].first);
+                m_tokens << tokens[i].second;
+                m_seconds << seconds[i].second;
+            }
+            constexpr int kWindow = 10; // logged steps the rates are measured over
+            while (m_steps.size() > kWindow) {
+                m_steps.removeFirst();
+                m_tokens.removeFirst();
+                m_seconds.removeFirst();
+            }
+            TrainingStatus s;
+            s.kind = QString::fromStdString(m_run.kind);
+            s.step = loss.back().first;
+            s.total = m_total;
+            s.loss = loss.back().second;
+            s.lr = lr.empty() ? 0 : lr.back().second;
+            if (!m_seconds.isEmpty()) {
+                s.elapsed = m_seconds.back();
+                const double dt = m_seconds.back() - m_seconds.front(), ds = m_steps.back() - m_steps.front();
+                if (dt > 0 && ds > 0) {
+                    s.tokensPerSecond = (m_tokens.back() - m_tokens.front()) / dt;
+                    s.eta = m_total > s.step ? dt / ds * double(m_total - s.step) : 0;
+                }
+            }
+            for (const char *name : {"lm", "balance", "lpr", "classifier", "classifier_accuracy"}) {
+                const auto v = store.metricSeries(m_run.id, name, s.step - 1);
+                if (!v.empty())
+                    s.metrics.insert(name, v.back().second);
+            }
+            m_lastStep = loss.back().first;
+            Q_EMIT points(x, y, l);
+            Q_EMIT status(s);
+        }
+        const RunLiveness live = runLiveness(m_run);
+        if (live == RunLiveness::Ended || live == RunLiveness::Dead) {
+            m_timer->stop();
+            Q_EMIT ended(QString::fromStdString(displayStatus(m_run)), QString::fromStdString(m_run.message));
+        }
+        return true;
+    } catch (const std::exception &e) {
+        Q_EMIT error(tr("Cannot follow run %1: %2").arg(m_run.id).arg(QString::fromStdString(e.what())));
+        return false;
+    }
+}
+
+QString RunFollower::cancel()
+{
+    try {
+        const auto store = ProjectStore::open(m_path.toStdString(), true);
+        if (const auto run = store.run(m_run.id))
+            m_run = *run;
+    } catch (const std::exception &e) {
+        return QString::fromStdString(e.what());
+    }
+    return QString::fromStdString(requestRunStop(m_run));
 }
 
 } // namespace polymoe::ui

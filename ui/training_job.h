@@ -1,12 +1,18 @@
 // An expansion stage (METHOD.md sections 4-6) run as `polymoe train PROJECT --stage 1|2 ... --progress
 // json` in a child process: the settings with the method's defaults, the command line they make,
-// and the parsed progress (step, ETA, tokens/s, loss, lr).
+// and the parsed progress (step, ETA, tokens/s, loss, lr). A run this window did not start (from a
+// terminal, or by an earlier window) is followed through the project store instead (RunFollower).
 #pragma once
+
+#include "polymoe/project_store.h"
 
 #include <QJsonObject>
 #include <QMap>
 #include <QObject>
 #include <QStringList>
+#include <QVector>
+
+class QTimer;
 
 namespace polymoe::ui {
 
@@ -50,6 +56,10 @@ struct TrainingStatus {
 // Parses a {"event": "train", ...} line; false for other events.
 bool parseTrainingStatus(const QJsonObject &event, TrainingStatus *out);
 
+// The settings of a stage-1/2 run from its stored configuration (runs.config: "train",
+// "expansion", "model_in", "output_name"); threads are not stored and stay 0.
+TrainingSettings settingsFromRunConfig(const QJsonObject &config);
+
 class TrainingJob : public QObject {
     Q_OBJECT
 public:
@@ -60,6 +70,7 @@ public:
     void start(const QString &projectPath, const TrainingSettings &settings);
     void cancel(); // the CLI stops at its next step and keeps a checkpoint
     bool isRunning() const;
+    qint64 processId() const; // of the child; 0 when none
     QStringList lastArguments() const { return m_arguments; }
 
 Q_SIGNALS:
@@ -71,6 +82,41 @@ Q_SIGNALS:
 private:
     CliProcess *m_process = nullptr;
     QStringList m_arguments;
+};
+
+// Follows a run through the store: reads what it has recorded, then polls read-only each second
+// (WAL: the writer is never blocked). Metrics become the same status the child's JSON lines give:
+// step of the last logged step, total from the config, tokens/s and ETA over the last logged steps.
+// Ends when the run is no longer alive (run_liveness.h): completed, cancelled, failed or interrupted.
+class RunFollower : public QObject {
+    Q_OBJECT
+public:
+    explicit RunFollower(QObject *parent = nullptr);
+    void follow(const QString &projectPath, const RunRecord &run);
+    void stop();
+    bool isFollowing() const;
+    const RunRecord &run() const { return m_run; }
+    // One poll; false when the store cannot be read (error() says why).
+    bool pollOnce();
+    // SIGTERM to the run's process (same host only); empty when sent, else why not.
+    QString cancel();
+
+    static constexpr int kPollMs = 1000;
+
+Q_SIGNALS:
+    void points(const QVector<double> &steps, const QVector<double> &loss, const QVector<double> &lr);
+    void status(const polymoe::ui::TrainingStatus &status);
+    // displayStatus: "completed", "cancelled", "failed" or "interrupted".
+    void ended(const QString &displayStatus, const QString &message);
+    void error(const QString &message);
+
+private:
+    QTimer *m_timer = nullptr;
+    QString m_path;
+    RunRecord m_run;
+    qint64 m_total = 0;
+    int64_t m_lastStep = -1;
+    QVector<double> m_steps, m_tokens, m_seconds; // the last logged steps, for the rates
 };
 
 } // namespace polymoe::ui

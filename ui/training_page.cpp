@@ -4,6 +4,8 @@
 #include "chart_export.h"
 #include "cli_process.h"
 
+#include "polymoe/run_liveness.h"
+
 #include <qcustomplot.h>
 
 #include <QApplication>
@@ -20,7 +22,9 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QJsonDocument>
 #include <QSplitter>
+#include <QTimer>
 
 namespace polymoe::ui {
 
@@ -40,9 +44,9 @@ TrainingPage::TrainingPage(QWidget *parent)
               "plus a small replay of old text, with Language Priors Routing pulling old-language tokens back to the "
               "frozen expert 0 (LM + 0.1 LPR). Runs go through the polymoe command-line tool."),
            parent),
-      m_job(new TrainingJob(this))
+      m_job(new TrainingJob(this)), m_follower(new RunFollower(this))
 {
-    auto *settingsBox = new QGroupBox(tr("Settings"), this);
+    auto *settingsBox = m_settingsBox = new QGroupBox(tr("Settings"), this);
     auto *form = new QFormLayout(settingsBox);
     auto spin = [&](int lo, int hi, int v, const QString &tip) {
         auto *s = new QSpinBox(settingsBox);
@@ -194,6 +198,17 @@ TrainingPage::TrainingPage(QWidget *parent)
         m_log->moveCursor(QTextCursor::End);
     });
     connect(m_job, &TrainingJob::finished, this, &TrainingPage::onFinished);
+    connect(m_follower, &RunFollower::points, this, &TrainingPage::appendPoints);
+    connect(m_follower, &RunFollower::status, this, &TrainingPage::showStatus);
+    connect(m_follower, &RunFollower::ended, this, &TrainingPage::onAttachedEnded);
+    connect(m_follower, &RunFollower::error, this, [this](const QString &m) { showError(m); });
+    m_scan = new QTimer(this);
+    m_scan->setInterval(RunFollower::kPollMs);
+    connect(m_scan, &QTimer::timeout, this, [this] {
+        if (isVisible())
+            scanForRuns();
+    });
+    m_scan->start();
     updateStageWidgets();
 }
 
@@ -265,6 +280,14 @@ int TrainingPage::lossPoints() const
     return m_plot->graph(0)->dataCount();
 }
 
+QList<QPointF> TrainingPage::lossCurve() const
+{
+    QList<QPointF> out;
+    for (auto it = m_plot->graph(0)->data()->constBegin(); it != m_plot->graph(0)->data()->constEnd(); ++it)
+        out << QPointF(it->key, it->value);
+    return out;
+}
+
 void TrainingPage::updateStageWidgets()
 {
     const bool one = m_stage->currentData().toInt() == 1;
@@ -309,24 +332,164 @@ void TrainingPage::reload()
         m_allocation->setCurrentIndex(m_allocation->findData(keepAlloc));
     m_model->blockSignals(false);
     m_allocation->blockSignals(false);
-    const bool running = m_job->isRunning();
+    if (m_follower->isFollowing() && m_followedProject != projectPath()) {
+        m_follower->stop(); // another project: the run goes on, this view leaves it
+        setSettingsEditable(true);
+        m_cancel->setEnabled(false);
+        m_state->setText(tr("idle"));
+        clearCurves();
+    }
+    const bool running = m_job->isRunning() || m_follower->isFollowing();
     m_start->setEnabled(!projectPath().isEmpty() && !running);
     m_resume->setEnabled(!projectPath().isEmpty() && !running);
     updateCommand();
+    scanForRuns();
+}
+
+qint64 TrainingPage::attachedRunId() const
+{
+    return m_follower->isFollowing() ? m_follower->run().id : 0;
+}
+
+bool TrainingPage::settingsEditable() const
+{
+    return m_settingsBox->isEnabled();
+}
+
+void TrainingPage::setSettingsEditable(bool on)
+{
+    m_settingsBox->setEnabled(on);
+    m_settingsBox->setTitle(on ? tr("Settings") : tr("Settings (of the attached run, read-only)"));
+}
+
+void TrainingPage::clearCurves()
+{
+    m_plot->graph(0)->data()->clear();
+    m_plot->graph(1)->data()->clear();
+    m_plot->replot();
+}
+
+void TrainingPage::scanForRuns()
+{
+    if (projectPath().isEmpty() || m_job->isRunning() || m_follower->isFollowing())
+        return;
+    std::optional<RunRecord> newest;
+    try {
+        const auto store = ProjectStore::open(projectPath().toStdString(), true);
+        for (const auto &r : store.runs())
+            if (r.kind == "stage1" || r.kind == "stage2")
+                newest = r;
+    } catch (const std::exception &e) {
+        showError(tr("Cannot read the runs: %1").arg(QString::fromStdString(e.what())));
+        return;
+    }
+    if (!newest)
+        return;
+    const RunLiveness live = runLiveness(*newest);
+    if (live == RunLiveness::Alive || live == RunLiveness::Remote)
+        attach(*newest);
+    else if (live == RunLiveness::Dead && m_interruptedShown != newest->id)
+        showInterrupted(*newest);
+}
+
+void TrainingPage::attach(const RunRecord &run)
+{
+    clearError();
+    m_interruptedShown = 0;
+    const QJsonObject config = QJsonDocument::fromJson(QByteArray::fromStdString(run.config)).object();
+    applySettings(settingsFromRunConfig(config));
+    setSettingsEditable(false);
+    clearCurves();
+    m_start->setEnabled(false);
+    m_resume->setEnabled(false);
+    m_cancel->setEnabled(true);
+    m_progress->setRange(0, 0);
+    const QString where = runIsLocal(run) ? tr("process %1").arg(run.pid.value_or(0))
+                                          : tr("process %1 on %2").arg(run.pid.value_or(0)).arg(QString::fromStdString(run.host));
+    const QString text = tr("Attached to run %1 (%2, %3), started %4 UTC")
+                             .arg(run.id)
+                             .arg(QString::fromStdString(run.kind), where,
+                                  QString::fromStdString(run.startedAt.substr(0, 19)).replace('T', ' '));
+    m_state->setText(text);
+    m_log->appendPlainText(text + tr("; following the project store"));
+    m_followedProject = projectPath();
+    m_follower->follow(projectPath(), run);
+    Q_EMIT statusMessage(text);
+}
+
+void TrainingPage::showInterrupted(const RunRecord &run)
+{
+    m_interruptedShown = run.id;
+    TrainingSettings s = settingsFromRunConfig(QJsonDocument::fromJson(QByteArray::fromStdString(run.config)).object());
+    // Resume continues this run: the CLI picks the unfinished run of the stage making this model.
+    applySettings(s);
+    clearCurves();
+    try {
+        const auto store = ProjectStore::open(projectPath().toStdString(), true);
+        QVector<double> x, y, l;
+        const auto lr = store.metricSeries(run.id, "lr");
+        for (const auto &[step, v] : store.metricSeries(run.id, "loss")) {
+            x << double(step);
+            y << v;
+        }
+        for (const auto &[step, v] : lr)
+            l << v;
+        l.resize(x.size(), qQNaN());
+        appendPoints(x, y, l);
+    } catch (const std::exception &) {
+        // The curve is a courtesy; the state below is what matters.
+    }
+    const QString text = tr("Run %1 (%2) was interrupted: its process %3 is gone. Resume continues it from its last "
+                            "checkpoint")
+                             .arg(run.id)
+                             .arg(QString::fromStdString(run.kind))
+                             .arg(run.pid.value_or(0));
+    m_state->setText(text);
+    m_resume->setEnabled(true);
+    Q_EMIT statusMessage(text);
+}
+
+void TrainingPage::onAttachedEnded(const QString &status, const QString &message)
+{
+    const RunRecord run = m_follower->run();
+    setSettingsEditable(true);
+    m_cancel->setEnabled(false);
+    m_start->setEnabled(true);
+    m_resume->setEnabled(true);
+    if (m_progress->maximum() == 0)
+        m_progress->setRange(0, 1);
+    QString text;
+    if (status == "completed") {
+        m_progress->setValue(m_progress->maximum());
+        text = tr("run %1 completed: %2").arg(run.id).arg(m_state->text());
+    } else if (status == "cancelled") {
+        text = tr("run %1 cancelled; the checkpoint is kept, Resume continues").arg(run.id);
+    } else if (status == "interrupted") {
+        m_interruptedShown = run.id;
+        text = tr("run %1 was interrupted: its process %2 is gone. Resume continues it from its last checkpoint")
+                   .arg(run.id)
+                   .arg(run.pid.value_or(0));
+    } else {
+        text = tr("run %1 %2: %3").arg(run.id).arg(status, message);
+        showError(text);
+    }
+    m_state->setText(text);
+    m_log->appendPlainText(text);
+    Q_EMIT statusMessage(text);
+    Q_EMIT projectModified();
+    Q_EMIT attachedRunEnded(status);
 }
 
 void TrainingPage::start(bool resume)
 {
-    if (m_job->isRunning() || projectPath().isEmpty())
+    if (m_job->isRunning() || m_follower->isFollowing() || projectPath().isEmpty())
         return;
+    m_interruptedShown = 0;
     clearError();
     TrainingSettings s = settings();
     s.resume = resume;
-    if (!resume) {
-        m_plot->graph(0)->data()->clear();
-        m_plot->graph(1)->data()->clear();
-        m_plot->replot();
-    }
+    if (!resume)
+        clearCurves();
     m_log->appendPlainText("$ " + shellCommand(CliProcess::executable(), trainArguments(projectPath(), s) << "--progress" << "json"));
     m_start->setEnabled(false);
     m_resume->setEnabled(false);
@@ -339,6 +502,15 @@ void TrainingPage::start(bool resume)
 
 void TrainingPage::cancel()
 {
+    if (m_follower->isFollowing()) {
+        const QString why = m_follower->cancel();
+        if (!why.isEmpty()) {
+            showError(tr("Cannot cancel: %1").arg(why));
+            return;
+        }
+        m_state->setText(tr("stopping run %1 at the next step...").arg(m_follower->run().id));
+        return;
+    }
     if (!m_job->isRunning())
         return;
     m_state->setText(tr("stopping at the next step..."));
@@ -346,6 +518,30 @@ void TrainingPage::cancel()
 }
 
 void TrainingPage::onStatus(const TrainingStatus &s)
+{
+    showStatus(s);
+    if (s.step > 0)
+        appendPoints({double(s.step)}, {s.loss}, {s.lr});
+}
+
+void TrainingPage::appendPoints(const QVector<double> &steps, const QVector<double> &loss, const QVector<double> &lr)
+{
+    bool added = false;
+    for (qsizetype i = 0; i < steps.size(); ++i) {
+        if (!m_plot->graph(0)->data()->isEmpty() && (m_plot->graph(0)->data()->constEnd() - 1)->key >= steps[i])
+            continue;
+        m_plot->graph(0)->addData(steps[i], loss[i]);
+        m_plot->graph(1)->addData(steps[i], i < lr.size() ? lr[i] : qQNaN());
+        added = true;
+    }
+    if (added) {
+        m_plot->graph(0)->rescaleAxes();
+        m_plot->graph(1)->rescaleAxes();
+        m_plot->replot(QCustomPlot::rpQueuedReplot);
+    }
+}
+
+void TrainingPage::showStatus(const TrainingStatus &s)
 {
     if (s.total > 0) {
         m_progress->setRange(0, int(s.total));
@@ -361,14 +557,9 @@ void TrainingPage::onStatus(const TrainingStatus &s)
                        .arg(duration(s.elapsed), duration(s.eta));
     for (auto it = s.metrics.begin(); it != s.metrics.end(); ++it)
         text += QString("   %1 %2").arg(it.key()).arg(it.value(), 0, 'f', 4);
+    if (m_follower->isFollowing())
+        text = tr("run %1: ").arg(m_follower->run().id) + text;
     m_state->setText(text);
-    if (s.step > 0 && (m_plot->graph(0)->data()->isEmpty() || (m_plot->graph(0)->data()->constEnd() - 1)->key < double(s.step))) {
-        m_plot->graph(0)->addData(double(s.step), s.loss);
-        m_plot->graph(1)->addData(double(s.step), s.lr);
-        m_plot->graph(0)->rescaleAxes();
-        m_plot->graph(1)->rescaleAxes();
-        m_plot->replot(QCustomPlot::rpQueuedReplot);
-    }
 }
 
 void TrainingPage::onFinished(TrainingJob::Outcome o, int code)

@@ -1,10 +1,16 @@
 // Training (METHOD.md sections 4-6): stage 1 / stage 2 settings with the method's defaults, the
 // equivalent `polymoe train` command line, Start / Cancel / Resume of a child run, progress, ETA,
-// tokens/s, live loss and learning-rate curves, and the run's log.
+// tokens/s, live loss and learning-rate curves, and the run's log. A stage run this window did not
+// start (a terminal, an earlier window) is attached to from the store: settings shown read-only,
+// curves from its recorded metrics then live, Cancel by SIGTERM to its process (same host); a run
+// whose process is gone is shown as interrupted, with Resume.
 #pragma once
 
 #include "page.h"
 #include "training_job.h"
+
+#include <QList>
+#include <QPointF>
 
 class QCheckBox;
 class QComboBox;
@@ -16,6 +22,8 @@ class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
+class QTimer;
+class QGroupBox;
 
 namespace polymoe::ui {
 
@@ -29,8 +37,15 @@ public:
     void applySettings(const TrainingSettings &s);
     QString commandLine() const;
     TrainingJob *job() const { return m_job; }
+    RunFollower *follower() const { return m_follower; }
+    qint64 attachedRunId() const; // 0 when not attached
+    bool settingsEditable() const;
+    // Looks for a live stage run to attach to, or an interrupted one to offer Resume for; done on
+    // reload and each second while the view is shown.
+    void scanForRuns();
     QCustomPlot *plot() const { return m_plot; }
     int lossPoints() const;
+    QList<QPointF> lossCurve() const; // (step, loss) as drawn
     QString stateText() const;
 
     void start(bool resume = false);
@@ -38,14 +53,27 @@ public:
 
 Q_SIGNALS:
     void runFinished(polymoe::ui::TrainingJob::Outcome outcome);
+    void attachedRunEnded(const QString &displayStatus); // completed, cancelled, failed, interrupted
 
 private:
     void updateCommand();
     void updateStageWidgets();
     void onStatus(const TrainingStatus &s);
     void onFinished(TrainingJob::Outcome o, int code);
+    void showStatus(const TrainingStatus &s);
+    void appendPoints(const QVector<double> &steps, const QVector<double> &loss, const QVector<double> &lr);
+    void clearCurves();
+    void attach(const RunRecord &run);
+    void showInterrupted(const RunRecord &run);
+    void onAttachedEnded(const QString &status, const QString &message);
+    void setSettingsEditable(bool on);
 
     TrainingJob *m_job = nullptr;
+    RunFollower *m_follower = nullptr;
+    QTimer *m_scan = nullptr;
+    QString m_followedProject;
+    qint64 m_interruptedShown = 0;
+    QGroupBox *m_settingsBox = nullptr;
     QComboBox *m_stage = nullptr, *m_model = nullptr, *m_allocation = nullptr, *m_dtype = nullptr;
     QSpinBox *m_steps = nullptr, *m_batch = nullptr, *m_seqLen = nullptr, *m_topK = nullptr, *m_statsEvery = nullptr,
              *m_checkpointEvery = nullptr, *m_threads = nullptr;

@@ -101,7 +101,7 @@ private Q_SLOTS:
     {
         auto r = run({"project", "init", m_project, "--json"});
         QCOMPARE(r.code, 0);
-        QCOMPARE(json(r).object()["schema_version"].toInt(), 3);
+        QCOMPARE(json(r).object()["schema_version"].toInt(), 4); // schema 4: run liveness columns
         auto again = run({"project", "init", m_project});
         QCOMPARE(again.code, 1);
         QVERIFY(again.err.contains("already exists"));

@@ -15,7 +15,7 @@
 #include "polymoe/token_inspector.h"
 #include "sqlite_db.h"
 #include "token_shard.h"
-#include "common/synthetic_tokens.h"
+#include "common/tiny_training_project.h"
 
 #include <QComboBox>
 #include <QFileInfo>
@@ -29,12 +29,6 @@
 
 using namespace polymoe;
 using namespace polymoe::ui;
-
-namespace {
-
-const auto &kLanguages = test::kSyntheticLanguages;
-
-} // namespace
 
 class TestTrainingRun : public QObject {
     Q_OBJECT
@@ -62,47 +56,7 @@ private Q_SLOTS:
     {
         QVERIFY(m_dir.isValid());
         m_path = m_dir.filePath("train.polymoe");
-        auto store = ProjectStore::create(m_path.toStdString());
-        for (const auto &l : kLanguages)
-            store.addLanguage({l.code, l.code, l.group, l.group == LanguageGroup::New ? 1 : 0});
-        // A tokenizer row without a plugin: training reads only the special ids.
-        store.db().exec("INSERT INTO tokenizers(backend, model_type, vocab_size, settings, model, sha256, source, is_current) "
-                        "VALUES ('sentencepiece', 'unigram', 64, '{\"bos_id\": 1, \"eos_id\": 2, \"unk_id\": 0, \"pad_id\": -1}', "
-                        "x'00', '00', 'synthetic', 1)");
-        const int64_t tokId = store.db().lastInsertId();
-        store.ensureDataDir("shards");
-        uint32_t seed = 7;
-        for (const auto &l : kLanguages)
-            for (const std::string split : {"train", "heldout"}) {
-                const TokenShard shard = test::syntheticShard(l, split == "train" ? 30 : 4, 160, seed += 101);
-                const std::string rel = "shards/" + std::string(l.code) + "-" + split + ".bin";
-                writeTokenShard(store.dataDir() / rel, shard);
-                store.db().exec("INSERT INTO token_shards(tokenizer_id, language, split, path, n_documents, n_tokens, "
-                                "n_words, n_characters) VALUES (" + std::to_string(tokId) + ", '" + l.code + "', '" +
-                                split + "', '" + rel + "', " + std::to_string(shard.documents()) + ", " +
-                                std::to_string(shard.tokens.size()) + ", 0, 0)");
-            }
-        Recipe r;
-        r.modelConfigJson = R"({"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
-            "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "rms_norm_eps": 1e-5,
-            "max_position_embeddings": 64, "tie_word_embeddings": false})";
-        r.train.kind = "pretrain";
-        r.train.seqLen = 32;
-        r.train.batchSize = 8;
-        r.train.steps = 20;
-        r.train.lr = 3e-3;
-        r.train.warmupSteps = 2;
-        r.train.dtype = "fp32";
-        r.train.threads = 1;
-        r.train.logEvery = 5;
-        r.train.checkpointEvery = 0;
-        r.train.evalTokens = 1024;
-        r.source = "tst_training_run";
-        DenseTrainSpec spec;
-        spec.recipe = r;
-        spec.outputName = "base";
-        trainDenseModel(store, spec);
-        allocateExperts(store, {.strategy = "uniform", .budget = 2, .modelName = "base"});
+        test::makeTinyTrainingProject(m_path.toStdString());
     }
 
     void stageOneRunsToTheEnd()

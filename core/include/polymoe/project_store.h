@@ -33,7 +33,7 @@ struct Language {
 struct RunRecord {
     int64_t id = 0;
     std::string kind;     // "pretrain", "finetune", "stage1", "stage2", ...
-    std::string status;   // "running", "completed", "failed", "cancelled"
+    std::string status;   // "running", "completed", "failed", "cancelled" (run_liveness.h: "running" may be interrupted)
     std::string config;   // the full configuration, JSON
     std::string message;
     std::string startedAt;
@@ -41,6 +41,11 @@ struct RunRecord {
     std::optional<int64_t> modelIn;
     std::optional<int64_t> modelOut;
     std::string checkpoint;
+    // The process that runs (or ran) it, and its heartbeat (run_liveness.h).
+    std::optional<int64_t> pid;
+    std::string host;         // host name; empty for runs recorded before schema 4
+    int64_t processStart = 0; // start time in clock ticks since boot; 0 unknown
+    std::string heartbeatAt;  // UTC time of the last logged step (or of the start)
 };
 
 struct ModelRecord {
@@ -115,12 +120,14 @@ struct RouterStatRecord {
 
 class ProjectStore {
 public:
-    static constexpr int kSchemaVersion = 3;
+    static constexpr int kSchemaVersion = 4;
 
     // Creates a new project file; refuses to overwrite an existing one.
     static ProjectStore create(const std::filesystem::path &path);
-    // Opens an existing project, applying forward migrations. A file from a newer PolyMoE is
-    // refused with a ConfigError naming both schema versions; a non-project file with FormatError.
+    // Opens an existing project, applying forward migrations (a read-only open of an older file
+    // migrates it through a short writable connection first, when the file is writable). A file from
+    // a newer PolyMoE is refused with a ConfigError naming both schema versions; a non-project file
+    // with FormatError.
     static ProjectStore open(const std::filesystem::path &path, bool readOnly = false);
     // For migration tests: a new project at an older schema version.
     static ProjectStore createAtVersion(const std::filesystem::path &path, int version);
@@ -148,19 +155,24 @@ public:
     void setSetting(const std::string &key, const std::string &value);
     std::optional<std::string> setting(const std::string &key) const;
 
-    // Runs and their metric series
+    // Runs and their metric series. beginRun and resumeRun record this process (id, host, start
+    // time) and a heartbeat; addMetrics renews the heartbeat in the same transaction.
     int64_t beginRun(const std::string &kind, const std::string &configJson,
                      std::optional<int64_t> modelIn = {});
+    void resumeRun(int64_t runId); // the run is "running" again, in this process
     void finishRun(int64_t runId, const std::string &status, const std::string &message = {},
                    std::optional<int64_t> modelOut = {}, const std::string &checkpoint = {});
     void updateRunCheckpoint(int64_t runId, const std::string &checkpoint);
     void addMetrics(int64_t runId, int64_t step,
                     const std::vector<std::pair<std::string, double>> &values);
     std::vector<RunRecord> runs() const;
+    std::optional<RunRecord> run(int64_t runId) const;
     // The newest run of `kind` that is not completed and, when outputName is given, whose config
     // names that model as its output ("output_name"): the run a resume must continue.
     std::optional<RunRecord> unfinishedRun(const std::string &kind, const std::string &outputName = {}) const;
-    std::vector<std::pair<int64_t, double>> metricSeries(int64_t runId, const std::string &name) const;
+    // (step, value) by step; only the steps after afterStep (for polling).
+    std::vector<std::pair<int64_t, double>> metricSeries(int64_t runId, const std::string &name,
+                                                         int64_t afterStep = -1) const;
 
     // Models and their evaluations
     int64_t addModel(const ModelRecord &model); // returns the id; the name must be new
