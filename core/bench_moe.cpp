@@ -99,6 +99,9 @@ std::vector<MoeBenchResult> benchMoe(const MoeBenchOptions &options, std::stop_t
         throw ConfigError("bench-moe: repetitions must be at least 1");
     const at::ScalarType dtype = weightDtype(options.dtype, "bench-moe");
     const at::Device device = parseDevice(options.device);
+    if (device.is_cuda() && !torch::cuda::is_available())
+        throw ConfigError("bench-moe: device '" + options.device +
+                          "' asked for, but no CUDA device is visible (torch::cuda::is_available() is false)");
     const auto tensorOpts = at::TensorOptions().dtype(dtype).device(device);
 
     // The dense reference: a large square at::mm of the same dtype, in this run.

@@ -98,7 +98,8 @@ at::Tensor moeForwardCuda(const at::Tensor &x, const at::Tensor &topIdx, const a
     for (int64_t e = 0; e < N; ++e) {
         if (count[e] == 0)
             continue;
-        outs.push_back(experts[static_cast<size_t>(e)]->forward(rows.narrow(0, offset, count[e])));
+        SwiGluFfn expert = experts[static_cast<size_t>(e)]; // a holder copy: forward is not const
+        outs.push_back(expert->forward(rows.narrow(0, offset, count[e])));
         offset += count[e];
     }
     if (outs.empty()) // every slot dropped, or no token

@@ -205,7 +205,7 @@ int main()
 {
     // CPU parts: the build has the kernels, and they refuse CPU tensors with a message.
     kcheck::group("build and CPU checks", [] {
-        check(MoeBlockImpl::cudaKernelsBuilt() && detail::moeCudaKernelsBuilt(), "this build has the CUDA kernels");
+        check(MoeBlockImpl::cudaKernelsBuilt() && polymoe::detail::moeCudaKernelsBuilt(), "this build has the CUDA kernels");
         kcheck::checkThrows([] { kernels::moePermute(at::zeros({2, 4}), at::zeros({2, 1}, at::kLong), 2); },
                             "must be on one CUDA device", "moe_permute refuses CPU tensors");
         kcheck::checkThrows([] { kernels::moeCombine(at::zeros({2, 4}), at::zeros({2, 1}, at::kInt), {}); },
