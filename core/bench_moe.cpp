@@ -1,4 +1,5 @@
-// MoE block benchmark: grouped dispatch against the per-expert-mask baseline (see bench_moe.h).
+// MoE block benchmark: grouped dispatch (ATen, and the CUDA kernels where built) against the
+// per-expert-mask baseline, and the kernels alone in GB/s (see bench_moe.h).
 #include "bench_moe.h"
 
 #include "model_io.h"
@@ -11,6 +12,13 @@
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 #include <torch/cuda.h>
+
+#ifdef POLYMOE_HAVE_KERNELS
+#include "device_info.cuh"
+#include "moe_combine.cuh"
+#include "moe_combine_backward.cuh"
+#include "moe_permute.cuh"
+#endif
 
 #include <chrono>
 #include <cmath>
@@ -91,6 +99,9 @@ std::vector<MoeBenchResult> benchMoe(const MoeBenchOptions &options, std::stop_t
         throw ConfigError("bench-moe: repetitions must be at least 1");
     const at::ScalarType dtype = weightDtype(options.dtype, "bench-moe");
     const at::Device device = parseDevice(options.device);
+    if (device.is_cuda() && !torch::cuda::is_available())
+        throw ConfigError("bench-moe: device '" + options.device +
+                          "' asked for, but no CUDA device is visible (torch::cuda::is_available() is false)");
     const auto tensorOpts = at::TensorOptions().dtype(dtype).device(device);
 
     // The dense reference: a large square at::mm of the same dtype, in this run.
@@ -109,11 +120,14 @@ std::vector<MoeBenchResult> benchMoe(const MoeBenchOptions &options, std::stop_t
         const at::Tensor x = at::randn({shape.tokens, shape.dModel}, tensorOpts).requires_grad_(true);
         const at::Tensor gradOut = at::randn({shape.tokens, shape.dModel}, tensorOpts);
 
-        auto pass = [&](bool grouped) {
+        enum class Variant { Grouped, Masked, Kernels };
+        auto pass = [&](Variant v) {
             for (auto &p : block->parameters())
                 p.mutable_grad() = at::Tensor();
             x.mutable_grad() = at::Tensor();
-            const at::Tensor y = grouped ? block->forward(x) : block->forwardMasked(x);
+            const at::Tensor y = v == Variant::Grouped  ? block->forwardGrouped(x)
+                                 : v == Variant::Masked ? block->forwardMasked(x)
+                                                        : block->forwardKernels(x);
             y.backward(gradOut);
         };
 
@@ -127,7 +141,7 @@ std::vector<MoeBenchResult> benchMoe(const MoeBenchOptions &options, std::stop_t
         const double flopsPerPair = 18.0 * static_cast<double>(shape.dModel) * static_cast<double>(shape.dFfn);
         const double T = static_cast<double>(shape.tokens);
 
-        const Stats g = timeRate([&] { pass(true); }, device, options.warmup, options.repetitions, T, stop);
+        const Stats g = timeRate([&] { pass(Variant::Grouped); }, device, options.warmup, options.repetitions, T, stop);
         r.groupedTokensPerSecMean = g.mean;
         r.groupedTokensPerSecSd = g.sd;
         r.groupedGflops = flopsPerPair * T * block->topK() / g.meanSeconds / 1e9;
@@ -139,13 +153,53 @@ std::vector<MoeBenchResult> benchMoe(const MoeBenchOptions &options, std::stop_t
                 counts.max().item<double>() / static_cast<double>(shape.tokens * block->topK());
         }
         if (options.runMasked) {
-            const Stats m = timeRate([&] { pass(false); }, device, options.warmup, options.repetitions, T, stop);
+            const Stats m = timeRate([&] { pass(Variant::Masked); }, device, options.warmup, options.repetitions, T, stop);
             r.maskedTokensPerSecMean = m.mean;
             r.maskedTokensPerSecSd = m.sd;
             r.maskedGflops = flopsPerPair * T * shape.numExperts / m.meanSeconds / 1e9;
             r.maskedFractionOfDense = r.maskedGflops / r.denseGflops;
             r.speedup = r.groupedTokensPerSecMean / r.maskedTokensPerSecMean;
         }
+#ifdef POLYMOE_HAVE_KERNELS
+        if (device.is_cuda()) {
+            const Stats kz =
+                timeRate([&] { pass(Variant::Kernels); }, device, options.warmup, options.repetitions, T, stop);
+            r.kernelsRan = true;
+            r.kernelsTokensPerSecMean = kz.mean;
+            r.kernelsTokensPerSecSd = kz.sd;
+            r.kernelsGflops = flopsPerPair * T * block->topK() / kz.meanSeconds / 1e9;
+            r.kernelsFractionOfDense = r.kernelsGflops / r.denseGflops;
+            r.kernelsSpeedupOverGrouped = kz.mean / r.groupedTokensPerSecMean;
+
+            // The kernels alone on this routing, `inner` calls per timed sample. Bytes: the rows each
+            // must read and write at least (S slots, T tokens, d features).
+            const kernels::DeviceInfo info = kernels::deviceInfo(device.has_index() ? device.index() : 0);
+            r.deviceName = info.name;
+            r.peakGBs = info.peakBandwidthGBs;
+            const at::NoGradGuard noGrad;
+            const at::Tensor xd = x.detach();
+            const at::Tensor topIdx = block->lastRouting().routing.topIdx;
+            const at::Tensor topWeight = block->lastRouting().routing.topWeight.to(at::kFloat);
+            const kernels::MoePermuted p = kernels::moePermute(xd, topIdx, shape.numExperts);
+            const at::Tensor rows = at::randn({p.rows.size(0), shape.dModel}, tensorOpts);
+            const double es = static_cast<double>(xd.element_size());
+            const double S = static_cast<double>(p.rows.size(0)), d = static_cast<double>(shape.dModel);
+            constexpr int inner = 20;
+            const Stats sp = timeRate([&] { for (int i = 0; i < inner; ++i) kernels::moePermute(xd, topIdx, shape.numExperts); },
+                                      device, 1, options.repetitions, inner * 2.0 * S * d * es, stop);
+            const Stats sc = timeRate([&] { for (int i = 0; i < inner; ++i) kernels::moeCombine(rows, p.slotRow, topWeight); },
+                                      device, 1, options.repetitions, inner * (S + T) * d * es, stop);
+            const Stats sb = timeRate(
+                [&] { for (int i = 0; i < inner; ++i) kernels::moeCombineBackward(gradOut, rows, p.slotRow, topWeight); },
+                device, 1, options.repetitions, inner * (T + 2.0 * S) * d * es, stop);
+            r.permuteGBsMean = sp.mean / 1e9;
+            r.permuteGBsSd = sp.sd / 1e9;
+            r.combineGBsMean = sc.mean / 1e9;
+            r.combineGBsSd = sc.sd / 1e9;
+            r.combineBackwardGBsMean = sb.mean / 1e9;
+            r.combineBackwardGBsSd = sb.sd / 1e9;
+        }
+#endif
         block->clearLastRouting();
         results.push_back(r);
     }
@@ -161,7 +215,7 @@ BenchReport benchMoeBlock(int repetitions, int threads, const std::string &dtype
     o.device = device;
     const auto results = benchMoe(o);
     BenchReport rep;
-    rep.title = "MoE block forward + backward (grouped dispatch against the per-expert-mask loop)";
+    rep.title = "MoE block forward + backward (grouped dispatch against the per-expert-mask loop; CUDA kernels on a GPU)";
     rep.machine = machineDescription(used);
     rep.build = std::string("PolyMoE ") + POLYMOE_VERSION + ", LibTorch " + TORCH_VERSION;
     for (const auto &r : results) {
@@ -177,10 +231,34 @@ BenchReport benchMoeBlock(int repetitions, int threads, const std::string &dtype
                             r.repetitions,
                             {{"GFLOP/s", r.maskedGflops}, {"share of dense mm", r.maskedFractionOfDense},
                              {"dense mm GFLOP/s", r.denseGflops}}});
+        if (r.kernelsRan) {
+            rep.rows.push_back({"kernels " + shape, "tokens/s", r.kernelsTokensPerSecMean, r.kernelsTokensPerSecSd,
+                                r.repetitions,
+                                {{"GFLOP/s", r.kernelsGflops}, {"share of dense mm", r.kernelsFractionOfDense},
+                                 {"speed-up over grouped", r.kernelsSpeedupOverGrouped},
+                                 {"speed-up over masked", r.kernelsTokensPerSecMean / r.maskedTokensPerSecMean},
+                                 {"dense mm GFLOP/s", r.denseGflops}}});
+            const auto bw = [&](const std::string &op, double mean, double sd) {
+                rep.rows.push_back({op + " " + shape, "GB/s", mean, sd, r.repetitions,
+                                    {{"share of peak", mean / r.peakGBs}, {"peak GB/s", r.peakGBs}}});
+            };
+            bw("moe_permute", r.permuteGBsMean, r.permuteGBsSd);
+            bw("moe_combine", r.combineGBsMean, r.combineGBsSd);
+            bw("moe_combine_backward", r.combineBackwardGBsMean, r.combineBackwardGBsSd);
+        }
     }
+    if (!results.empty() && results.front().kernelsRan)
+        rep.machine += ", GPU " + results.front().deviceName;
     rep.notes.push_back("GFLOP/s counts the expert matmuls actually computed (18 d ffn per token-expert pair, "
                         "forward and backward); the dense rate is a 2048 x 2048 at::mm of the same dtype, timed in "
                         "the same run. Goal (issue 4): grouped at least 0.7 of the dense rate at the larger shape.");
+    if (!results.empty() && results.front().kernelsRan)
+        rep.notes.push_back("On CUDA: 'grouped' is the ATen dispatch (sort, index_select, index_add_), 'kernels' the "
+                            "kernels/ dispatch (moe_permute, cuBLAS GEMMs per expert, moe_combine); the moe_* rows time "
+                            "each kernel alone, 20 calls per sample, counting the rows it must read and write "
+                            "(permute 2 S d, combine (S + T) d, backward (T + 2 S) d elements; S = T k slots) "
+                            "against the device's peak memory bandwidth. moe_permute includes its one host "
+                            "synchronisation (the counts).");
     return rep;
 }
 

@@ -1,6 +1,8 @@
-// Benchmark of one MoE block's forward + backward (METHOD.md section 3): grouped dispatch
-// (MoeBlockImpl::forward) against the naive per-expert-mask LibTorch baseline (forwardMasked), with the
-// achieved expert-matmul rate as a fraction of a large dense at::mm measured in the same run.
+// Benchmark of one MoE block's forward + backward (METHOD.md section 3): grouped dispatch in ATen
+// (MoeBlockImpl::forwardGrouped) against the naive per-expert-mask LibTorch baseline (forwardMasked),
+// with the achieved expert-matmul rate as a fraction of a large dense at::mm measured in the same run.
+// On a CUDA device, when the build has the kernels, also the kernel dispatch (forwardKernels) and the
+// kernels alone (moe_permute, moe_combine, moe_combine_backward) in GB/s beside the device's peak.
 // A library function: the command that prints Markdown / JSON lives in the CLI. No LibTorch here.
 //
 // Usage:
@@ -53,6 +55,17 @@ struct MoeBenchResult {
     double denseGflops = 0;       // the large at::mm, GFLOP/s, mean over the repetitions
     double groupedFractionOfDense = 0, maskedFractionOfDense = 0; // achieved / dense
     double routedSharePerExpertMax = 0; // largest expert's share of the T*k slots (1/N = perfectly even)
+    // CUDA with the kernels only (kernelsRan); otherwise 0.
+    bool kernelsRan = false;
+    double kernelsTokensPerSecMean = 0, kernelsTokensPerSecSd = 0; // forwardKernels, forward+backward
+    double kernelsGflops = 0, kernelsFractionOfDense = 0;
+    double kernelsSpeedupOverGrouped = 0; // kernels mean / ATen grouped mean tokens/s
+    // The kernels alone, GB/s of the bytes they must move (rows read + written), mean and sd.
+    double permuteGBsMean = 0, permuteGBsSd = 0;   // moe_permute: counting sort + gather (one host sync)
+    double combineGBsMean = 0, combineGBsSd = 0;   // moe_combine forward
+    double combineBackwardGBsMean = 0, combineBackwardGBsSd = 0;
+    double peakGBs = 0;           // the device's peak memory bandwidth
+    std::string deviceName;       // "NVIDIA H200" (CUDA only)
 };
 
 // Throws ConfigError for an unknown device or dtype, Cancelled when `stop` is requested (checked

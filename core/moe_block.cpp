@@ -1,6 +1,9 @@
 // MoE block forward (METHOD.md sections 3 and 6): routing, then tokens grouped by expert so that each
-// expert runs one batched SwiGLU over exactly the tokens that chose it.
+// expert runs one batched SwiGLU over exactly the tokens that chose it. CUDA tensors go through the
+// kernels of kernels/ when the build has them (moe_dispatch_cuda.h), others through ATen (sort, index_add_).
 #include "moe_block.h"
+
+#include "moe_dispatch_cuda.h"
 
 #include <string>
 
@@ -85,7 +88,31 @@ at::Tensor MoeBlockImpl::route(const at::Tensor &h)
     return x;
 }
 
+bool MoeBlockImpl::cudaKernelsBuilt() { return detail::moeCudaKernelsBuilt(); }
+
 at::Tensor MoeBlockImpl::forward(const at::Tensor &h)
+{
+    if (h.is_cuda() && m_useKernels && detail::moeCudaKernelsBuilt())
+        return forwardKernels(h);
+    return forwardGrouped(h);
+}
+
+at::Tensor MoeBlockImpl::forwardKernels(const at::Tensor &h)
+{
+    TORCH_CHECK(h.is_cuda(), "MoE block: the CUDA kernels need a CUDA input, got one on ", h.device());
+    const at::Tensor x = route(h); // (T, d)
+    const Routing &r = m_last.routing;
+    at::Tensor topIdx = r.topIdx;
+    if (m_last.hardToExpert0.defined() && topIdx.size(1) > 1) {
+        // Tokens sent to expert 0 alone keep only their first slot: the others are dropped (id -1).
+        const at::Tensor later = at::arange(topIdx.size(1), topIdx.options()).gt(0).unsqueeze(0); // (1, k)
+        const at::Tensor drop = m_last.hardToExpert0.unsqueeze(1).logical_and(later);              // (T, k)
+        topIdx = at::where(drop, at::full_like(topIdx, -1), topIdx);
+    }
+    return detail::moeForwardCuda(x, topIdx, r.topWeight, expertList).view(h.sizes());
+}
+
+at::Tensor MoeBlockImpl::forwardGrouped(const at::Tensor &h)
 {
     const at::Tensor x = route(h); // (T, d)
     const Routing &r = m_last.routing;

@@ -8,8 +8,8 @@
 //   at::Tensor y = moe->forward(h);        // h (batch, seq, d) -> (batch, seq, d), grouped dispatch
 //   const MoeLastForward &r = moe->lastRouting();  // logits / probs / topIdx for the losses, with graph
 //   moe->setClassifier(true);              // section 6: in eval mode "old" sequences use expert 0 only
-// The three forwards (grouped, naive per token, per-expert mask) give the same result; only forward()
-// is meant for work, the other two are references for tests and the benchmark.
+// The forwards (grouped in ATen, grouped with the CUDA kernels, naive per token, per-expert mask) give
+// the same result; only forward() is meant for work, the others are references for tests and the bench.
 #pragma once
 
 #include "models/llama.h"
@@ -45,8 +45,18 @@ public:
     MoeBlockImpl(int64_t dModel, int64_t dFfn, int numExperts, int topK = 0);
 
     // h (batch, seq, d) or (T, d) -> the same shape. Groups the T*k (token, expert) slots by expert and
-    // runs one batched SwiGLU per expert on its tokens, then scatters back weighted (index_add_).
+    // runs one batched SwiGLU per expert on its tokens, then adds them back weighted: forwardKernels for
+    // a CUDA input when the build has the kernels (and setUseKernels(true), the default), else
+    // forwardGrouped.
     at::Tensor forward(const at::Tensor &h) override;
+    // The grouped dispatch in ATen on any device: a stable sort by expert, index_select, index_add_.
+    at::Tensor forwardGrouped(const at::Tensor &h);
+    // The grouped dispatch with the CUDA kernels (kernels/: moe_permute, moe_combine and their
+    // backwards); the expert GEMMs stay at::mm (cuBLAS). Throws CudaError when the build lacks them.
+    at::Tensor forwardKernels(const at::Tensor &h);
+    static bool cudaKernelsBuilt();
+    void setUseKernels(bool use) { m_useKernels = use; } // false: CUDA inputs take forwardGrouped too
+    bool useKernels() const { return m_useKernels; }
     // Reference: a loop over tokens and their k chosen experts, one token at a time. Slow.
     at::Tensor forwardNaive(const at::Tensor &h);
     // Baseline: a loop over experts, each run on ALL tokens, its output masked by the routing weight
@@ -81,6 +91,7 @@ private:
     int64_t m_dModel;
     int64_t m_dFfn;
     MoeLastForward m_last;
+    bool m_useKernels = true;
 };
 TORCH_MODULE(MoeBlock);
 

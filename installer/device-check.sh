@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The GPU check of the CUDA MoE kernels in one command, for one `run` call on the device machine (H100 /
+# H200, python3 with PyPI's torch 2.11 + CUDA 13, nvcc, CMake; no Qt, no network): configure the `cuda`
+# preset against python3's torch, build with every core, run the cuda tests (kernels against their C++
+# references, the MoE block forward + backward on CUDA against the CPU, training steps on CUDA), then
+# `polymoe bench moe` on CUDA in fp32 and bf16. Stops at the first failing step and says which.
+#
+# Usage, from the repository root:
+#   bash installer/device-check.sh fetch   # HERE, with Debian's registry: the -dev packages the GPU
+#                                          # machine may lack (SQLite, nlohmann-json, zlib) into
+#                                          # build/device-deps; name that folder in the run's carry
+#   bash installer/device-check.sh         # THERE: the check
+#   OUT=DIR (default build/device-check) receives summary.txt, build.log, ctest.log and the bench
+#   tables (bench-moe-cuda-{fp32,bf16}.{md,json}): 7 files, within what a `run` call brings back.
+#   PYTHON=... picks the Python whose torch is used (default python3); JOBS=N the build jobs (all cores).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+deps=build/device-deps
+if [ "${1:-}" = fetch ]; then
+  rm -rf "$deps" && mkdir -p "$deps" && cd "$deps" &&
+    apt-get download libsqlite3-dev libsqlite3-0 nlohmann-json3-dev zlib1g-dev && ls -l && exit 0
+  echo "device-check fetch: apt-get download failed" >&2
+  exit 1
+fi
+OUT=${OUT:-$PWD/build/device-check}
+PYTHON=${PYTHON:-python3}
+JOBS=${JOBS:-$(nproc)}
+mkdir -p "$OUT"
+summary=$OUT/summary.txt
+: >"$summary"
+start=$(date +%s)
+say() { echo "device-check: $*" | tee -a "$summary"; }
+# die STEP LOG: the step failed; the end of its log goes to stdout and the summary.
+die() {
+  say "FAILED at step '$1' after $(( $(date +%s) - start )) s (log: $(basename "${2:-$summary}"))"
+  if [ -n "${2:-}" ] && [ -f "$2" ]; then
+    echo "---- last lines of $(basename "$2") ----" | tee -a "$summary"
+    tail -n 60 "$2" | tee -a "$summary"
+  fi
+  exit 1
+}
+step() { say "[$(( $(date +%s) - start )) s] $*"; }
+
+# 1. The machine: the GPU, torch, nvcc, cmake. No GPU visible to torch: nothing else is worth running.
+step "environment"
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv 2>&1 || true
+  "$PYTHON" -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda,
+"available", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-")' 2>&1
+  command -v nvcc >/dev/null && nvcc --version | tail -n 2
+  cmake --version | head -n 1
+  echo "cores $(nproc), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+} | tee -a "$summary"
+"$PYTHON" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null ||
+  die "environment: $PYTHON's torch sees no CUDA device"
+nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+[ -x "$nvcc" ] || die "environment: no nvcc on PATH or in /usr/local/cuda/bin"
+
+# 2. Headers the engine needs besides LibTorch: from the system, else from the carried .deb files
+# (unpacked into build/device-deps/root, no root file system touched).
+# unpack DEB DIR: dpkg -x, or ar + tar where there is no dpkg.
+unpack() {
+  if command -v dpkg >/dev/null; then dpkg -x "$1" "$2"; return; fi
+  local member z
+  member=$(ar t "$1" | grep '^data\.tar') || return 1
+  case $member in *.xz) z=-J ;; *.zst) z=--zstd ;; *.gz) z=-z ;; *) z= ;; esac
+  ar p "$1" "$member" | tar -x $z -C "$2" -f -
+}
+prefix_args=()
+missing=${DEVICE_CHECK_FORCE_DEPS:+ (forced)}
+for h in sqlite3.h nlohmann/json.hpp zlib.h; do
+  [ -e "/usr/include/$h" ] || [ -e "/usr/local/include/$h" ] || missing="$missing $h"
+done
+if [ -n "$missing" ]; then
+  ls "$deps"/*.deb >/dev/null 2>&1 ||
+    die "environment: missing$missing; run 'bash installer/device-check.sh fetch' on the CPU machine and carry $deps"
+  root=$PWD/$deps/root
+  rm -rf "$root" && mkdir -p "$root"
+  for f in "$deps"/*.deb; do
+    unpack "$f" "$root" || die "environment: cannot unpack $f"
+  done
+  # zlib1g-dev's libz.so points at Debian's /lib/.../libz.so.1.2.13: re-point it at this system's libz.so.1.
+  libz=$(ldconfig -p 2>/dev/null | awk '/libz\.so\.1 /{print $NF; exit}')
+  [ -n "$libz" ] && ln -sf "$libz" "$root/usr/lib/x86_64-linux-gnu/libz.so"
+  prefix_args=(-DCMAKE_PREFIX_PATH="$root/usr")
+  say "headers missing here:$missing; using the carried packages in $root"
+fi
+
+# 3. Configure and build (engine, CLI, kernels, kernel tests) against python3's torch.
+step "configure (cmake --preset cuda)"
+timeout 180 cmake --preset cuda -DPOLYMOE_TORCH_PYTHON="$(command -v "$PYTHON")" -DCMAKE_CUDA_COMPILER="$nvcc" \
+  "${prefix_args[@]}" >"$OUT/build.log" 2>&1 || die configure "$OUT/build.log"
+grep -E 'CUDA kernels:|PolyMoE .*kernels=' "$OUT/build.log" | tee -a "$summary"
+grep -q 'kernels=ON' "$OUT/build.log" || die "configure: the kernels are not on" "$OUT/build.log"
+step "build (-j $JOBS)"
+timeout 420 cmake --build --preset cuda -j "$JOBS" >>"$OUT/build.log" 2>&1 || die build "$OUT/build.log"
+bin=build/cuda/bin
+for exe in polymoe tst_moe_kernels tst_moe_kernels_ref; do
+  [ -x "$bin/$exe" ] || die "build: $bin/$exe is missing" "$OUT/build.log"
+done
+# The pip torch, not a system one (PLATFORM.md: Debian's LibTorch hijacks the link where installed).
+ldd "$bin/tst_moe_kernels" | grep -E 'libtorch_cuda|libc10_cuda|libcudart' | tee -a "$summary"
+ldd "$bin/tst_moe_kernels" | grep -q 'libtorch_cuda.so => .*site-packages' ||
+  die "build: tst_moe_kernels does not load python's libtorch_cuda.so" "$OUT/build.log"
+
+# 4. Tests: label cuda. On a GPU a skip is a failure: the parity checks must have run.
+step "tests (ctest --preset cuda)"
+timeout 300 ctest --preset cuda >"$OUT/ctest.log" 2>&1
+ctest_rc=$?
+# ctest -V prefixes each line of a test's output with its number ("2: PASS ..."): failures and totals.
+grep -E '(^|: )(FAIL|SKIP)|passed, [0-9]+ failed|tests passed|Test +#[0-9]+:' "$OUT/ctest.log" | cut -c1-200 |
+  tee -a "$summary"
+[ $ctest_rc -eq 0 ] || die "tests (ctest rc $ctest_rc)" "$OUT/ctest.log"
+grep -q 'tst_moe_kernels: [0-9]* passed, 0 failed' "$OUT/ctest.log" ||
+  die "tests: tst_moe_kernels did not run its GPU checks (skipped?)" "$OUT/ctest.log"
+
+# 5. The MoE benchmark on CUDA: ATen grouped, masked loop and the kernels, plus each kernel's GB/s.
+for dt in float32 bfloat16; do
+  short=$([ $dt = float32 ] && echo fp32 || echo bf16)
+  step "bench moe --device cuda --dtype $dt"
+  timeout 150 "$bin/polymoe" bench moe --device cuda --dtype $dt --repetitions 10 --json \
+    --out "$OUT/bench-moe-cuda-$short.md" >"$OUT/bench-moe-cuda-$short.json" 2>>"$OUT/ctest.log" ||
+    die "bench moe $dt" "$OUT/ctest.log"
+  grep -E '^\| (kernels|grouped|masked|moe_)' "$OUT/bench-moe-cuda-$short.md" | cut -c1-160 | tee -a "$summary"
+done
+
+# 6. Training on CUDA through the CLI: polymoe has no --device for training yet (the models load on the
+# CPU); the training steps on CUDA are checked by tst_moe_kernels ('training steps on CUDA') instead.
+if "$bin/polymoe" train --help 2>&1 | grep -q -- '--device'; then
+  say "note: 'polymoe train' has --device now: add a tiny CUDA training run to installer/device-check.sh"
+else
+  say "training via the CLI on CUDA: skipped, 'polymoe train' has no --device (covered by tst_moe_kernels)"
+fi
+say "ALL PASSED in $(( $(date +%s) - start )) s; logs in $OUT"
