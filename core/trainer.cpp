@@ -8,6 +8,7 @@
 #include "safetensors.h"
 
 #include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
@@ -120,9 +121,22 @@ TrainResult runTraining(TrainingJob &job, const TrainStatusFn &status, std::stop
     TrainResult result;
     result.runId = job.runId;
     result.threads = setTrainingThreads(c.threads);
+    // The training device: the model moves there in place (parameter handles stay valid, so the
+    // trainable list and the loss closures still point at the same tensors).
+    {
+        const bool have = torch::cuda::is_available();
+        if (c.device != "cpu" && c.device != "cuda" && c.device != "auto")
+            throw ConfigError("training device must be cpu, cuda or auto, not '" + c.device + "'");
+        if (c.device == "cuda" && !have)
+            throw ConfigError("training device cuda: no CUDA device is visible to this LibTorch (Debian's is CPU-only; "
+                              "build against a CUDA LibTorch 2.x, see README 'CUDA kernels')");
+        const bool useCuda = c.device == "cuda" || (c.device == "auto" && have);
+        job.model->to(useCuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU));
+    }
     const bool cuda = job.model->parameters().front().is_cuda();
     result.dtype = resolveDtype(c.dtype, cuda);
     const auto device = job.model->parameters().front().device();
+    result.device = device.str();
 
     // Freeze everything, then open the trainable mask.
     for (auto &p : job.model->parameters())

@@ -26,12 +26,16 @@ bool cpuHasBf16()
 
 std::string resolveDtype(const std::string &requested, bool cuda)
 {
-    if (requested == "fp32" || requested == "bf16")
+    if (requested == "fp32" || (requested == "bf16" && !cuda))
         return requested;
-    if (requested != "auto")
+    if (requested != "auto" && requested != "bf16")
         throw ConfigError("training dtype must be auto, fp32 or bf16, not '" + requested + "'");
+    if (cuda && requested == "bf16")
+        throw ConfigError("training dtype bf16 is implemented for the CPU only (autocast); use fp32 on a CUDA device");
+    if (cuda)
+        return "fp32";
     static const bool bf16 = cpuHasBf16();
-    return cuda || bf16 ? "bf16" : "fp32";
+    return bf16 ? "bf16" : "fp32";
 }
 
 int setTrainingThreads(int requested)
@@ -53,7 +57,7 @@ std::string trainConfigToJson(const TrainConfig &c)
                         {"grad_accum", c.gradAccum}, {"steps", c.steps}, {"lr", c.lr},
                         {"min_lr_ratio", c.minLrRatio}, {"warmup_steps", c.warmupSteps},
                         {"weight_decay", c.weightDecay}, {"beta1", c.beta1}, {"beta2", c.beta2}, {"eps", c.eps},
-                        {"grad_clip", c.gradClip}, {"dtype", c.dtype}, {"seed", c.seed},
+                        {"grad_clip", c.gradClip}, {"dtype", c.dtype}, {"device", c.device}, {"seed", c.seed},
                         {"log_every", c.logEvery}, {"checkpoint_every", c.checkpointEvery},
                         {"language_weights", c.languageWeights}, {"eval_tokens", c.evalTokens}};
     return j.dump();
@@ -84,6 +88,7 @@ TrainConfig trainConfigFromJson(const std::string &json, const std::string &wher
         get("eps", c.eps);
         get("grad_clip", c.gradClip);
         get("dtype", c.dtype);
+        get("device", c.device);
         get("threads", c.threads);
         get("seed", c.seed);
         get("log_every", c.logEvery);

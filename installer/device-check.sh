@@ -16,12 +16,26 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 deps=build/device-deps
+# A tiny project with its token shards, made HERE with the release build (the GPU machine has no
+# SentencePiece to tokenize with), for the CLI training on CUDA in step 6.
+make_project() {
+  local cli=${POLYMOE_CLI:-build/release/bin/polymoe} p=$deps/project/tiny.polymoe
+  [ -x "$cli" ] || { echo "device-check fetch: $cli is not built (cmake --build --preset release)" >&2; return 1; }
+  rm -rf "$deps/project" && mkdir -p "$deps/project" &&
+    "$cli" project init "$p" >/dev/null &&
+    "$cli" corpus demo "$p" --max-chars 150000 --progress none >/dev/null &&
+    "$cli" tokenizer train "$p" --vocab-size 1000 --progress none >/dev/null &&
+    du -sh "$deps/project"
+}
 if [ "${1:-}" = fetch ]; then
-  rm -rf "$deps" && mkdir -p "$deps" && cd "$deps" &&
-    apt-get download libsqlite3-dev libsqlite3-0 nlohmann-json3-dev zlib1g-dev && ls -l && exit 0
-  echo "device-check fetch: apt-get download failed" >&2
+  rm -rf "$deps" && mkdir -p "$deps" &&
+    (cd "$deps" && apt-get download libsqlite3-dev libsqlite3-0 nlohmann-json3-dev zlib1g-dev && ls -l) &&
+    make_project && exit 0
+  echo "device-check fetch: failed (apt-get download or the tiny project)" >&2
   exit 1
 fi
+# `cli-train CLI OUTDIR DEVICE`: only step 6 (the CLI trains the carried tiny project on DEVICE), so it
+# can be tried on the CPU here: bash installer/device-check.sh cli-train build/release/bin/polymoe /tmp/x cpu
 OUT=${OUT:-$PWD/build/device-check}
 PYTHON=${PYTHON:-python3}
 JOBS=${JOBS:-$(nproc)}
@@ -42,6 +56,38 @@ die() {
 step() { say "[$(( $(date +%s) - start )) s] $*"; }
 
 # 1. The machine: the GPU, torch, nvcc, cmake. No GPU visible to torch: nothing else is worth running.
+# cli_train CLI OUTDIR DEVICE: the carried tiny project (a copy) through the CLI on DEVICE.
+cli_train() {
+  local cli=$1 out=$2 dev=$3 log=$2/cli-train.log work
+  mkdir -p "$out"
+  if [ ! -f "$deps/project/tiny.polymoe" ]; then
+    echo "no tiny project in $deps/project: run 'bash installer/device-check.sh fetch' on the CPU machine and carry $deps" | tee "$log"
+    return 1
+  fi
+  work=$(mktemp -d) && cp -r "$deps/project/." "$work/" || return 1
+  local p=$work/tiny.polymoe
+  {
+    "$cli" pretrain "$p" --recipe demo-base-tiny --steps 30 --device "$dev" --json --progress none >"$out/cli-pretrain.json" &&
+      "$cli" analyze "$p" --tokens 2000 --progress none &&
+      "$cli" allocate "$p" --strategy uniform --budget 2 --progress none &&
+      "$cli" train "$p" --stage 1 --steps 20 --device "$dev" --json --progress none >"$out/cli-stage1.json" &&
+      "$cli" train "$p" --stage 2 --steps 10 --device "$dev" --json --progress none >"$out/cli-stage2.json"
+  } >"$log" 2>&1 || { rm -rf "$work"; return 1; }
+  rm -rf "$work"
+  local want=$([ "$dev" = cuda ] && echo cuda:0 || echo cpu) f got
+  for f in pretrain stage1 stage2; do
+    got=$("${PYTHON:-python3}" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["device"], d["dtype"], round(d["final_loss"], 3))' "$out/cli-$f.json") ||
+      { echo "cli-$f.json: unreadable" >>"$log"; return 1; }
+    say "  $f: device dtype final-loss = $got"
+    [ "${got%% *}" = "$want" ] || { echo "cli-$f.json: ran on ${got%% *}, not $want" >>"$log"; return 1; }
+  done
+}
+if [ "${1:-}" = cli-train ]; then
+  cli_train "$2" "$3" "$4" && say "cli-train: passed" && exit 0
+  tail -n 30 "$3/cli-train.log"; exit 1
+fi
+train_device=cuda
+
 step "environment"
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv 2>&1 || true
@@ -124,11 +170,9 @@ for dt in float32 bfloat16; do
   grep -E '^\| (kernels|grouped|masked|moe_)' "$OUT/bench-moe-cuda-$short.md" | cut -c1-160 | tee -a "$summary"
 done
 
-# 6. Training on CUDA through the CLI: polymoe has no --device for training yet (the models load on the
-# CPU); the training steps on CUDA are checked by tst_moe_kernels ('training steps on CUDA') instead.
-if "$bin/polymoe" train --help 2>&1 | grep -q -- '--device'; then
-  say "note: 'polymoe train' has --device now: add a tiny CUDA training run to installer/device-check.sh"
-else
-  say "training via the CLI on CUDA: skipped, 'polymoe train' has no --device (covered by tst_moe_kernels)"
-fi
+# 6. Training on CUDA through the CLI, on the tiny project made by `fetch`: a base model (pretrain),
+# layer similarity, a uniform allocation, stage 1 and stage 2, each with --device cuda; every JSON
+# result must say it ran on cuda.
+step "CLI training on $train_device (pretrain, analyze, allocate, train --stage 1 and 2)"
+cli_train "$bin/polymoe" "$OUT" "$train_device" || die "CLI training on $train_device" "$OUT/cli-train.log"
 say "ALL PASSED in $(( $(date +%s) - start )) s; logs in $OUT"

@@ -96,6 +96,8 @@ void applyTrainOverrides(const Args &a, TrainConfig &t)
     t.threads = int(a.getInt("--threads", t.threads));
     if (a.has("--dtype"))
         t.dtype = a.get("--dtype");
+    if (a.has("--device"))
+        t.device = a.get("--device");
     if (a.has("--weights")) {
         t.languageWeights.clear();
         for (const auto &item : a.getList("--weights")) {
@@ -123,6 +125,7 @@ const std::vector<OptionSpec> kTrainOptions = {
     {"--weights", "LIST", "language mixing weights, e.g. en=0.475,es=0.475,de=0.025,ru=0.025", ""},
     {"--dtype", "TYPE", "auto, fp32 or bf16", ""},
     {"--threads", "N", "intra-op threads (0: all cores)", ""},
+    {"--device", "NAME", "cpu, cuda (needs a CUDA LibTorch) or auto (cuda when a GPU is visible)", "cpu"},
     {"--seed", "N", "initialisation and data-order seed", ""},
 };
 
@@ -144,11 +147,12 @@ int pretrain(const Args &a, Context &ctx)
     nlohmann::json j = {{"run_id", out.train.runId}, {"model", out.modelName}, {"model_dir", out.modelDir.string()},
                         {"steps", out.train.steps}, {"tokens", out.train.tokens}, {"seconds", out.train.seconds},
                         {"final_loss", out.train.finalLoss}, {"dtype", out.train.dtype}, {"threads", out.train.threads},
-                        {"evaluation", perplexityJson(out.evaluation)}};
+                        {"device", out.train.device}, {"evaluation", perplexityJson(out.evaluation)}};
     char buf[256];
-    std::snprintf(buf, sizeof buf, "trained model '%s' (run %lld): %lld steps, %lld tokens, %.0f s, %s on %d threads, final loss %.4f\n",
+    std::snprintf(buf, sizeof buf, "trained model '%s' (run %lld): %lld steps, %lld tokens, %.0f s, %s on %s (%d threads), final loss %.4f\n",
                   out.modelName.c_str(), (long long)out.train.runId, (long long)out.train.steps,
-                  (long long)out.train.tokens, out.train.seconds, out.train.dtype.c_str(), out.train.threads,
+                  (long long)out.train.tokens, out.train.seconds, out.train.dtype.c_str(), out.train.device.c_str(),
+                  out.train.threads,
                   out.train.finalLoss);
     ctx.print(j, std::string(buf) + "saved to " + out.modelDir.string() + "\nheld-out perplexity:\n" +
                      perplexityTable(out.evaluation));

@@ -111,6 +111,7 @@ int train(const Args &a, Context &ctx)
     spec.train.checkpointEvery = a.getInt("--checkpoint-every", spec.train.checkpointEvery);
     spec.train.threads = int(a.getInt("--threads", 0));
     spec.train.dtype = a.get("--dtype", "auto");
+    spec.train.device = a.get("--device", "cpu");
     spec.train.seed = uint64_t(a.getInt("--seed", 1));
     spec.topK = int(a.getInt("--top-k", spec.topK));
     spec.balanceCoef = a.getDouble("--balance", spec.balanceCoef);
@@ -126,10 +127,11 @@ int train(const Args &a, Context &ctx)
     nlohmann::json j = {{"run_id", o.runId}, {"stage", spec.stage}, {"model", o.modelName}, {"model_dir", o.modelDir.string()},
                         {"experts", o.experts}, {"classifier_layers", o.classifierLayers}, {"steps", o.train.steps},
                         {"tokens", o.train.tokens}, {"seconds", o.train.seconds}, {"final_loss", o.train.finalLoss},
-                        {"evaluation", perplexityJson(o.evaluation)}};
+                        {"dtype", o.train.dtype}, {"device", o.train.device}, {"evaluation", perplexityJson(o.evaluation)}};
     std::ostringstream os;
     os << "stage " << spec.stage << ": model '" << o.modelName << "' (run " << o.runId << "), " << o.train.steps
-       << " steps, " << o.train.tokens << " tokens, " << int(o.train.seconds) << " s\n";
+       << " steps, " << o.train.tokens << " tokens, " << int(o.train.seconds) << " s, " << o.train.dtype << " on "
+       << o.train.device << "\n";
     if (spec.stage == 2) {
         j["old_share"] = spec.oldShare;
         j["replay_tokens"] = o.replayTokens;
@@ -205,6 +207,7 @@ Register trainCmd({"train", "an expansion stage: 1 = new experts and routers on 
                     {"--checkpoint-every", "N", "steps between checkpoints", "200"},
                     {"--dtype", "TYPE", "auto, fp32 or bf16", "auto"},
                     {"--threads", "N", "intra-op threads (0: all cores)", "0"},
+                    {"--device", "NAME", "cpu, cuda (needs a CUDA LibTorch) or auto (cuda when a GPU is visible)", "cpu"},
                     {"--seed", "N", "data-order seed", "1"},
                     {"--name", "NAME", "name of the resulting model", ""},
                     {"--resume", "", "continue the last unfinished run of this stage", ""}},

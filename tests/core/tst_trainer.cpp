@@ -5,6 +5,8 @@
 #include "polymoe/project_store.h"
 #include "trainer.h"
 
+#include <torch/cuda.h>
+
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -149,6 +151,35 @@ private Q_SLOTS:
         for (int i = 0; i < 10; ++i)
             QVERIFY2(part[size_t(i)] == full[size_t(i)],
                      qPrintable(QString("step %1: %2 vs %3").arg(i + 1).arg(part[size_t(i)], 0, 'g', 17).arg(full[size_t(i)], 0, 'g', 17)));
+    }
+
+    void trainingDevice()
+    {
+        const fs::path base(m_dir.path().toStdString());
+        SequenceBatcher batcher({patternStream("en", 3, false)}, 16, 5);
+        torch::manual_seed(7);
+        CausalLM model(tinyConfig());
+        auto job = makeJob(model, batcher, base / "device-bogus", 2);
+        job.config.device = "gpu0";
+        QVERIFY_THROWS_EXCEPTION(ConfigError, runTraining(job));
+        if (!torch::cuda::is_available()) {
+            auto cudaJob = makeJob(model, batcher, base / "device-cuda", 2);
+            cudaJob.config.device = "cuda";
+            try {
+                runTraining(cudaJob);
+                QFAIL("device cuda ran on a machine without CUDA");
+            } catch (const ConfigError &e) {
+                QVERIFY2(std::string(e.what()).find("no CUDA device") != std::string::npos, e.what());
+            }
+        }
+        auto autoJob = makeJob(model, batcher, base / "device-auto", 2);
+        autoJob.config.device = "auto";
+        const auto r = runTraining(autoJob);
+        QCOMPARE(QString::fromStdString(r.device), torch::cuda::is_available() ? QString("cuda:0") : QString("cpu"));
+        // On a GPU only fp32 is implemented; the CPU's bf16 is autocast.
+        QCOMPARE(QString::fromStdString(resolveDtype("auto", true)), QString("fp32"));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, resolveDtype("bf16", true));
+        QCOMPARE(QString::fromStdString(resolveDtype("bf16", false)), QString("bf16"));
     }
 
     void resumeWithOtherSettingsIsRefused()

@@ -23,6 +23,7 @@ struct TrainConfig {
     double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
     double gradClip = 1.0;          // global norm; 0 = off
     std::string dtype = "auto";     // "fp32", "bf16" (CPU autocast, fp32 master weights), "auto"
+    std::string device = "cpu";     // "cpu", "cuda" (the current GPU), "auto" (cuda when one is visible)
     int threads = 0;                // intra-op threads; 0 = all cores (or OMP_NUM_THREADS)
     uint64_t seed = 1;              // initialisation and data order
     int64_t logEvery = 10;          // steps between recorded metrics
@@ -50,6 +51,7 @@ struct TrainResult {
     double seconds = 0;
     double finalLoss = 0;
     std::string dtype;              // what ran: "fp32" or "bf16"
+    std::string device;             // where it ran: "cpu" or "cuda:N"
     int threads = 0;
     std::string checkpoint;         // the folder of the last checkpoint
 };
@@ -62,7 +64,8 @@ struct PerplexityRow {
     double perplexity = 0;
 };
 
-// Resolves "auto" against the CPU (bf16 when it has AVX-512 BF16 instructions) or the device.
+// Resolves "auto" against the CPU (bf16 when it has AVX-512 BF16 instructions); on a CUDA device
+// training runs fp32 (bf16 there is refused: only CPU autocast is implemented).
 std::string resolveDtype(const std::string &requested, bool cuda);
 // Sets LibTorch's intra-op threads (PLATFORM.md trap 1); returns the number set.
 int setTrainingThreads(int requested);
