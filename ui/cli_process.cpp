@@ -32,8 +32,22 @@ CliProcess::CliProcess(QObject *parent) : QObject(parent), m_process(new QProces
     });
 }
 
+void CliProcess::detach()
+{
+    if (!isRunning())
+        return;
+    m_process->disconnect(this);
+    m_detached = true;
+}
+
 CliProcess::~CliProcess()
 {
+    if (m_detached) {
+        // Deleting a running QProcess kills its child: leave it undeleted on purpose (one small
+        // object, only when the window quits with a run going on).
+        m_process->setParent(nullptr);
+        return;
+    }
     if (isRunning()) {
         m_process->terminate();
         if (!m_process->waitForFinished(5000))

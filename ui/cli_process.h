@@ -25,6 +25,11 @@ public:
     // Asks the job to stop at its next step (SIGTERM; the CLI handles SIGINT and SIGTERM alike,
     // keeps its checkpoint and exits with code 3).
     void stop();
+    // Lets the child run on after this object (and the window) are gone: no more signals from it,
+    // and the destructor neither stops nor waits for it. The run goes on recording to the store,
+    // where a reopened window finds it again (RunFollower); its output has no reader any more and
+    // is dropped (the child ignores SIGPIPE).
+    void detach();
     QStringList arguments() const { return m_arguments; }
 
     static constexpr int kExitCancelled = 3;
@@ -41,6 +46,7 @@ private:
 
     QProcess *m_process = nullptr;
     QStringList m_arguments;
+    bool m_detached = false;
     QByteArray m_pending;
 };
 

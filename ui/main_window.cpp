@@ -31,6 +31,7 @@
 #include <QPixmap>
 #include <QListWidget>
 #include <QMenuBar>
+#include <QAbstractButton>
 #include <QMessageBox>
 #include <QSettings>
 #include <QSignalBlocker>
@@ -407,14 +408,30 @@ QStringList MainWindow::saveScreenshots(const QString &dir, const QSize &size)
 
 void MainWindow::closeEvent(QCloseEvent *e)
 {
-    if (m_training->job()->isRunning() || m_start->demoRunning()) {
-        const auto answer = QMessageBox::question(
-            this, tr("Quit"), tr("A job is still running. Stop it (it keeps its checkpoint) and quit?"));
-        if (answer != QMessageBox::Yes) {
+    const bool training = m_training->job()->isRunning();
+    if (training || m_start->demoRunning()) {
+        // A training run may go on without the window (issue: "a run goes on if the window closes");
+        // the demo build is the Start view's own child and stops with it.
+        QMessageBox box(QMessageBox::Question, tr("Quit"),
+                        training ? tr("A training run is still going on. Keep it running without the window "
+                                      "(reopen the project to follow it again), or stop it (it keeps its "
+                                      "checkpoint; Resume continues it)?")
+                                 : tr("The demo is still being built. Stop it (finished steps are kept) and quit?"),
+                        QMessageBox::NoButton, this);
+        QAbstractButton *keep = training ? box.addButton(tr("Keep running"), QMessageBox::AcceptRole) : nullptr;
+        QAbstractButton *stop = box.addButton(tr("Stop and quit"), QMessageBox::DestructiveRole);
+        box.addButton(QMessageBox::Cancel);
+        box.setDefaultButton(QMessageBox::Cancel);
+        box.exec();
+        if (keep && box.clickedButton() == keep) {
+            m_training->job()->detach();
+        } else if (box.clickedButton() == stop) {
+            if (training)
+                m_training->cancel();
+        } else {
             e->ignore();
             return;
         }
-        m_training->cancel();
     }
     QSettings s;
     s.setValue("window/geometry", saveGeometry());

@@ -133,6 +133,11 @@ void TrainingJob::cancel()
     m_process->stop();
 }
 
+void TrainingJob::detach()
+{
+    m_process->detach();
+}
+
 bool TrainingJob::isRunning() const
 {
     return m_process->isRunning();

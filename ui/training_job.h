@@ -69,6 +69,7 @@ public:
     explicit TrainingJob(QObject *parent = nullptr);
     void start(const QString &projectPath, const TrainingSettings &settings);
     void cancel(); // the CLI stops at its next step and keeps a checkpoint
+    void detach(); // the run goes on without this job (the window is closing); see CliProcess::detach
     bool isRunning() const;
     qint64 processId() const; // of the child; 0 when none
     QStringList lastArguments() const { return m_arguments; }

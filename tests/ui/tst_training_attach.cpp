@@ -264,6 +264,44 @@ private Q_SLOTS:
         QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Cancelled);
     }
 
+    // "Keep running" when the window quits: the job lets go of its child, which goes on training
+    // after the view is destroyed, and still stops cleanly when asked.
+    void detachedRunOutlivesTheView()
+    {
+        qint64 pid = 0;
+        std::optional<RunRecord> run;
+        {
+            TrainingPage page;
+            page.setProjectPath(m_path);
+            TrainingSettings s;
+            s.stage = 1;
+            s.model = "base";
+            s.steps = 100000;
+            s.seqLen = 32;
+            s.batchSize = 8;
+            s.dtype = "fp32";
+            s.threads = 1;
+            s.statsEvery = 0;
+            s.checkpointEvery = 5;
+            s.name = "s1d";
+            page.applySettings(s);
+            QSignalSpy status(page.job(), &TrainingJob::status);
+            QSignalSpy done(&page, &TrainingPage::runFinished);
+            page.start();
+            QTRY_VERIFY_WITH_TIMEOUT(status.count() > 0, 120000);
+            pid = page.job()->processId();
+            run = runOf(pid);
+            QVERIFY(run);
+            page.job()->detach();
+            QCOMPARE(done.count(), 0);
+        } // the view and its job are gone here
+        QCOMPARE(::kill(pid_t(pid), 0), 0);
+        const size_t before = lossCount(run->id);
+        QTRY_VERIFY_WITH_TIMEOUT(lossCount(run->id) >= before + 3, 60000); // still training, into the store
+        QCOMPARE(::kill(pid_t(pid), SIGTERM), 0); // what a reopened window's Cancel sends
+        QTRY_VERIFY_WITH_TIMEOUT(runOf(pid) && runOf(pid)->status == "cancelled", 60000);
+    }
+
     // A run recorded by another host: followed while its heartbeat is fresh, never signalled from here.
     void remoteRunIsFollowedNotCancelled()
     {
