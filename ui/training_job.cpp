@@ -255,8 +255,18 @@ bool RunFollower::pollOnce()
                 if (!v.empty())
                     s.metrics.insert(name, v.back().second);
             }
+            const int64_t since = m_lastStep;
             m_lastStep = loss.back().first;
             Q_EMIT points(x, y, l);
+            for (const char *name : {"lm", "balance", "lpr"}) {
+                QVector<double> ms, mv;
+                for (const auto &[step, value] : store.metricSeries(m_run.id, name, since)) {
+                    ms << double(step);
+                    mv << value;
+                }
+                if (!ms.isEmpty())
+                    Q_EMIT metricPoints(QString::fromLatin1(name), ms, mv);
+            }
             Q_EMIT status(s);
         }
         const RunLiveness live = runLiveness(m_run);

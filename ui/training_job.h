@@ -106,6 +106,8 @@ public:
 
 Q_SIGNALS:
     void points(const QVector<double> &steps, const QVector<double> &loss, const QVector<double> &lr);
+    // A loss term's recorded series since the last poll ("lm", "balance", "lpr").
+    void metricPoints(const QString &name, const QVector<double> &steps, const QVector<double> &values);
     void status(const polymoe::ui::TrainingStatus &status);
     // displayStatus: "completed", "cancelled", "failed" or "interrupted".
     void ended(const QString &displayStatus, const QString &message);

@@ -199,6 +199,7 @@ TrainingPage::TrainingPage(QWidget *parent)
     });
     connect(m_job, &TrainingJob::finished, this, &TrainingPage::onFinished);
     connect(m_follower, &RunFollower::points, this, &TrainingPage::appendPoints);
+    connect(m_follower, &RunFollower::metricPoints, this, &TrainingPage::appendMetric);
     connect(m_follower, &RunFollower::status, this, &TrainingPage::showStatus);
     connect(m_follower, &RunFollower::ended, this, &TrainingPage::onAttachedEnded);
     connect(m_follower, &RunFollower::error, this, [this](const QString &m) { showError(m); });
@@ -280,12 +281,23 @@ int TrainingPage::lossPoints() const
     return m_plot->graph(0)->dataCount();
 }
 
-QList<QPointF> TrainingPage::lossCurve() const
+static QList<QPointF> curveOf(const QCPGraph *g)
 {
     QList<QPointF> out;
-    for (auto it = m_plot->graph(0)->data()->constBegin(); it != m_plot->graph(0)->data()->constEnd(); ++it)
-        out << QPointF(it->key, it->value);
+    if (g)
+        for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it)
+            out << QPointF(it->key, it->value);
     return out;
+}
+
+QList<QPointF> TrainingPage::lossCurve() const
+{
+    return curveOf(m_plot->graph(0));
+}
+
+QList<QPointF> TrainingPage::metricCurve(const QString &name) const
+{
+    return curveOf(m_metricGraphs.value(name));
 }
 
 void TrainingPage::updateStageWidgets()
@@ -366,6 +378,8 @@ void TrainingPage::clearCurves()
 {
     m_plot->graph(0)->data()->clear();
     m_plot->graph(1)->data()->clear();
+    for (QCPGraph *g : std::as_const(m_metricGraphs))
+        g->data()->clear();
     m_plot->replot();
 }
 
@@ -520,8 +534,46 @@ void TrainingPage::cancel()
 void TrainingPage::onStatus(const TrainingStatus &s)
 {
     showStatus(s);
-    if (s.step > 0)
+    if (s.step > 0) {
         appendPoints({double(s.step)}, {s.loss}, {s.lr});
+        for (const char *name : {"lm", "balance", "lpr"})
+            if (s.metrics.contains(name))
+                appendMetric(name, {double(s.step)}, {s.metrics.value(name)});
+    }
+}
+
+void TrainingPage::appendMetric(const QString &name, const QVector<double> &steps, const QVector<double> &values)
+{
+    QCPGraph *g = m_metricGraphs.value(name);
+    if (!g) {
+        static const QMap<QString, QPair<QString, QColor>> kStyle = {
+            {"lm", {QT_TR_NOOP("LM loss"), QColor("#2e9e4f")}},
+            {"balance", {QT_TR_NOOP("balance loss"), QColor("#8e44ad")}},
+            {"lpr", {QT_TR_NOOP("LPR loss"), QColor("#c0392b")}}};
+        g = m_plot->addGraph(m_plot->xAxis, m_plot->yAxis);
+        const auto style = kStyle.value(name, {name, QColor("#555555")});
+        g->setName(tr(style.first.toUtf8().constData()));
+        g->setPen(QPen(style.second, 1.2));
+        m_metricGraphs.insert(name, g);
+    }
+    bool added = false;
+    for (qsizetype i = 0; i < steps.size() && i < values.size(); ++i) {
+        if (!g->data()->isEmpty() && (g->data()->constEnd() - 1)->key >= steps[i])
+            continue;
+        g->addData(steps[i], values[i]);
+        added = true;
+    }
+    if (added)
+        rescaleCurves();
+}
+
+void TrainingPage::rescaleCurves()
+{
+    // Every curve on the loss axis (loss and its terms) stays in view, the lr on its own axis.
+    m_plot->xAxis->rescale();
+    m_plot->yAxis->rescale();
+    m_plot->yAxis2->rescale();
+    m_plot->replot(QCustomPlot::rpQueuedReplot);
 }
 
 void TrainingPage::appendPoints(const QVector<double> &steps, const QVector<double> &loss, const QVector<double> &lr)
@@ -534,11 +586,8 @@ void TrainingPage::appendPoints(const QVector<double> &steps, const QVector<doub
         m_plot->graph(1)->addData(steps[i], i < lr.size() ? lr[i] : qQNaN());
         added = true;
     }
-    if (added) {
-        m_plot->graph(0)->rescaleAxes();
-        m_plot->graph(1)->rescaleAxes();
-        m_plot->replot(QCustomPlot::rpQueuedReplot);
-    }
+    if (added)
+        rescaleCurves();
 }
 
 void TrainingPage::showStatus(const TrainingStatus &s)

@@ -10,11 +10,13 @@
 #include "training_job.h"
 
 #include <QList>
+#include <QMap>
 #include <QPointF>
 
 class QCheckBox;
 class QComboBox;
 class QCustomPlot;
+class QCPGraph;
 class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
@@ -46,6 +48,7 @@ public:
     QCustomPlot *plot() const { return m_plot; }
     int lossPoints() const;
     QList<QPointF> lossCurve() const; // (step, loss) as drawn
+    QList<QPointF> metricCurve(const QString &name) const; // a loss term's curve ("lm", "balance", "lpr"); empty if none
     QString stateText() const;
 
     void start(bool resume = false);
@@ -62,6 +65,9 @@ private:
     void onFinished(TrainingJob::Outcome o, int code);
     void showStatus(const TrainingStatus &s);
     void appendPoints(const QVector<double> &steps, const QVector<double> &loss, const QVector<double> &lr);
+    // The loss terms ("lm", "balance", "lpr"), one curve each on the loss axis, made on first use.
+    void appendMetric(const QString &name, const QVector<double> &steps, const QVector<double> &values);
+    void rescaleCurves();
     void clearCurves();
     void attach(const RunRecord &run);
     void showInterrupted(const RunRecord &run);
@@ -85,6 +91,7 @@ private:
     QProgressBar *m_progress = nullptr;
     QLabel *m_state = nullptr;
     QCustomPlot *m_plot = nullptr;
+    QMap<QString, QCPGraph *> m_metricGraphs;
     QPlainTextEdit *m_log = nullptr;
     QList<QWidget *> m_stage1Only, m_stage2Only;
 };

@@ -139,6 +139,18 @@ private Q_SLOTS:
                 QCOMPARE(curve[i].x(), double(series[size_t(i)].first));
                 QCOMPARE(curve[i].y(), series[size_t(i)].second);
             }
+            // Stage 1's loss terms (LM and balance) as curves of their own, from the same records; no
+            // LPR curve in stage 1.
+            for (const char *term : {"lm", "balance"}) {
+                const auto terms = ProjectStore::open(m_path.toStdString(), true).metricSeries(run->id, term);
+                const QList<QPointF> drawn = page->metricCurve(term);
+                QVERIFY2(drawn.size() >= 2, term);
+                for (int i = 0; i < drawn.size() && size_t(i) < terms.size(); ++i) {
+                    QCOMPARE(drawn[i].x(), double(terms[size_t(i)].first));
+                    QCOMPARE(drawn[i].y(), terms[size_t(i)].second);
+                }
+            }
+            QVERIFY(page->metricCurve("lpr").isEmpty());
         }
         QTRY_VERIFY_WITH_TIMEOUT(page->lossPoints() > atAttach + 1, 60000);
         QVERIFY2(page->stateText().contains(QString("run %1").arg(run->id)) && page->stateText().contains("/ 100000") &&
