@@ -4,6 +4,7 @@
 #include "polymoe/corpus.h"
 #include "polymoe/project_store.h"
 #include "polymoe/project_tokenizer.h"
+#include "polymoe/run_liveness.h"
 
 #include <sstream>
 
@@ -46,9 +47,15 @@ int projectInfo(const Args &a, Context &ctx)
         os << "tokenizer: none yet\n";
     }
     j["runs"] = nlohmann::json::array();
-    for (const auto &r : store.runs())
-        j["runs"].push_back({{"id", r.id}, {"kind", r.kind}, {"status", r.status}, {"started_at", r.startedAt}});
-    os << "runs: " << j["runs"].size() << "\n";
+    const auto runs = store.runs();
+    os << "runs: " << runs.size() << "\n";
+    for (const auto &r : runs) {
+        // "interrupted": recorded as running, but its process is gone (run_liveness.h).
+        const std::string shown = displayStatus(r);
+        j["runs"].push_back({{"id", r.id}, {"kind", r.kind}, {"status", shown}, {"stored_status", r.status},
+                             {"started_at", r.startedAt}});
+        os << "  run " << r.id << "  " << r.kind << "  " << shown << "  started " << r.startedAt << "\n";
+    }
     ctx.print(j, os.str());
     return kExitOk;
 }

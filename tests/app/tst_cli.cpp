@@ -199,6 +199,23 @@ private Q_SLOTS:
         auto imp = run({"model", "import", m_project, modelDir, "--name", "copy", "--json"});
         QCOMPARE(imp.code, 0);
         QVERIFY(json(imp).object()["parameters"].toInt() > 100000);
+
+        // A run whose process died (SIGKILL: no chance to record anything) is "interrupted" in
+        // `project info`, never "running"; the stored status stays beside it.
+        QProcess k;
+        k.setWorkingDirectory(m_dir.path());
+        k.start(binary(), {"pretrain", m_project, "--recipe", "demo-base-tiny", "--steps", "400", "--name", "killed",
+                           "--progress", "json"});
+        QVERIFY(k.waitForStarted());
+        QByteArray out;
+        QTRY_VERIFY_WITH_TIMEOUT((out += k.readAllStandardOutput()).contains("\"step\":2"), 120000);
+        k.kill();
+        QVERIFY(k.waitForFinished(30000));
+        auto after = run({"project", "info", m_project, "--json"});
+        const auto last = json(after).object()["runs"].toArray().last().toObject();
+        QCOMPARE(last["stored_status"].toString(), QString("running"));
+        QCOMPARE(last["status"].toString(), QString("interrupted"));
+        QVERIFY(QString::fromUtf8(run({"project", "info", m_project}).out).contains("pretrain  interrupted"));
     }
 };
 
