@@ -1,6 +1,8 @@
 // Chart colours from the palette, and the dark palette.
 #include "chart_style.h"
 
+#include <QGuiApplication>
+
 #include <qcustomplot.h>
 
 #include <QWidget>
@@ -110,6 +112,22 @@ QPalette darkPalette()
     p.setColor(QPalette::Disabled, QPalette::Highlight, QColor(70, 70, 74));
     p.setColor(QPalette::Disabled, QPalette::HighlightedText, disabled);
     return p;
+}
+
+QColor toneColor(Tone tone)
+{
+    const bool dark = QGuiApplication::palette().color(QPalette::Base).lightness() < 128;
+    switch (tone) {
+    case Tone::Bad:
+        return dark ? QColor("#ff7b7b") : QColor("#a01818");
+    case Tone::Good:
+        return dark ? QColor("#6fdc8c") : QColor("#17703a");
+    case Tone::Warning:
+        return dark ? QColor("#ffb454") : QColor("#b35c00");
+    case Tone::Active:
+        return dark ? QColor("#82b4ff") : QColor("#1f4e9c");
+    }
+    return {};
 }
 
 } // namespace polymoe::ui

@@ -21,4 +21,9 @@ void styleCharts(QWidget *root);
 // A dark palette for the Fusion style (window, base, text, buttons, highlight, disabled roles).
 QPalette darkPalette();
 
+// Text colours with a meaning (worse / better / warning / in progress), readable on the
+// application palette's base colour: dark tones on a light base, light tones on a dark one.
+enum class Tone { Bad, Good, Warning, Active };
+QColor toneColor(Tone tone);
+
 } // namespace polymoe::ui

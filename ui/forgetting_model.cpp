@@ -1,5 +1,6 @@
 // The forgetting tables over polymoe::ForgettingReport: nothing is recomputed here.
 #include "forgetting_model.h"
+#include "chart_style.h"
 
 #include <QColor>
 #include <QLocale>
@@ -98,7 +99,7 @@ QVariant ForgettingModel::data(const QModelIndex &index, int role) const
     case Qt::TextAlignmentRole: return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     case Qt::ForegroundRole:
         if (!isBase && std::isfinite(q))
-            return q > 1 ? QColor("#a01818") : QColor("#17703a"); // higher perplexity is worse in both groups
+            return toneColor(q > 1 ? Tone::Bad : Tone::Good); // higher perplexity is worse in both groups
         return {};
     case Qt::ToolTipRole:
         return !isBase ? tr("Held-out perplexity; ×: relative to %1 (old: forgetting, new: gain)")

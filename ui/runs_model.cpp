@@ -1,5 +1,6 @@
 // The runs table.
 #include "runs_model.h"
+#include "chart_style.h"
 
 #include "polymoe/run_liveness.h"
 
@@ -79,11 +80,11 @@ QVariant RunsModel::data(const QModelIndex &index, int role) const
     const QString status = displayStatus(index.row());
     if (role == Qt::ForegroundRole && index.column() == Status) {
         if (status == "failed")
-            return QColor("#a01818");
+            return toneColor(Tone::Bad);
         if (status == "interrupted")
-            return QColor("#b35c00");
+            return toneColor(Tone::Warning);
         if (status == "running")
-            return QColor("#1f4e9c");
+            return toneColor(Tone::Active);
         return {};
     }
     if (role == Qt::ToolTipRole && index.column() == Status) {

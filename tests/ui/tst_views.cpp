@@ -11,8 +11,11 @@
 #include "chart_export.h"
 #include "corpus_stats_model.h"
 #include "data_page.h"
+#include "chart_style.h"
 #include "forgetting_model.h"
 #include "forgetting_page.h"
+
+#include <QGuiApplication>
 #include "main_window.h"
 #include "router_page.h"
 #include "runs_model.h"
@@ -104,6 +107,20 @@ private Q_SLOTS:
                 const double expected = fixture::kPerplexity.at(m->modelNames()[c].toStdString()).at(m->languages()[r].toStdString());
                 QCOMPARE(m->index(r, ForgettingModel::kFirstModelColumn + c).data(Qt::EditRole).toDouble(), expected);
             }
+        // A ratio's colour says worse (> 1) or better, readable on the palette: dark on a light base,
+        // light on a dark one (--dark).
+        {
+            const int r = 0, c = ForgettingModel::kFirstModelColumn + 1; // en, stage1 against base
+            const double q = fixture::kPerplexity.at("stage1").at("en") / fixture::kPerplexity.at("base").at("en");
+            const QPalette saved = QGuiApplication::palette();
+            QGuiApplication::setPalette(darkPalette());
+            const QColor onDark = m->index(r, c).data(Qt::ForegroundRole).value<QColor>();
+            QGuiApplication::setPalette(saved);
+            const QColor onLight = m->index(r, c).data(Qt::ForegroundRole).value<QColor>();
+            QVERIFY2(onDark.lightness() > 128 && onLight.lightness() < 128,
+                     qPrintable(onDark.name() + " / " + onLight.name()));
+            QCOMPARE(onLight.red() > onLight.green(), q > 1); // red for worse, green for better
+        }
         // The group summaries are the engine's geometric means (the numbers `polymoe report` prints),
         // recomputed here from the perplexities the fixture inserted.
         const auto geometric = [](const std::string &model, const std::vector<std::string> &langs) {
