@@ -4,9 +4,11 @@
 #pragma once
 
 #include "polymoe/project_store.h"
+#include "sqlite_db.h"
 #include "token_shard.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace polymoe::test {
@@ -46,6 +48,32 @@ inline TokenShard syntheticShard(const SyntheticLanguage &l, int documents, int 
         s.addDocument(ids);
     }
     return s;
+}
+
+// A tokenizer row without a plugin, made current: training reads back only its special ids.
+inline void addSyntheticTokenizer(ProjectStore &store)
+{
+    store.db().exec("INSERT INTO tokenizers(backend, model_type, vocab_size, settings, model, sha256, source, is_current) "
+                    "VALUES ('sentencepiece', 'unigram', 64, '{\"bos_id\": 1, \"eos_id\": 2, \"unk_id\": 0, \"pad_id\": -1}', "
+                    "x'00', '00', 'synthetic', 1)");
+}
+
+// Writes `l`'s train and held-out shards (syntheticShard, the seed advanced by 101 before each) to
+// the project's shards/ folder and records them under the current tokenizer. Returns the last seed.
+inline uint32_t addSyntheticShards(ProjectStore &store, const SyntheticLanguage &l, int trainDocuments,
+                                   int heldoutDocuments, int length, uint32_t seed)
+{
+    store.ensureDataDir("shards");
+    for (const std::string split : {"train", "heldout"}) {
+        const TokenShard shard = syntheticShard(l, split == "train" ? trainDocuments : heldoutDocuments, length, seed += 101);
+        const std::string rel = "shards/" + std::string(l.code) + "-" + split + ".bin";
+        writeTokenShard(store.dataDir() / rel, shard);
+        store.db().exec("INSERT INTO token_shards(tokenizer_id, language, split, path, n_documents, n_tokens, n_words, "
+                        "n_characters) SELECT id, '" + std::string(l.code) + "', '" + split + "', '" + rel + "', " +
+                        std::to_string(shard.documents()) + ", " + std::to_string(shard.tokens.size()) +
+                        ", 0, 0 FROM tokenizers WHERE is_current = 1");
+    }
+    return seed;
 }
 
 } // namespace polymoe::test

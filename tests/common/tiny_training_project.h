@@ -20,22 +20,10 @@ inline void makeTinyTrainingProject(const std::string &path)
     auto store = ProjectStore::create(path);
     for (const auto &l : kSyntheticLanguages)
         store.addLanguage({l.code, l.code, l.group, l.group == LanguageGroup::New ? 1 : 0});
-    store.db().exec("INSERT INTO tokenizers(backend, model_type, vocab_size, settings, model, sha256, source, is_current) "
-                    "VALUES ('sentencepiece', 'unigram', 64, '{\"bos_id\": 1, \"eos_id\": 2, \"unk_id\": 0, \"pad_id\": -1}', "
-                    "x'00', '00', 'synthetic', 1)");
-    const int64_t tokId = store.db().lastInsertId();
-    store.ensureDataDir("shards");
+    addSyntheticTokenizer(store);
     uint32_t seed = 7;
     for (const auto &l : kSyntheticLanguages)
-        for (const std::string split : {"train", "heldout"}) {
-            const TokenShard shard = syntheticShard(l, split == "train" ? 30 : 4, 160, seed += 101);
-            const std::string rel = "shards/" + std::string(l.code) + "-" + split + ".bin";
-            writeTokenShard(store.dataDir() / rel, shard);
-            store.db().exec("INSERT INTO token_shards(tokenizer_id, language, split, path, n_documents, n_tokens, "
-                            "n_words, n_characters) VALUES (" + std::to_string(tokId) + ", '" + l.code + "', '" +
-                            split + "', '" + rel + "', " + std::to_string(shard.documents()) + ", " +
-                            std::to_string(shard.tokens.size()) + ", 0, 0)");
-        }
+        seed = addSyntheticShards(store, l, 30, 4, 160, seed);
     Recipe r;
     r.modelConfigJson = R"({"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
         "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "rms_norm_eps": 1e-5,

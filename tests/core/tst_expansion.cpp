@@ -28,7 +28,8 @@ namespace fs = std::filesystem;
 namespace {
 
 using test::kSyntheticLanguages;
-using test::syntheticShard;
+using test::addSyntheticShards;
+using test::addSyntheticTokenizer;
 using test::SyntheticLanguage;
 const auto &kLanguages = kSyntheticLanguages;
 constexpr int kVocab = test::kSyntheticVocab;
@@ -99,24 +100,10 @@ private Q_SLOTS:
         ProjectStore &store = *m_store;
         for (const auto &l : kLanguages)
             store.addLanguage({l.code, l.code, l.group, l.group == LanguageGroup::New ? 1 : 0});
-        // A tokenizer row without a plugin: only the special ids are read back for training.
-        store.db().exec("INSERT INTO tokenizers(backend, model_type, vocab_size, settings, model, sha256, source, is_current) "
-                        "VALUES ('sentencepiece', 'unigram', 64, '{\"bos_id\": 1, \"eos_id\": 2, \"unk_id\": 0, \"pad_id\": -1}', "
-                        "x'00', '00', 'synthetic', 1)");
-        const int64_t tokId = store.db().lastInsertId();
-        store.ensureDataDir("shards");
+        addSyntheticTokenizer(store);
         uint32_t seed = 11;
         for (const auto &l : kLanguages)
-            for (const char *split : {"train", "heldout"}) {
-                const bool train = std::string(split) == "train";
-                const TokenShard shard = syntheticShard(l, train ? 60 : 8, 200, seed += 101);
-                const std::string rel = std::string("shards/") + l.code + "-" + split + ".bin";
-                writeTokenShard(store.dataDir() / rel, shard);
-                store.db().exec("INSERT INTO token_shards(tokenizer_id, language, split, path, n_documents, n_tokens, "
-                                "n_words, n_characters) VALUES (" + std::to_string(tokId) + ", '" + l.code + "', '" +
-                                split + "', '" + rel + "', " + std::to_string(shard.documents()) + ", " +
-                                std::to_string(shard.tokens.size()) + ", 0, 0)");
-            }
+            seed = addSyntheticShards(store, l, 60, 8, 200, seed);
 
         // The tiny recipe: the base sees mostly old-language text (5% new, section 9).
         Recipe r;
@@ -404,17 +391,7 @@ private Q_SLOTS:
         ProjectStore &store = *m_store;
         const SyntheticLanguage tr{"tr", LanguageGroup::New, 25, 13, 7}; // tokens 25..39, a new pattern
         store.addLanguage({"tr", "tr", LanguageGroup::New, 2});
-        uint32_t seed = 999;
-        for (const char *split : {"train", "heldout"}) {
-            const bool train = std::string(split) == "train";
-            const TokenShard shard = syntheticShard(tr, train ? 60 : 8, 200, seed += 101);
-            const std::string rel = std::string("shards/tr-") + split + ".bin";
-            writeTokenShard(store.dataDir() / rel, shard);
-            store.db().exec("INSERT INTO token_shards(tokenizer_id, language, split, path, n_documents, n_tokens, n_words, "
-                            "n_characters) SELECT id, 'tr', '" + std::string(split) + "', '" + rel + "', " +
-                            std::to_string(shard.documents()) + ", " + std::to_string(shard.tokens.size()) +
-                            ", 0, 0 FROM tokenizers WHERE is_current = 1");
-        }
+        addSyntheticShards(store, tr, 60, 8, 200, 999);
         const auto alloc = allocateExperts(store, {.strategy = "manual", .experts = {2, 1}, .modelName = "base"});
         ExpansionStageSpec spec{.stage = 1, .model = m_stage2.modelName, .allocationId = alloc.id, .outputName = "wave2-s1"};
         spec.train = stageConfig(200, 1e-2);

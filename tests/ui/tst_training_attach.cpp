@@ -47,6 +47,23 @@ class TestTrainingAttach : public QObject {
                 "--stats-every", "0", "--name", name, "--progress", "none"};
     }
 
+    // The Training view's settings for the same endless tiny stage-1 run, started from the view.
+    static TrainingSettings endlessStage1(const QString &name)
+    {
+        TrainingSettings s;
+        s.stage = 1;
+        s.model = "base";
+        s.steps = 100000;
+        s.seqLen = 32;
+        s.batchSize = 8;
+        s.dtype = "fp32";
+        s.threads = 1;
+        s.statsEvery = 0;
+        s.checkpointEvery = 5;
+        s.name = name;
+        return s;
+    }
+
     std::optional<RunRecord> runOf(qint64 pid) const
     {
         auto store = ProjectStore::open(m_path.toStdString(), true);
@@ -246,18 +263,7 @@ private Q_SLOTS:
     {
         TrainingPage page;
         page.setProjectPath(m_path);
-        TrainingSettings s;
-        s.stage = 1;
-        s.model = "base";
-        s.steps = 100000;
-        s.seqLen = 32;
-        s.batchSize = 8;
-        s.dtype = "fp32";
-        s.threads = 1;
-        s.statsEvery = 0;
-        s.checkpointEvery = 5;
-        s.name = "s1c";
-        page.applySettings(s);
+        page.applySettings(endlessStage1("s1c"));
         QSignalSpy status(page.job(), &TrainingJob::status);
         QSignalSpy done(&page, &TrainingPage::runFinished);
         page.start();
@@ -285,18 +291,7 @@ private Q_SLOTS:
         {
             TrainingPage page;
             page.setProjectPath(m_path);
-            TrainingSettings s;
-            s.stage = 1;
-            s.model = "base";
-            s.steps = 100000;
-            s.seqLen = 32;
-            s.batchSize = 8;
-            s.dtype = "fp32";
-            s.threads = 1;
-            s.statsEvery = 0;
-            s.checkpointEvery = 5;
-            s.name = "s1d";
-            page.applySettings(s);
+            page.applySettings(endlessStage1("s1d"));
             QSignalSpy status(page.job(), &TrainingJob::status);
             QSignalSpy done(&page, &TrainingPage::runFinished);
             page.start();
