@@ -1,5 +1,5 @@
 // The new-project wizard's engine calls (the same ones `polymoe project init`, `corpus add`,
-// `tokenizer import` and `model import` make) and their worker thread.
+// `tokenizer import` and `model import` make), run in a worker thread.
 #include "new_project_wizard_job.h"
 
 #include "polymoe/corpus.h"
@@ -14,10 +14,7 @@
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QMetaObject>
-#include <QThread>
 
-#include <chrono>
 #include <filesystem>
 #include <system_error>
 
@@ -179,72 +176,12 @@ QStringList createProject(const NewProjectSpec &spec, const ProgressFn &progress
     return log;
 }
 
-void NewProjectWorker::run(const NewProjectSpec &spec, std::stop_token stop)
-{
-    // Exceptions never leave a slot (STYLE.md): failures become signals.
-    try {
-        auto last = std::chrono::steady_clock::time_point{};
-        const auto onProgress = [&](const Progress &p) {
-            const auto now = std::chrono::steady_clock::now();
-            if (now - last < std::chrono::milliseconds(100) && !(p.total > 0 && p.done >= p.total))
-                return; // about 10 updates a second
-            last = now;
-            Q_EMIT progress(QString::fromStdString(p.stage), p.done, p.total);
-        };
-        const QStringList log = createProject(spec, onProgress, stop);
-        Q_EMIT finished(QFileInfo(spec.path).absoluteFilePath(), log);
-    } catch (const Cancelled &) {
-        Q_EMIT cancelled();
-    } catch (const fs::filesystem_error &e) {
-        Q_EMIT failed(QString("io: %1").arg(QString::fromLocal8Bit(e.what())));
-    } catch (const std::exception &e) {
-        Q_EMIT failed(QString::fromStdString(e.what()));
-    } catch (...) {
-        Q_EMIT failed(tr("unknown error"));
-    }
-}
-
-NewProjectJob::NewProjectJob(QObject *parent) : QObject(parent), m_thread(new QThread(this)), m_worker(new NewProjectWorker)
-{
-    m_worker->moveToThread(m_thread);
-    connect(m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
-    connect(m_worker, &NewProjectWorker::progress, this, &NewProjectJob::progress);
-    connect(m_worker, &NewProjectWorker::finished, this, [this](const QString &path, const QStringList &log) {
-        m_running = false;
-        Q_EMIT finished(path, log);
-    });
-    connect(m_worker, &NewProjectWorker::failed, this, [this](const QString &m) {
-        m_running = false;
-        Q_EMIT failed(m);
-    });
-    connect(m_worker, &NewProjectWorker::cancelled, this, [this] {
-        m_running = false;
-        Q_EMIT cancelled();
-    });
-    m_thread->setObjectName("new-project");
-    m_thread->start();
-}
-
-NewProjectJob::~NewProjectJob()
-{
-    m_stop.request_stop();
-    m_thread->quit();
-    m_thread->wait(); // the worker removes its temporary files before it returns
-}
-
 void NewProjectJob::start(const NewProjectSpec &spec)
 {
-    if (m_running)
-        return;
-    m_running = true;
-    m_stop = std::stop_source();
-    QMetaObject::invokeMethod(m_worker, [w = m_worker, spec, t = m_stop.get_token()] { w->run(spec, t); },
-                              Qt::QueuedConnection);
-}
-
-void NewProjectJob::cancel()
-{
-    m_stop.request_stop();
+    run([this, spec](std::stop_token stop, const ProgressFn &progress) -> Done {
+        QStringList log = createProject(spec, progress, stop);
+        return [this, path = QFileInfo(spec.path).absoluteFilePath(), log = std::move(log)] { Q_EMIT finished(path, log); };
+    });
 }
 
 } // namespace polymoe::ui

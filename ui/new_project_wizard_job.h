@@ -4,15 +4,13 @@
 #pragma once
 
 #include "polymoe/progress.h"
+#include "worker_job.h"
 
 #include <QList>
-#include <QObject>
 #include <QString>
 #include <QStringList>
 
 #include <stop_token>
-
-class QThread;
 
 namespace polymoe::ui {
 
@@ -46,41 +44,18 @@ QStringList createProject(const NewProjectSpec &spec, const ProgressFn &progress
 // The commands that make the base model of a project created with a recipe (shown after creation).
 QString nextStepsText(const NewProjectSpec &spec);
 
-class NewProjectWorker : public QObject {
+// The controller (GUI thread): start() builds the project in the worker thread (WorkerJob).
+class NewProjectJob : public WorkerJob {
     Q_OBJECT
 public:
-    using QObject::QObject;
-    void run(const polymoe::ui::NewProjectSpec &spec, std::stop_token stop); // in the worker thread
+    explicit NewProjectJob(QObject *parent = nullptr) : WorkerJob(QStringLiteral("new-project"), parent) {}
 
-Q_SIGNALS:
-    void progress(const QString &stage, qint64 done, qint64 total);
-    void finished(const QString &path, const QStringList &log);
-    void failed(const QString &message);
-    void cancelled();
-};
-
-// The controller (GUI thread): start(), cancel() = request_stop(), queued signals back.
-class NewProjectJob : public QObject {
-    Q_OBJECT
-public:
-    explicit NewProjectJob(QObject *parent = nullptr);
-    ~NewProjectJob() override;
-
+    // Ignored while a project is being built. Destroying the job cancels it; the worker removes
+    // its temporary files before the destructor returns.
     void start(const NewProjectSpec &spec);
-    void cancel();
-    bool isRunning() const { return m_running; }
 
 Q_SIGNALS:
-    void progress(const QString &stage, qint64 done, qint64 total);
     void finished(const QString &path, const QStringList &log);
-    void failed(const QString &message);
-    void cancelled();
-
-private:
-    QThread *m_thread = nullptr;
-    NewProjectWorker *m_worker = nullptr;
-    std::stop_source m_stop;
-    bool m_running = false;
 };
 
 } // namespace polymoe::ui

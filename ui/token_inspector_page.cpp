@@ -1,15 +1,15 @@
 // The token inspector view.
 #include "token_inspector_page.h"
 
+#include "worker_job.h"
+
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
-#include <QPointer>
 #include <QPushButton>
 #include <QTableWidget>
-#include <QThread>
 
 namespace polymoe::ui {
 
@@ -49,6 +49,13 @@ TokenInspectorPage::TokenInspectorPage(QWidget *parent)
     contentLayout()->addLayout(row);
     contentLayout()->addWidget(m_info);
     contentLayout()->addWidget(m_grid, 1);
+    m_job = new WorkerJob(QStringLiteral("token-inspector"), this);
+    connect(m_job, &WorkerJob::failed, this, [this](const QString &error) {
+        m_go->setEnabled(m_model->count() > 0);
+        showError(tr("Inspection failed: %1").arg(error));
+        m_info->clear();
+        Q_EMIT inspectionFailed(error);
+    });
     connect(m_go, &QPushButton::clicked, this, [this] { inspect(m_model->currentText(), m_text->text()); });
     connect(m_text, &QLineEdit::returnPressed, m_go, &QPushButton::click);
 }
@@ -71,7 +78,7 @@ void TokenInspectorPage::reload()
         m_model->setCurrentText(keep);
     else if (m_model->count() > 0)
         m_model->setCurrentIndex(m_model->count() - 1);
-    m_go->setEnabled(m_model->count() > 0 && !m_busy);
+    m_go->setEnabled(m_model->count() > 0 && !busy());
     if (m_model->count() == 0)
         m_info->setText(tr("No expanded model yet: train stage 1 first."));
     else if (m_result.ids.empty())
@@ -85,43 +92,25 @@ void TokenInspectorPage::inspectCurrent()
 
 void TokenInspectorPage::inspect(const QString &model, const QString &text)
 {
-    if (m_busy || projectPath().isEmpty())
+    if (busy() || projectPath().isEmpty())
         return;
     clearError();
-    m_busy = true;
     m_go->setEnabled(false);
     m_info->setText(tr("Running '%1'...").arg(model));
-    const std::string path = projectPath().toStdString(), name = model.toStdString(), input = text.toStdString();
-    QPointer<TokenInspectorPage> self(this);
-    // One short forward pass: a thread of its own, the result handed back through the event loop.
-    QThread *thread = QThread::create([self, path, name, input] {
-        TokenInspection r;
-        QString error;
-        try {
-            const auto store = ProjectStore::open(path, true);
-            r = inspectTokens(store, name, input);
-        } catch (const std::exception &e) {
-            error = QString::fromStdString(e.what());
-        } catch (...) {
-            error = QStringLiteral("unknown error");
-        }
-        if (self)
-            QMetaObject::invokeMethod(self, [self, r = std::move(r), error] {
-                if (!self)
-                    return;
-                self->m_busy = false;
-                self->m_go->setEnabled(self->m_model->count() > 0);
-                if (!error.isEmpty()) {
-                    self->showError(tr("Inspection failed: %1").arg(error));
-                    self->m_info->clear();
-                    Q_EMIT self->inspectionFailed(error);
-                    return;
-                }
-                self->showInspection(r);
-            }, Qt::QueuedConnection);
+    m_job->run([this, path = projectPath().toStdString(), name = model.toStdString(),
+                input = text.toStdString()](std::stop_token, const ProgressFn &) -> WorkerJob::Done {
+        const auto store = ProjectStore::open(path, true);
+        TokenInspection r = inspectTokens(store, name, input);
+        return [this, r = std::move(r)] {
+            m_go->setEnabled(m_model->count() > 0);
+            showInspection(r);
+        };
     });
-    connect(thread, &QThread::finished, thread, &QObject::deleteLater);
-    thread->start();
+}
+
+bool TokenInspectorPage::busy() const
+{
+    return m_job->isRunning();
 }
 
 void TokenInspectorPage::showInspection(const TokenInspection &r)

@@ -15,6 +15,8 @@ class QTableWidget;
 
 namespace polymoe::ui {
 
+class WorkerJob;
+
 class TokenInspectorPage : public Page {
     Q_OBJECT
 public:
@@ -23,7 +25,7 @@ public:
 
     void inspect(const QString &model, const QString &text);
     void inspectCurrent(); // the chosen model and the text in the box
-    bool busy() const { return m_busy; }
+    bool busy() const;
     const TokenInspection &result() const { return m_result; }
     QTableWidget *grid() const { return m_grid; }
     // Shows a result (also used by tests with inspectTokenIds).
@@ -40,7 +42,7 @@ private:
     QLabel *m_info = nullptr;
     QTableWidget *m_grid = nullptr;
     TokenInspection m_result;
-    bool m_busy = false;
+    WorkerJob *m_job = nullptr; // the forward pass, off the GUI thread
 };
 
 // The colour of expert e in the grid (expert 0: grey, the new experts: distinct hues).
