@@ -239,15 +239,8 @@ std::vector<PerplexityRow> evaluateModel(ProjectStore &store, const std::string 
             }
     }
     seqLen = std::min<int64_t>(seqLen, model->config().maxPositionEmbeddings);
-    auto heldout = projectStreams(store, "heldout");
-    auto rows = evaluatePerplexity(*model, heldout, seqLen, maxTokens, 16, progress, stop);
-    if (rec) {
-        std::vector<EvaluationRecord> recs;
-        for (const auto &r : rows)
-            recs.push_back({rec->id, std::nullopt, r.language, "heldout", r.tokens, r.loss, r.perplexity, {}});
-        store.addEvaluations(recs);
-    }
-    return rows;
+    return evaluateAndRecord(store, *model, rec ? std::optional<int64_t>(rec->id) : std::nullopt, std::nullopt, seqLen,
+                             maxTokens, 16, progress, stop);
 }
 
 ModelRecord importModelFolder(ProjectStore &store, const fs::path &dir, const std::string &name)

@@ -1,8 +1,11 @@
 // Held-out perplexity per language.
 #include "evaluation.h"
 
+#include "bootstrap.h"
+
 #include <torch/nn/functional/loss.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace polymoe {
@@ -19,9 +22,14 @@ std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::ve
     int64_t done = 0;
     for (const auto &stream : heldout) {
         auto seqs = evaluationSequences(stream, seqLen, maxTokens);
+        // Per document: summed loss and targets (a target belongs to the document its token is in).
+        const auto &ends = stream.documentEnds;
+        std::vector<double> docLoss(std::max<size_t>(ends.size(), 1), 0.0);
+        std::vector<int64_t> docTargets(docLoss.size(), 0);
         double sum = 0;
         int64_t count = 0;
-        // Sequences of equal length go in batches; a short final one goes alone.
+        // Sequences of equal length go in batches; a short final one goes alone. Sequence k starts
+        // at token k * seqLen of the stream (evaluationSequences).
         for (size_t i = 0; i < seqs.size();) {
             throwIfStopped(stop);
             size_t j = i;
@@ -33,10 +41,19 @@ std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::ve
             const int64_t rowsN = int64_t(j - i), w = int64_t(seqs[i].size());
             const at::Tensor all = torch::from_blob(flat.data(), {rowsN, w}, at::kLong).clone().to(device);
             const at::Tensor logits = model.forward(all.slice(1, 0, w - 1)).to(at::kFloat);
-            const at::Tensor loss = torch::nn::functional::cross_entropy(
+            const at::Tensor losses = torch::nn::functional::cross_entropy(
                 logits.reshape({-1, logits.size(-1)}), all.slice(1, 1, w).reshape({-1}),
-                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-            sum += loss.item<double>();
+                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)).to(at::kDouble).cpu().contiguous();
+            const double *l = losses.data_ptr<double>();
+            for (int64_t r = 0; r < rowsN; ++r)
+                for (int64_t t = 0; t < w - 1; ++t) {
+                    const int64_t pos = (int64_t(i) + r) * seqLen + 1 + t; // the target's place in the stream
+                    const auto d = ends.empty() ? 0 : size_t(std::upper_bound(ends.begin(), ends.end(), pos) - ends.begin());
+                    const double x = l[r * (w - 1) + t];
+                    docLoss[std::min(d, docLoss.size() - 1)] += x;
+                    ++docTargets[std::min(d, docLoss.size() - 1)];
+                    sum += x;
+                }
             count += rowsN * (w - 1);
             i = j;
         }
@@ -46,6 +63,10 @@ std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::ve
         r.tokens = count;
         r.loss = count > 0 ? sum / double(count) : std::nan("");
         r.perplexity = std::exp(r.loss);
+        r.documents = int64_t(std::count_if(docTargets.begin(), docTargets.end(), [](int64_t n) { return n > 0; }));
+        const PerplexityInterval ci = bootstrapPerplexity(docLoss, docTargets);
+        r.perplexityLow = ci.low;
+        r.perplexityHigh = ci.high;
         rows.push_back(r);
         if (progress)
             progress({"evaluate", ++done, int64_t(heldout.size()), "languages", stream.language});

@@ -145,8 +145,11 @@ ForgettingReport buildForgettingReport(const ProjectStore &store, const std::str
         }
         countFromConfig(x, config);
         for (const auto &e : store.evaluations(m.id))
-            if (e.split == "heldout" || e.split.empty())
+            if (e.split == "heldout" || e.split.empty()) {
                 x.perplexity[e.language] = e.perplexity;
+                if (std::isfinite(e.perplexityLow) && std::isfinite(e.perplexityHigh))
+                    x.perplexityInterval[e.language] = {e.perplexityLow, e.perplexityHigh};
+            }
         r.models.push_back(std::move(x));
     }
     if (r.models.front().perplexity.empty())
@@ -239,6 +242,23 @@ std::string forgettingReportText(const ForgettingReport &r)
         }
         os << "\n";
     }
+    bool anyInterval = false;
+    for (const auto &m : r.models)
+        anyInterval = anyInterval || !m.perplexityInterval.empty();
+    if (anyInterval) {
+        os << "\n95% intervals of the perplexities over the held-out documents (document bootstrap):\n";
+        for (const auto &m : r.models) {
+            if (m.perplexityInterval.empty())
+                continue;
+            std::snprintf(buf, sizeof buf, "  %-22s", m.name.c_str());
+            os << buf;
+            for (const auto &l : r.languages)
+                if (auto it = m.perplexityInterval.find(l.code); it != m.perplexityInterval.end())
+                    os << "  " << l.code << " " << fmt(it->second.first < 100 ? "%.1f" : "%.0f", it->second.first) << "-"
+                       << fmt(it->second.second < 100 ? "%.1f" : "%.0f", it->second.second);
+            os << "\n";
+        }
+    }
     os << "\nper group, geometric mean of the ratios to the base:\n";
     for (const auto &m : r.models) {
         if (m.name == r.base)
@@ -299,11 +319,14 @@ std::string forgettingReportJson(const ForgettingReport &r)
         j["languages"].push_back({{"code", l.code}, {"name", l.name}, {"group", toString(l.group)}, {"wave", l.wave}});
     j["models"] = nlohmann::json::array();
     for (const auto &m : r.models) {
-        nlohmann::json ppl = nlohmann::json::object(), ratio = nlohmann::json::object();
+        nlohmann::json ppl = nlohmann::json::object(), ratio = nlohmann::json::object(),
+                       interval = nlohmann::json::object();
         for (const auto &[code, v] : m.perplexity) {
             ppl[code] = v;
             ratio[code] = num(r.ratio(m.name, code));
         }
+        for (const auto &[code, ci] : m.perplexityInterval)
+            interval[code] = {ci.first, ci.second};
         nlohmann::json groups = nlohmann::json::object();
         for (const auto &g : r.groups)
             if (g.model == m.name)
@@ -312,7 +335,8 @@ std::string forgettingReportJson(const ForgettingReport &r)
                                {"role", m.role}, {"parameters", m.parameters}, {"added_parameters", m.addedParameters},
                                {"active_parameters_per_token", m.activeParametersPerToken},
                                {"experts_per_layer", m.experts}, {"top_k", m.topK}, {"tokens", m.tokens},
-                               {"seconds", m.seconds}, {"perplexity", ppl}, {"ratio_to_base", ratio},
+                               {"seconds", m.seconds}, {"perplexity", ppl}, {"perplexity_interval", interval},
+                               {"ratio_to_base", ratio},
                                {"group_ratio", groups}});
     }
     j["routing"] = nlohmann::json::array();

@@ -44,16 +44,23 @@ ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std
     return rec;
 }
 
-std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &model, int64_t modelId,
+std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &model, std::optional<int64_t> modelId,
                                              std::optional<int64_t> runId, int64_t seqLen, int64_t maxTokens,
                                              int64_t batchSize, const ProgressFn &progress, std::stop_token stop)
 {
     auto heldout = projectStreams(store, "heldout");
     auto rows = evaluatePerplexity(model, heldout, seqLen, maxTokens, batchSize, progress, stop);
-    std::vector<EvaluationRecord> recs;
-    for (const auto &r : rows)
-        recs.push_back({modelId, runId, r.language, "heldout", r.tokens, r.loss, r.perplexity, {}});
-    store.addEvaluations(recs);
+    if (modelId) {
+        std::vector<EvaluationRecord> recs;
+        for (const auto &r : rows) {
+            EvaluationRecord e{*modelId, runId, r.language, "heldout", r.tokens, r.loss, r.perplexity, {}};
+            e.documents = r.documents;
+            e.perplexityLow = r.perplexityLow;
+            e.perplexityHigh = r.perplexityHigh;
+            recs.push_back(e);
+        }
+        store.addEvaluations(recs);
+    }
     return rows;
 }
 

@@ -23,8 +23,8 @@ ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std
                              std::optional<int64_t> parentId, std::optional<int64_t> tokenizerId,
                              const std::string &provenanceJson);
 
-// Held-out perplexity of every project language, recorded for the model (and run).
-std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &model, int64_t modelId,
+// Held-out perplexity of every project language, recorded for the model (and run) when modelId is set.
+std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &model, std::optional<int64_t> modelId,
                                              std::optional<int64_t> runId, int64_t seqLen, int64_t maxTokens,
                                              int64_t batchSize, const ProgressFn &progress, std::stop_token stop);
 

@@ -9,6 +9,8 @@
 
 #include <sqlite3.h>
 
+#include <cmath>
+
 namespace polymoe {
 
 using detail::Database;
@@ -174,6 +176,13 @@ CREATE INDEX router_stats_by_run ON router_stats(run_id, step);
 ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN process_start INTEGER;
 ALTER TABLE runs ADD COLUMN heartbeat_at TEXT NOT NULL DEFAULT '';
+)sql",
+    // 4 -> 5: an evaluation's 95% perplexity interval over its held-out documents (a document
+    // bootstrap) and how many documents it covered; NULL in evaluations made before.
+    R"sql(
+ALTER TABLE evaluations ADD COLUMN n_documents INTEGER;
+ALTER TABLE evaluations ADD COLUMN perplexity_low REAL;
+ALTER TABLE evaluations ADD COLUMN perplexity_high REAL;
 )sql",
 };
 
@@ -579,11 +588,14 @@ std::filesystem::path ProjectStore::modelPath(const ModelRecord &m) const
 void ProjectStore::addEvaluations(const std::vector<EvaluationRecord> &rows)
 {
     Transaction tx(*m_db);
-    Statement st(*m_db, "INSERT INTO evaluations(model_id, run_id, language, split, n_tokens, loss, perplexity) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    Statement st(*m_db, "INSERT INTO evaluations(model_id, run_id, language, split, n_tokens, loss, perplexity, "
+                        "n_documents, perplexity_low, perplexity_high) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    const auto finite = [](double x) { return std::isfinite(x) ? std::optional<double>(x) : std::nullopt; };
     for (const auto &r : rows) {
         st.bind(1, r.modelId).bind(2, r.runId).bind(3, r.language).bind(4, r.split).bind(5, r.tokens)
-            .bind(6, r.loss).bind(7, r.perplexity).run();
+            .bind(6, r.loss).bind(7, r.perplexity)
+            .bind(8, r.documents > 0 ? std::optional<int64_t>(r.documents) : std::nullopt)
+            .bind(9, finite(r.perplexityLow)).bind(10, finite(r.perplexityHigh)).run();
         st.reset();
     }
     tx.commit();
@@ -592,8 +604,8 @@ void ProjectStore::addEvaluations(const std::vector<EvaluationRecord> &rows)
 std::vector<EvaluationRecord> ProjectStore::evaluations(int64_t modelId) const
 {
     std::vector<EvaluationRecord> out;
-    Statement st(*m_db, "SELECT model_id, run_id, language, split, n_tokens, loss, perplexity, created_at "
-                        "FROM evaluations e WHERE model_id = ? AND id = (SELECT max(id) FROM evaluations "
+    Statement st(*m_db, "SELECT model_id, run_id, language, split, n_tokens, loss, perplexity, created_at, "
+                        "n_documents, perplexity_low, perplexity_high FROM evaluations e WHERE model_id = ? AND id = (SELECT max(id) FROM evaluations "
                         "WHERE model_id = e.model_id AND language = e.language AND split = e.split) ORDER BY language");
     st.bind(1, modelId);
     while (st.step()) {
@@ -607,6 +619,11 @@ std::vector<EvaluationRecord> ProjectStore::evaluations(int64_t modelId) const
         r.loss = st.real(5);
         r.perplexity = st.real(6);
         r.createdAt = st.text(7);
+        r.documents = st.isNull(8) ? 0 : st.int64(8);
+        if (!st.isNull(9) && !st.isNull(10)) {
+            r.perplexityLow = st.real(9);
+            r.perplexityHigh = st.real(10);
+        }
         out.push_back(r);
     }
     return out;

@@ -36,6 +36,7 @@ LanguageStream makeStream(const TokenShard &shard, bool isNew, double weight, in
                         shard.tokens.begin() + long(shard.offsets[d + 1]));
         if (eos >= 0)
             s.tokens.push_back(eos);
+        s.documentEnds.push_back(int64_t(s.tokens.size()));
     }
     return s;
 }

@@ -16,6 +16,7 @@ struct LanguageStream {
     bool isNew = false;          // group: new (true) or old
     double weight = 1;           // relative sampling weight; 0 = never sampled
     std::vector<int32_t> tokens; // documents concatenated, each as BOS doc EOS
+    std::vector<int64_t> documentEnds; // where each document ends in tokens (exclusive), ascending
 };
 
 // Builds a language's stream from a shard; bos/eos < 0 are left out.

@@ -60,23 +60,31 @@ TrainStatusFn makeTrainStatus(const Context &ctx)
 std::string perplexityTable(const std::vector<PerplexityRow> &rows)
 {
     std::ostringstream os;
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "%-8s %-5s %10s %9s %11s\n", "language", "group", "tokens", "loss", "perplexity");
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%-8s %-5s %10s %9s %11s  %-21s %s\n", "language", "group", "tokens", "loss", "perplexity",
+                  "95% interval", "documents");
     os << buf;
     for (const auto &r : rows) {
-        std::snprintf(buf, sizeof buf, "%-8s %-5s %10lld %9.4f %11.2f\n", r.language.c_str(), r.group.c_str(),
-                      (long long)r.tokens, r.loss, r.perplexity);
+        char ci[64] = "-";
+        if (std::isfinite(r.perplexityLow) && std::isfinite(r.perplexityHigh))
+            std::snprintf(ci, sizeof ci, "%.2f - %.2f", r.perplexityLow, r.perplexityHigh);
+        std::snprintf(buf, sizeof buf, "%-8s %-5s %10lld %9.4f %11.2f  %-21s %lld\n", r.language.c_str(), r.group.c_str(),
+                      (long long)r.tokens, r.loss, r.perplexity, ci, (long long)r.documents);
         os << buf;
     }
+    os << "(95% interval: a bootstrap over the held-out documents, i.e. how much the figure depends on which\n"
+          " documents were held out)\n";
     return os.str();
 }
 
 nlohmann::json perplexityJson(const std::vector<PerplexityRow> &rows)
 {
     nlohmann::json j = nlohmann::json::array();
+    const auto finite = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
     for (const auto &r : rows)
         j.push_back({{"language", r.language}, {"group", r.group}, {"tokens", r.tokens}, {"loss", r.loss},
-                     {"perplexity", r.perplexity}});
+                     {"perplexity", r.perplexity}, {"documents", r.documents},
+                     {"perplexity_low", finite(r.perplexityLow)}, {"perplexity_high", finite(r.perplexityHigh)}});
     return j;
 }
 

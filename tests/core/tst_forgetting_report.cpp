@@ -4,6 +4,8 @@
 #include "polymoe/forgetting_report.h"
 #include "polymoe/project_store.h"
 
+#include <nlohmann/json.hpp>
+
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -40,7 +42,11 @@ private Q_SLOTS:
         store.finishRun(run, "completed", "", s1);
         store.addRouterStats({{run, s1, 10, 0, "en", 0, 0.5, 0.75, 0.6}, {run, s1, 10, 0, "en", 1, 0.5, 0.25, 0.6},
                               {run, std::nullopt, 0, 0, "en", 0, 0.3, 0.1, 0.9}});
-        store.addEvaluations({{base, {}, "en", "heldout", 100, 0, 50.0, {}}, {base, {}, "es", "heldout", 100, 0, 40.0, {}},
+        EvaluationRecord baseEn{base, {}, "en", "heldout", 100, 0, 50.0, {}};
+        baseEn.documents = 12;
+        baseEn.perplexityLow = 44.25;
+        baseEn.perplexityHigh = 57.5;
+        store.addEvaluations({baseEn, {base, {}, "es", "heldout", 100, 0, 40.0, {}},
                               {base, {}, "de", "heldout", 100, 0, 400.0, {}}, {s1, {}, "en", "heldout", 100, 0, 60.0, {}},
                               {s1, {}, "es", "heldout", 100, 0, 50.0, {}}, {s1, {}, "de", "heldout", 100, 0, 100.0, {}}});
 
@@ -68,6 +74,14 @@ private Q_SLOTS:
         const std::string text = forgettingReportText(r);
         QVERIFY2(text.find("60.0 (x1.20)") != std::string::npos, text.c_str());
         QVERIFY(forgettingReportJson(r).find("\"ratio_to_base\"") != std::string::npos);
+        // The base's English interval, where it was recorded, and nothing made up for the rest.
+        QCOMPARE(r.models[0].perplexityInterval.size(), size_t(1));
+        QCOMPARE(r.models[0].perplexityInterval.at("en"), std::make_pair(44.25, 57.5));
+        QVERIFY(r.models[1].perplexityInterval.empty());
+        QVERIFY2(text.find("base                    en 44.2-57.5\n") != std::string::npos, text.c_str());
+        const auto json = nlohmann::json::parse(forgettingReportJson(r));
+        QCOMPARE(json["models"][0]["perplexity_interval"]["en"][1].get<double>(), 57.5);
+        QVERIFY(json["models"][1]["perplexity_interval"].empty());
     }
 
     void missingEvaluationIsNamed()

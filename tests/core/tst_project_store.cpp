@@ -7,6 +7,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <cmath>
 #include <fstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -255,6 +256,34 @@ private Q_SLOTS:
         QCOMPARE(store.unfinishedRun("stage1", "a")->id, a);
         QVERIFY(!store.unfinishedRun("stage1", "c"));
         QVERIFY(!store.unfinishedRun("stage2"));
+    }
+
+    void evaluationsKeepTheirInterval()
+    {
+        auto store = ProjectStore::create(file("eval.polymoe"));
+        store.addLanguage({"en", "English", LanguageGroup::Old, 0});
+        store.addLanguage({"de", "German", LanguageGroup::New, 1});
+        ModelRecord m;
+        m.name = "base";
+        m.kind = "base";
+        m.path = "models/base";
+        const int64_t id = store.addModel(m);
+        EvaluationRecord en{id, std::nullopt, "en", "heldout", 1000, 4.2, 66.7, {}};
+        en.documents = 40;
+        en.perplexityLow = 60.5;
+        en.perplexityHigh = 74.0;
+        EvaluationRecord de{id, std::nullopt, "de", "heldout", 10, 6.0, 403.4, {}}; // one document: no interval
+        de.documents = 1;
+        store.addEvaluations({en, de});
+        const auto rows = store.evaluations(id);
+        QCOMPARE(rows.size(), size_t(2));
+        QCOMPARE(QString::fromStdString(rows[0].language), QString("de")); // by language
+        QCOMPARE(rows[0].documents, int64_t(1));
+        QVERIFY(std::isnan(rows[0].perplexityLow) && std::isnan(rows[0].perplexityHigh));
+        QCOMPARE(store.db().queryInt("SELECT count(*) FROM evaluations WHERE perplexity_low IS NULL"), int64_t(1));
+        QCOMPARE(rows[1].documents, int64_t(40));
+        QCOMPARE(rows[1].perplexityLow, 60.5);
+        QCOMPARE(rows[1].perplexityHigh, 74.0);
     }
 };
 

@@ -35,8 +35,10 @@ private Q_SLOTS:
         sh.addDocument({12});
         auto s = makeStream(sh, true, 1.0, 1, 2);
         QCOMPARE(s.tokens, (std::vector<int32_t>{1, 10, 11, 2, 1, 12, 2}));
+        QCOMPARE(s.documentEnds, (std::vector<int64_t>{4, 7}));
         auto noSpecial = makeStream(sh, true, 1.0, -1, -1);
         QCOMPARE(noSpecial.tokens, (std::vector<int32_t>{10, 11, 12}));
+        QCOMPARE(noSpecial.documentEnds, (std::vector<int64_t>{2, 3}));
     }
 
     void sameStepSameBatch()

@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace polymoe {
@@ -36,6 +37,8 @@ struct ReportModel {
     int64_t tokens = 0;                  // tokens its producing run trained on (0 if unknown)
     double seconds = 0;                  // wall time of its producing run (0 if unknown)
     std::map<std::string, double> perplexity; // held-out, by language code
+    // Its 95% interval over the held-out documents (document bootstrap), where recorded.
+    std::map<std::string, std::pair<double, double>> perplexityInterval;
 };
 
 // Per model and language group: the geometric mean over the group's languages of ppl / base ppl

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,9 @@ struct EvaluationRecord {
     double loss = 0;
     double perplexity = 0;
     std::string createdAt;
+    int64_t documents = 0; // 0: not recorded (evaluations before schema 5)
+    double perplexityLow = std::numeric_limits<double>::quiet_NaN(); // 95% document-bootstrap interval
+    double perplexityHigh = std::numeric_limits<double>::quiet_NaN();
 };
 
 // The method's analyses (METHOD.md sections 1, 2 and 8).
@@ -120,7 +124,7 @@ struct RouterStatRecord {
 
 class ProjectStore {
 public:
-    static constexpr int kSchemaVersion = 4;
+    static constexpr int kSchemaVersion = 5;
 
     // Creates a new project file; refuses to overwrite an existing one.
     static ProjectStore create(const std::filesystem::path &path);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -62,6 +63,11 @@ struct PerplexityRow {
     int64_t tokens = 0;
     double loss = 0;     // mean cross-entropy, nats per token
     double perplexity = 0;
+    // 95% interval of the perplexity over which documents are held out (a document bootstrap);
+    // NaN when fewer than two documents were evaluated.
+    int64_t documents = 0;
+    double perplexityLow = std::numeric_limits<double>::quiet_NaN();
+    double perplexityHigh = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Resolves "auto" against the CPU (bf16 when it has AVX-512 BF16 instructions); on a CUDA device

@@ -1,0 +1,146 @@
+// Held-out perplexity and its document bootstrap: the interval against cases worked out by hand
+// and against the delta-method approximation computed here, and evaluatePerplexity's point
+// estimate against a plain mean cross-entropy over the same sequences, with each target counted in
+// the document it belongs to.
+#include "bootstrap.h"
+#include "evaluation.h"
+#include "polymoe/error.h"
+
+#include <torch/nn/functional/loss.h>
+
+#include <QtTest>
+
+#include <cmath>
+#include <random>
+
+using namespace polymoe;
+
+class TestEvaluation : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void twoDocumentsByHand()
+    {
+        // A: 10 targets at 2 nats, B: 10 targets at 4 nats. Resampling two documents gives AA, AB/BA
+        // and BB with probabilities 1/4, 1/2, 1/4, so perplexity e^2, e^3 or e^4; the 2.5% and 97.5%
+        // quantiles of 1,000 resamples fall inside the AA and BB masses.
+        const auto ci = bootstrapPerplexity({20.0, 40.0}, {10, 10});
+        QVERIFY2(std::abs(ci.low - std::exp(2.0)) < 1e-9, qPrintable(QString::number(ci.low)));
+        QVERIFY2(std::abs(ci.high - std::exp(4.0)) < 1e-9, qPrintable(QString::number(ci.high)));
+    }
+
+    void equalDocumentsGiveAPoint()
+    {
+        // Every document at 3 nats per target (lengths differ): every resample has perplexity e^3.
+        const auto ci = bootstrapPerplexity({30.0, 6.0, 60.0, 3.0}, {10, 2, 20, 1});
+        QVERIFY(std::abs(ci.low - std::exp(3.0)) < 1e-9);
+        QVERIFY(std::abs(ci.high - std::exp(3.0)) < 1e-9);
+    }
+
+    void documentsWithoutTargetsAreLeftOut()
+    {
+        // Same as the two-document case with empty documents beside: those must not be drawn.
+        const auto ci = bootstrapPerplexity({0.0, 20.0, 0.0, 40.0, 0.0}, {0, 10, 0, 10, 0});
+        QVERIFY(std::abs(ci.low - std::exp(2.0)) < 1e-9);
+        QVERIFY(std::abs(ci.high - std::exp(4.0)) < 1e-9);
+        const auto one = bootstrapPerplexity({20.0, 0.0}, {10, 0});
+        QVERIFY(std::isnan(one.low) && std::isnan(one.high));
+        QVERIFY(std::isnan(bootstrapPerplexity({}, {}).low));
+    }
+
+    void matchesTheDeltaMethodOnManyDocuments()
+    {
+        // 400 documents, lengths 20-200, per-target loss around 4 nats. For the ratio estimator
+        // R = sum L / sum N, var(R) ~ sum (L_i - R N_i)^2 / (sum N)^2, so the 95% interval of the
+        // perplexity is about exp(R -+ 1.96 se). The bootstrap must agree within 10% of the width.
+        std::mt19937 rng(11);
+        std::uniform_int_distribution<int> len(20, 200);
+        std::normal_distribution<double> rate(4.0, 0.6);
+        std::vector<double> loss;
+        std::vector<int64_t> n;
+        for (int i = 0; i < 400; ++i) {
+            n.push_back(len(rng));
+            loss.push_back(rate(rng) * double(n.back()));
+        }
+        double sl = 0, sn = 0;
+        for (size_t i = 0; i < n.size(); ++i) {
+            sl += loss[i];
+            sn += double(n[i]);
+        }
+        const double r = sl / sn;
+        double v = 0;
+        for (size_t i = 0; i < n.size(); ++i)
+            v += std::pow(loss[i] - r * double(n[i]), 2);
+        const double se = std::sqrt(v) / sn;
+        const double low = std::exp(r - 1.96 * se), high = std::exp(r + 1.96 * se);
+        const auto ci = bootstrapPerplexity(loss, n, 4000);
+        const double width = high - low;
+        QVERIFY2(std::abs(ci.low - low) < 0.1 * width && std::abs(ci.high - high) < 0.1 * width,
+                 qPrintable(QString("bootstrap %1-%2, delta method %3-%4").arg(ci.low).arg(ci.high).arg(low).arg(high)));
+        QVERIFY(ci.low < std::exp(r) && std::exp(r) < ci.high);
+    }
+
+    void badInputIsRefused()
+    {
+        QVERIFY_THROWS_EXCEPTION(ConfigError, bootstrapPerplexity({1.0, 2.0}, {1}));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, bootstrapPerplexity({1.0, 2.0}, {1, 1}, 1));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, bootstrapPerplexity({1.0, 2.0}, {1, 1}, 100, 1.0));
+    }
+
+    void evaluationCountsEveryTargetInItsDocument()
+    {
+        ModelConfig c;
+        c.modelType = "llama";
+        c.vocabSize = 32;
+        c.hiddenSize = 16;
+        c.intermediateSize = 32;
+        c.numLayers = 1;
+        c.numHeads = 2;
+        c.numKvHeads = 2;
+        c.headDim = 8;
+        c.maxPositionEmbeddings = 64;
+        torch::manual_seed(3);
+        CausalLM model(c);
+        // Three documents of 30, 50 and 21 tokens: 101 tokens, sequences of 16 -> 6 sequences,
+        // 96 targets (the last 5 tokens do not fill a sequence).
+        LanguageStream s;
+        s.language = "xx";
+        for (int len : {30, 50, 21}) {
+            for (int i = 0; i < len; ++i)
+                s.tokens.push_back(int32_t((i * 7 + len) % 32));
+            s.documentEnds.push_back(int64_t(s.tokens.size()));
+        }
+        const auto rows = evaluatePerplexity(*model, {s}, 16, 0, 4);
+        QCOMPARE(rows.size(), size_t(1));
+        const auto &r = rows[0];
+        QCOMPARE(r.tokens, int64_t(96));
+        QCOMPARE(r.documents, int64_t(3)); // targets 1..96 reach into every document
+
+        // The point estimate: plain mean cross-entropy over the same six sequences.
+        at::NoGradGuard g;
+        std::vector<int64_t> flat;
+        for (int k = 0; k < 6; ++k)
+            flat.insert(flat.end(), s.tokens.begin() + k * 16, s.tokens.begin() + k * 16 + 17);
+        const auto all = torch::from_blob(flat.data(), {6, 17}, at::kLong).clone();
+        model->eval();
+        const auto logits = model->forward(all.slice(1, 0, 16));
+        const double mean = torch::nn::functional::cross_entropy(logits.reshape({-1, c.vocabSize}),
+                                                                 all.slice(1, 1, 17).reshape({-1}))
+                                .item<double>();
+        QVERIFY2(std::abs(r.loss - mean) < 1e-5, qPrintable(QString("%1 vs %2").arg(r.loss).arg(mean)));
+        QVERIFY(std::abs(r.perplexity - std::exp(mean)) < 1e-3);
+        QVERIFY(r.perplexityLow <= r.perplexity && r.perplexity <= r.perplexityHigh);
+        QVERIFY(r.perplexityLow < r.perplexityHigh);
+
+        // One document: no interval.
+        LanguageStream one = s;
+        one.documentEnds = {int64_t(one.tokens.size())};
+        const auto single = evaluatePerplexity(*model, {one}, 16, 0, 4);
+        QCOMPARE(single[0].documents, int64_t(1));
+        QVERIFY(std::isnan(single[0].perplexityLow) && std::isnan(single[0].perplexityHigh));
+        QVERIFY(std::abs(single[0].loss - r.loss) < 1e-9);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestEvaluation)
+#include "tst_evaluation.moc"
