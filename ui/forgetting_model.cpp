@@ -101,10 +101,17 @@ QVariant ForgettingModel::data(const QModelIndex &index, int role) const
         if (!isBase && std::isfinite(q))
             return toneColor(q > 1 ? Tone::Bad : Tone::Good); // higher perplexity is worse in both groups
         return {};
-    case Qt::ToolTipRole:
-        return !isBase ? tr("Held-out perplexity; ×: relative to %1 (old: forgetting, new: gain)")
-                             .arg(QString::fromStdString(m_report.base))
-                       : tr("Held-out perplexity of the base model");
+    case Qt::ToolTipRole: {
+        QString tip = !isBase ? tr("Held-out perplexity; ×: relative to %1 (old: forgetting, new: gain)")
+                                    .arg(QString::fromStdString(m_report.base))
+                              : tr("Held-out perplexity of the base model");
+        const auto &ci = m_report.models[size_t(model)].perplexityInterval;
+        if (const auto it = ci.find(m_languages[row].toStdString()); it != ci.end())
+            tip += tr("\n95% interval over the held-out documents: %1 – %2")
+                       .arg(it->second.first, 0, 'f', 1)
+                       .arg(it->second.second, 0, 'f', 1);
+        return tip;
+    }
     }
     return {};
 }

@@ -107,6 +107,16 @@ private Q_SLOTS:
                 const double expected = fixture::kPerplexity.at(m->modelNames()[c].toStdString()).at(m->languages()[r].toStdString());
                 QCOMPARE(m->index(r, ForgettingModel::kFirstModelColumn + c).data(Qt::EditRole).toDouble(), expected);
             }
+        // The base's interval over its held-out documents is in the tooltip; none is made up for a model without one.
+        {
+            const double ppl = fixture::kPerplexity.at("base").at("en");
+            const QString tip = m->index(0, ForgettingModel::kFirstModelColumn).data(Qt::ToolTipRole).toString();
+            QVERIFY2(tip.contains(QString("95% interval over the held-out documents: %1 – %2")
+                                      .arg(ppl * fixture::kIntervalLow, 0, 'f', 1)
+                                      .arg(ppl * fixture::kIntervalHigh, 0, 'f', 1)),
+                     qPrintable(tip));
+            QVERIFY(!m->index(0, ForgettingModel::kFirstModelColumn + 1).data(Qt::ToolTipRole).toString().contains("interval"));
+        }
         // A ratio's colour says worse (> 1) or better, readable on the palette: dark on a light base,
         // light on a dark one (--dark).
         {

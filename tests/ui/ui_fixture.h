@@ -37,6 +37,8 @@ inline const std::map<std::string, std::map<std::string, double>> kPerplexity = 
     {"stage1", {{"en", 87.9}, {"es", 127.6}, {"de", 136.9}, {"ru", 109.5}}},
     {"stage2", {{"en", 65.1}, {"es", 63.2}, {"de", 152.6}, {"ru", 121.4}}},
 };
+// The base's 95% interval, as factors of its perplexity (recorded for the base only).
+inline constexpr double kIntervalLow = 0.9, kIntervalHigh = 1.125;
 // sim_i(a, b) = layer score + a small pair-specific offset.
 inline double pairValue(int layer, const std::string &a, const std::string &b)
 {
@@ -110,8 +112,14 @@ inline Ids build(ProjectStore &store)
         m.parameters = 100000;
         parent = ids.models[name] = store.addModel(m);
         std::vector<EvaluationRecord> ev;
-        for (const auto &[lang, ppl] : kPerplexity.at(name))
+        for (const auto &[lang, ppl] : kPerplexity.at(name)) {
             ev.push_back({parent, std::nullopt, lang, "heldout", 4096, std::log(ppl), ppl, ""});
+            if (m.kind == "base") { // the base's document-bootstrap interval; none recorded for the others
+                ev.back().documents = 20;
+                ev.back().perplexityLow = ppl * kIntervalLow;
+                ev.back().perplexityHigh = ppl * kIntervalHigh;
+            }
+        }
         store.addEvaluations(ev);
     }
     SimilarityAnalysisRecord a;
