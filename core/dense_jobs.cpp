@@ -155,6 +155,7 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
         model = CausalLM(mc);
     }
 
+    checkTrainingDevice(cfg); // a refused device or dtype records no run
     if (!runId) {
         runConfig = {{"train", nlohmann::json::parse(trainConfigToJson(cfg))},
                      {"model", nlohmann::json::parse(modelConfigToJson(model->config()))},

@@ -508,6 +508,7 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
     if (out.classifierLayers.empty())
         out.classifierLayers = moeLayoutOf(*model).classifierLayers;
 
+    checkTrainingDevice(cfg); // a refused device or dtype records no run
     if (!runId) {
         runConfig = {{"train", nlohmann::json::parse(trainConfigToJson(cfg))},
                      {"expansion", specToJson(spec)},

@@ -107,6 +107,19 @@ double scheduledLearningRate(const TrainConfig &c, int64_t step)
     return minLr + 0.5 * (c.lr - minLr) * (1 + std::cos(M_PI * progress));
 }
 
+bool checkTrainingDevice(const TrainConfig &c)
+{
+    const bool have = torch::cuda::is_available();
+    if (c.device != "cpu" && c.device != "cuda" && c.device != "auto")
+        throw ConfigError("training device must be cpu, cuda or auto, not '" + c.device + "'");
+    if (c.device == "cuda" && !have)
+        throw ConfigError("training device cuda: no CUDA device is visible to this LibTorch (Debian's is CPU-only; "
+                          "build against a CUDA LibTorch 2.x, see README 'CUDA kernels')");
+    const bool cuda = c.device == "cuda" || (c.device == "auto" && have);
+    resolveDtype(c.dtype, cuda); // throws for an unknown dtype, or bf16 on CUDA
+    return cuda;
+}
+
 TrainResult runTraining(TrainingJob &job, const TrainStatusFn &status, std::stop_token stop)
 {
     const TrainConfig &c = job.config;
@@ -123,16 +136,7 @@ TrainResult runTraining(TrainingJob &job, const TrainStatusFn &status, std::stop
     result.threads = setTrainingThreads(c.threads);
     // The training device: the model moves there in place (parameter handles stay valid, so the
     // trainable list and the loss closures still point at the same tensors).
-    {
-        const bool have = torch::cuda::is_available();
-        if (c.device != "cpu" && c.device != "cuda" && c.device != "auto")
-            throw ConfigError("training device must be cpu, cuda or auto, not '" + c.device + "'");
-        if (c.device == "cuda" && !have)
-            throw ConfigError("training device cuda: no CUDA device is visible to this LibTorch (Debian's is CPU-only; "
-                              "build against a CUDA LibTorch 2.x, see README 'CUDA kernels')");
-        const bool useCuda = c.device == "cuda" || (c.device == "auto" && have);
-        job.model->to(useCuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU));
-    }
+    job.model->to(checkTrainingDevice(c) ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU));
     const bool cuda = job.model->parameters().front().is_cuda();
     result.dtype = resolveDtype(c.dtype, cuda);
     const auto device = job.model->parameters().front().device();

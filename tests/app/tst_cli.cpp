@@ -101,7 +101,7 @@ private Q_SLOTS:
     {
         auto r = run({"project", "init", m_project, "--json"});
         QCOMPARE(r.code, 0);
-        QCOMPARE(json(r).object()["schema_version"].toInt(), 4); // schema 4: run liveness columns
+        QCOMPARE(json(r).object()["schema_version"].toInt(), 5); // schema 5: evaluation intervals
         auto again = run({"project", "init", m_project});
         QCOMPARE(again.code, 1);
         QVERIFY(again.err.contains("already exists"));
@@ -216,6 +216,16 @@ private Q_SLOTS:
         QCOMPARE(last["stored_status"].toString(), QString("running"));
         QCOMPARE(last["status"].toString(), QString("interrupted"));
         QVERIFY(QString::fromUtf8(run({"project", "info", m_project}).out).contains("pretrain  interrupted"));
+
+        // A device or dtype the build cannot train on is refused before any run is recorded.
+        const auto runsBefore = json(run({"project", "info", m_project, "--json"})).object()["runs"].toArray().size();
+        auto badName = run({"pretrain", m_project, "--recipe", "demo-base-tiny", "--name", "tpu", "--device", "tpu"});
+        QCOMPARE(badName.code, 1);
+        QVERIFY2(badName.err.contains("training device must be cpu, cuda or auto, not 'tpu'"), badName.err.constData());
+        auto badDtype = run({"pretrain", m_project, "--recipe", "demo-base-tiny", "--name", "fp8", "--dtype", "fp8"});
+        QCOMPARE(badDtype.code, 1);
+        QVERIFY2(badDtype.err.contains("training dtype must be auto, fp32 or bf16, not 'fp8'"), badDtype.err.constData());
+        QCOMPARE(json(run({"project", "info", m_project, "--json"})).object()["runs"].toArray().size(), runsBefore);
     }
 };
 
