@@ -229,7 +229,10 @@ Register pretrainCmd({"pretrain", "train a dense base model on the project's tex
                       "project's data folder as a Hugging Face folder, then evaluated on held-out text. Ctrl-C stops\n"
                       "at the next step and keeps a checkpoint; --resume continues it exactly.",
                       kTrainOptions, 1, 1, true, pretrain});
-Register evalCmd({"eval", "held-out perplexity per language", "PROJECT [--model NAME|DIR]", "",
+Register evalCmd({"eval", "held-out perplexity per language", "PROJECT [--model NAME|DIR]",
+                  "Mean next-token cross-entropy on each language's held-out documents, as perplexity, with a\n"
+                  "95% interval from a bootstrap over those documents (1,000 resamples): how much the figure\n"
+                  "depends on which documents were held out. Recorded in the project for its own models.",
                   {{"--model", "NAME|DIR", "a model of the project or a folder (default: the newest model)", ""},
                    {"--tokens", "N", "held-out tokens per language (0: all)", "65536"}},
                   1, 1, true, eval});
