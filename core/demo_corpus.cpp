@@ -125,7 +125,7 @@ std::vector<RawDocument> readFortunes(const fs::path &file)
     return out;
 }
 
-std::vector<DemoLanguage> scanDemoLanguages(const fs::path &root)
+std::vector<DemoLanguage> scanDemoLanguages(const fs::path &root, bool allEnglishManPages)
 {
     const fs::path fortunes = root / "usr/share/games/fortunes";
     const fs::path man = root / "usr/share/man";
@@ -176,7 +176,7 @@ std::vector<DemoLanguage> scanDemoLanguages(const fs::path &root)
     {
         std::vector<fs::path> enPages;
         for (const auto &p : manPagesIn(man))
-            if (translated.count(p.parent_path().filename().string() + "/" + pageKey(p)))
+            if (allEnglishManPages || translated.count(p.parent_path().filename().string() + "/" + pageKey(p)))
                 enPages.push_back(p);
         if (!enPages.empty()) {
             auto &en = entry("en");
@@ -195,7 +195,7 @@ DemoCorpusReport buildDemoCorpus(ProjectStore &store, const DemoCorpusOptions &o
 {
     if (options.languages.empty())
         throw ConfigError("no demo languages chosen");
-    const auto available = scanDemoLanguages(options.root);
+    const auto available = scanDemoLanguages(options.root, options.allEnglishManPages);
     std::map<std::string, const DemoLanguage *> byCode;
     for (const auto &l : available)
         byCode[l.code] = &l;
@@ -303,6 +303,7 @@ DemoCorpusReport buildDemoCorpus(ProjectStore &store, const DemoCorpusOptions &o
         lang.wave = isOld ? 0 : 1;
         CorpusImportOptions io;
         io.heldoutFraction = options.heldoutFraction;
+        io.splitSeed = options.splitSeed;
         ImportReport r = importDocuments(store, lang, sources, io, progress, stop);
         issues.insert(issues.end(), r.issues.begin(), r.issues.end());
         r.invalid += int64_t(std::count_if(issues.begin(), issues.end(), [](const ImportIssue &i) {

@@ -43,6 +43,11 @@ int corpusDemo(const Args &a, Context &ctx)
     o.oldLanguages = a.getList("--old", o.oldLanguages);
     o.maxCharactersPerLanguage = a.getInt("--max-chars", o.maxCharactersPerLanguage);
     o.heldoutFraction = a.getDouble("--heldout", o.heldoutFraction);
+    o.splitSeed = uint64_t(a.getInt("--split-seed", 0));
+    const std::string en = a.get("--english-manpages", "translated");
+    if (en != "translated" && en != "all")
+        throw UsageError("--english-manpages must be translated or all, not '" + en + "'");
+    o.allEnglishManPages = en == "all";
     const auto rep = buildDemoCorpus(store, o, ctx.progressFn, ctx.stop);
     nlohmann::json j = {{"project", store.path().string()}, {"languages", nlohmann::json::array()}};
     std::string text;
@@ -132,7 +137,9 @@ Register demoCmd({"corpus demo", "add the demo corpus: real text from Debian's f
                   {{"--languages", "LIST", "languages to add, comma-separated", "en,es,de,ru"},
                    {"--old", "LIST", "which of them the base model knows (old group)", "en,es"},
                    {"--max-chars", "N", "characters per language at most", "3000000"},
-                   {"--heldout", "FRACTION", "share of documents held out", "0.05"}},
+                   {"--heldout", "FRACTION", "share of documents held out", "0.05"},
+                   {"--split-seed", "N", "seed of the train/held-out split (another seed holds out other documents)", "0"},
+                   {"--english-manpages", "WHICH", "translated (the originals of the other languages' pages) or all", "translated"}},
                   1, 1, true, corpusDemo});
 Register addCmd({"corpus add", "import text files for one language",
                  "PROJECT --lang CODE --group old|new FILE...",

@@ -9,7 +9,10 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
+#include <tuple>
 
 using namespace polymoe;
 namespace fs = std::filesystem;
@@ -74,6 +77,53 @@ private Q_SLOTS:
                 QVERIFY(l.manPages.size() > 100);
                 QVERIFY(std::find(l.packages.begin(), l.packages.end(), "manpages-de") != l.packages.end());
             }
+    }
+
+    void englishManPagesTranslatedOrAll()
+    {
+        const auto pagesOf = [](const std::vector<DemoLanguage> &langs) {
+            std::set<std::string> pages;
+            for (const auto &l : langs)
+                if (l.code == "en")
+                    for (const auto &p : l.manPages)
+                        pages.insert(p.string());
+            return pages;
+        };
+        const auto translated = pagesOf(scanDemoLanguages());
+        const auto all = pagesOf(scanDemoLanguages("/", true));
+        QVERIFY(!translated.empty());
+        QVERIFY2(all.size() > translated.size(), qPrintable(QString("%1 vs %2").arg(all.size()).arg(translated.size())));
+        QVERIFY(std::includes(all.begin(), all.end(), translated.begin(), translated.end()));
+        // Every translated English page has a German, Spanish... counterpart of the same name.
+        QVERIFY(translated.count("/usr/share/man/man1/ls.1.gz") == 1);
+    }
+
+    void splitSeedHoldsOutOtherDocuments()
+    {
+        const auto build = [&](const char *name, uint64_t seed) {
+            auto store = ProjectStore::create(tmp(name));
+            DemoCorpusOptions o;
+            o.languages = {"de"};
+            o.oldLanguages = {};
+            o.maxCharactersPerLanguage = 200'000;
+            o.splitSeed = seed;
+            buildDemoCorpus(store, o);
+            const auto list = [&](const std::string &where) {
+                auto st = store.db().prepare("SELECT group_concat(sha256) FROM (SELECT sha256 FROM documents " + where +
+                                             " ORDER BY sha256)");
+                st.step();
+                return st.text(0);
+            };
+            return std::tuple(list(""), list("WHERE split = 'heldout'"),
+                              store.db().queryInt("SELECT count(*) FROM documents WHERE split = 'heldout'"));
+        };
+        const auto [docsA, heldA, nA] = build("seed0.polymoe", 0);
+        const auto [docsB, heldB, nB] = build("seed7.polymoe", 7);
+        const auto [docsC, heldC, nC] = build("seed7b.polymoe", 7);
+        QCOMPARE(docsA, docsB);   // the same documents are selected
+        QVERIFY(heldA != heldB);  // but others are held out
+        QCOMPARE(heldB, heldC);   // and the same seed holds out the same ones
+        QVERIFY(nA > 0 && nB > 0);
     }
 
     void missingLanguageNamesPackages()

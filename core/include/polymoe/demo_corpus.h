@@ -21,14 +21,17 @@ struct DemoLanguage {
 
 // Every language with fortunes or translated man pages installed under root (default "/").
 // English man pages are limited to those translated into at least one other language, so the
-// corpus does not depend on which other programs happen to be installed.
-std::vector<DemoLanguage> scanDemoLanguages(const std::filesystem::path &root = "/");
+// corpus does not depend on which other programs happen to be installed, and its English pages
+// are the originals of the other languages' ones; allEnglishManPages takes every English page.
+std::vector<DemoLanguage> scanDemoLanguages(const std::filesystem::path &root = "/", bool allEnglishManPages = false);
 
 struct DemoCorpusOptions {
     std::vector<std::string> languages{"en", "es", "de", "ru"};
     std::vector<std::string> oldLanguages{"en", "es"}; // the others are new
     int64_t maxCharactersPerLanguage = 3'000'000;      // documents are taken in a hash order up to this
     double heldoutFraction = 0.05;                     // METHOD.md section 9
+    uint64_t splitSeed = 0;                            // which documents are held out (corpus.h)
+    bool allEnglishManPages = false;                   // see scanDemoLanguages
     std::filesystem::path root = "/";                  // where /usr/share lives (tests)
 };
 
