@@ -94,8 +94,11 @@ private Q_SLOTS:
     void createAtVersionIsMigratedOnOpen()
     {
         auto p = file("v2.polymoe");
-        auto store = ProjectStore::createAtVersion(p, 2);
-        QCOMPARE(store.schemaVersion(), ProjectStore::kSchemaVersion);
+        {
+            auto store = ProjectStore::createAtVersion(p, 2);
+            QCOMPARE(store.schemaVersion(), 2);
+        }
+        QCOMPARE(ProjectStore::open(p).schemaVersion(), ProjectStore::kSchemaVersion);
     }
 
     void refusesNewerSchema()
@@ -256,6 +259,27 @@ private Q_SLOTS:
         QCOMPARE(store.unfinishedRun("stage1", "a")->id, a);
         QVERIFY(!store.unfinishedRun("stage1", "c"));
         QVERIFY(!store.unfinishedRun("stage2"));
+    }
+
+    void schemaFiveKeepsOlderEvaluations()
+    {
+        // An evaluation recorded at schema 4 has no interval: after the migration it reads as none.
+        auto p = file("v4.polymoe");
+        {
+            auto store = ProjectStore::createAtVersion(p, 4);
+            QCOMPARE(store.schemaVersion(), 4);
+            store.addLanguage({"en", "English", LanguageGroup::Old, 0});
+            store.db().exec("INSERT INTO models(name, kind, path, config) VALUES ('base', 'base', 'models/base', '{}');"
+                            "INSERT INTO evaluations(model_id, language, split, n_tokens, loss, perplexity) "
+                            "VALUES (1, 'en', 'heldout', 100, 4.0, 54.6)");
+        }
+        auto store = ProjectStore::open(p);
+        QCOMPARE(store.schemaVersion(), ProjectStore::kSchemaVersion);
+        const auto rows = store.evaluations(1);
+        QCOMPARE(rows.size(), size_t(1));
+        QCOMPARE(rows[0].perplexity, 54.6);
+        QCOMPARE(rows[0].documents, int64_t(0));
+        QVERIFY(std::isnan(rows[0].perplexityLow) && std::isnan(rows[0].perplexityHigh));
     }
 
     void evaluationsKeepTheirInterval()

@@ -168,13 +168,11 @@ private Q_SLOTS:
     {
         // A file at schema 3 (runs without the liveness columns), opened read-only: migrated first.
         const auto p = file("v3.polymoe");
-        { ProjectStore::create(p); }
         {
-            detail::Database db(p, detail::Database::Mode::ReadWrite);
-            db.exec("ALTER TABLE runs DROP COLUMN host; ALTER TABLE runs DROP COLUMN process_start; "
-                    "ALTER TABLE runs DROP COLUMN heartbeat_at; PRAGMA user_version = 3;");
-            db.exec("INSERT INTO runs(kind, config, status, pid) VALUES ('stage1', '{}', 'running', " +
-                    std::to_string(deadPid()) + ")");
+            auto old = ProjectStore::createAtVersion(p, 3);
+            QCOMPARE(old.schemaVersion(), 3);
+            old.db().exec("INSERT INTO runs(kind, config, status, pid) VALUES ('stage1', '{}', 'running', " +
+                          std::to_string(deadPid()) + ")");
         }
         auto store = ProjectStore::open(p, true);
         QVERIFY(store.readOnly());

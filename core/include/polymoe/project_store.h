@@ -133,7 +133,8 @@ public:
     // a newer PolyMoE is refused with a ConfigError naming both schema versions; a non-project file
     // with FormatError.
     static ProjectStore open(const std::filesystem::path &path, bool readOnly = false);
-    // For migration tests: a new project at an older schema version.
+    // For migration tests: a new project at an older schema version, returned unmigrated (the next
+    // open() migrates it).
     static ProjectStore createAtVersion(const std::filesystem::path &path, int version);
 
     ProjectStore(ProjectStore &&) noexcept;
