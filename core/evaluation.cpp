@@ -48,10 +48,11 @@ std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::ve
             for (int64_t r = 0; r < rowsN; ++r)
                 for (int64_t t = 0; t < w - 1; ++t) {
                     const int64_t pos = (int64_t(i) + r) * seqLen + 1 + t; // the target's place in the stream
-                    const auto d = ends.empty() ? 0 : size_t(std::upper_bound(ends.begin(), ends.end(), pos) - ends.begin());
+                    const size_t d = std::min(size_t(std::upper_bound(ends.begin(), ends.end(), pos) - ends.begin()),
+                                              docLoss.size() - 1); // a stream without document ends is one document
                     const double x = l[r * (w - 1) + t];
-                    docLoss[std::min(d, docLoss.size() - 1)] += x;
-                    ++docTargets[std::min(d, docLoss.size() - 1)];
+                    docLoss[d] += x;
+                    ++docTargets[d];
                     sum += x;
                 }
             count += rowsN * (w - 1);
