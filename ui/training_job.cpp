@@ -56,6 +56,8 @@ QStringList trainArguments(const QString &projectPath, const TrainingSettings &s
         a << "--checkpoint-every" << QString::number(s.checkpointEvery);
     if (s.dtype != "auto")
         a << "--dtype" << s.dtype;
+    if (s.device != "cpu")
+        a << "--device" << s.device;
     if (s.threads > 0)
         a << "--threads" << QString::number(s.threads);
     if (!s.name.isEmpty())
@@ -160,6 +162,7 @@ TrainingSettings settingsFromRunConfig(const QJsonObject &c)
     s.batchSize = t.value("batch_size").toInt(s.batchSize);
     s.seqLen = t.value("seq_len").toInt(s.seqLen);
     s.dtype = t.value("dtype").toString(s.dtype);
+    s.device = t.value("device").toString(s.device);
     s.checkpointEvery = t.value("checkpoint_every").toInt(s.checkpointEvery);
     s.topK = e.value("top_k").toInt(s.topK);
     s.balance = e.value("balance_coef").toDouble(s.balance);

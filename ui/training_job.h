@@ -36,6 +36,7 @@ struct TrainingSettings {
     int statsEvery = 50;          // steps between router statistics
     int checkpointEvery = 200;    // steps between checkpoints
     QString dtype = "auto";       // auto, fp32, bf16
+    QString device = "cpu";       // cpu, cuda (a CUDA LibTorch build), auto (cuda when visible)
     int threads = 0;              // 0: all cores
     QString name;                 // output model name; empty: stage1 / stage2
     bool resume = false;

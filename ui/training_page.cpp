@@ -91,11 +91,17 @@ TrainingPage::TrainingPage(QWidget *parent)
     m_checkpointEvery = spin(0, 1000000, 200, tr("Steps between checkpoints (Cancel keeps the last step anyway)"));
     m_dtype = new QComboBox(settingsBox);
     m_dtype->addItems({"auto", "fp32", "bf16"});
-    m_threads = spin(0, 256, 0, tr("Intra-op threads; 0 = all cores"));
+    m_device = new QComboBox(settingsBox);
+    m_device->addItems({"cpu", "auto", "cuda"});
+    m_device->setToolTip(tr("Where training runs: cpu; cuda needs PolyMoE built against a CUDA LibTorch "
+                            "(Debian's is CPU-only and refuses it before the run starts); auto takes cuda when "
+                            "a GPU is visible"));
+    m_threads = spin(0, 256, 0, tr("Intra-op threads; 0 = all cores. On a machine busy with other work, 1 "
+                                   "is much faster than all cores (docs/benchmarks.md)"));
     m_threads->setSpecialValueText(tr("all cores"));
     m_name = new QLineEdit(settingsBox);
     m_name->setPlaceholderText(tr("stage1 / stage2"));
-    for (QComboBox *c : {m_stage, m_model, m_allocation, m_dtype})
+    for (QComboBox *c : {m_stage, m_model, m_allocation, m_dtype, m_device})
         connect(c, &QComboBox::currentIndexChanged, this, &TrainingPage::updateCommand);
     connect(m_stage, &QComboBox::currentIndexChanged, this, &TrainingPage::updateStageWidgets);
     connect(m_name, &QLineEdit::textChanged, this, &TrainingPage::updateCommand);
@@ -117,6 +123,7 @@ TrainingPage::TrainingPage(QWidget *parent)
     form->addRow(tr("Router stats every"), m_statsEvery);
     form->addRow(tr("Checkpoint every"), m_checkpointEvery);
     form->addRow(tr("Data type"), m_dtype);
+    form->addRow(tr("Device"), m_device);
     form->addRow(tr("Threads"), m_threads);
     form->addRow(tr("Output model"), m_name);
     m_stage1Only = {m_allocation, m_balance};
@@ -233,6 +240,7 @@ TrainingSettings TrainingPage::settings() const
     s.statsEvery = m_statsEvery->value();
     s.checkpointEvery = m_checkpointEvery->value();
     s.dtype = m_dtype->currentText();
+    s.device = m_device->currentText();
     s.threads = m_threads->value();
     s.name = m_name->text().trimmed();
     return s;
@@ -261,6 +269,7 @@ void TrainingPage::applySettings(const TrainingSettings &s)
     m_statsEvery->setValue(s.statsEvery);
     m_checkpointEvery->setValue(s.checkpointEvery);
     m_dtype->setCurrentText(s.dtype);
+    m_device->setCurrentText(s.device);
     m_threads->setValue(s.threads);
     m_name->setText(s.name);
     updateCommand();

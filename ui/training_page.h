@@ -80,7 +80,8 @@ private:
     QString m_followedProject;
     qint64 m_interruptedShown = 0;
     QGroupBox *m_settingsBox = nullptr;
-    QComboBox *m_stage = nullptr, *m_model = nullptr, *m_allocation = nullptr, *m_dtype = nullptr;
+    QComboBox *m_stage = nullptr, *m_model = nullptr, *m_allocation = nullptr, *m_dtype = nullptr,
+              *m_device = nullptr;
     QSpinBox *m_steps = nullptr, *m_batch = nullptr, *m_seqLen = nullptr, *m_topK = nullptr, *m_statsEvery = nullptr,
              *m_checkpointEvery = nullptr, *m_threads = nullptr;
     QDoubleSpinBox *m_lr = nullptr, *m_balance = nullptr, *m_lpr = nullptr, *m_classifierShare = nullptr,

@@ -383,9 +383,14 @@ private Q_SLOTS:
         s.steps = 40;
         s.lr = 0.02;
         s.resume = true;
+        s.device = "auto";
         QCOMPARE(trainArguments("p.polymoe", s),
                  (QStringList{"train", "p.polymoe", "--stage", "2", "--steps", "40", "--lr", "0.02", "--classifier",
-                              "--old-share", QString::number(1.0 / 3.0, 'g', 10), "--resume"}));
+                              "--old-share", QString::number(1.0 / 3.0, 'g', 10), "--device", "auto", "--resume"}));
+        // A stored run's device comes back with its settings (Training view re-attaching to it).
+        QCOMPARE(settingsFromRunConfig(QJsonObject{{"train", QJsonObject{{"kind", "stage1"}, {"device", "cuda"}}}}).device,
+                 QStringLiteral("cuda"));
+        QCOMPARE(settingsFromRunConfig(QJsonObject{{"train", QJsonObject{{"kind", "stage1"}}}}).device, QStringLiteral("cpu"));
         QCOMPARE(shellCommand("polymoe", {"train", "my project.polymoe"}), QStringLiteral("polymoe train 'my project.polymoe'"));
         TrainingStatus st;
         const auto line = QJsonDocument::fromJson(R"({"event":"train","kind":"stage1","step":5,"total":20,"loss":3.25,
@@ -410,6 +415,11 @@ private Q_SLOTS:
         QCOMPARE(page.settings().allocationId, m_ids.allocation);
         QVERIFY(page.commandLine().startsWith("polymoe train "));
         QVERIFY(page.commandLine().contains(QString("--model base --allocation %1").arg(m_ids.allocation)));
+        QVERIFY(!page.commandLine().contains("--device"));
+        s.device = "cuda";
+        page.applySettings(s);
+        QCOMPARE(page.settings().device, QStringLiteral("cuda"));
+        QVERIFY2(page.commandLine().contains("--device cuda"), qPrintable(page.commandLine()));
     }
 
     void chartsExport()
