@@ -144,6 +144,7 @@ std::vector<MoeBenchResult> benchMoe(const MoeBenchOptions &options, std::stop_t
         const Stats g = timeRate([&] { pass(Variant::Grouped); }, device, options.warmup, options.repetitions, T, stop);
         r.groupedTokensPerSecMean = g.mean;
         r.groupedTokensPerSecSd = g.sd;
+        r.groupedSecondsMean = g.meanSeconds;
         r.groupedGflops = flopsPerPair * T * block->topK() / g.meanSeconds / 1e9;
         r.groupedFractionOfDense = r.groupedGflops / r.denseGflops;
         {

@@ -47,6 +47,7 @@ struct MoeBenchResult {
     int threads = 0;              // LibTorch intra-op threads during the run
     int repetitions = 0;
     double groupedTokensPerSecMean = 0, groupedTokensPerSecSd = 0; // forward+backward, tokens/s
+    double groupedSecondsMean = 0; // mean time of one grouped forward+backward pass
     double maskedTokensPerSecMean = 0, maskedTokensPerSecSd = 0;
     double speedup = 0;           // grouped mean / masked mean tokens/s
     // Expert matmul FLOPs actually done per pass: 18 * d * ffn per (token, expert) pair computed

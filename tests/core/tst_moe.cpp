@@ -651,12 +651,14 @@ private Q_SLOTS:
         QCOMPARE(r.repetitions, 2);
         QVERIFY(r.groupedTokensPerSecMean > 0 && r.maskedTokensPerSecMean > 0 && r.denseGflops > 0);
         QVERIFY(near(r.speedup, r.groupedTokensPerSecMean / r.maskedTokensPerSecMean, 1e-9));
-        // FLOP accounting: achieved GFLOP/s = 18 d ffn (T k) / mean time, and tokens/s = T / time; so
-        // GFLOP/s / (tokens/s) ~ 18 * 16 * 24 * 2 / 1e9 (exactly, with the harmonic mean of times; the
-        // arithmetic mean of rates differs by the spread, allowed here).
-        const double perToken = r.groupedGflops / r.groupedTokensPerSecMean;
-        QVERIFY2(perToken > 0.5 * 18 * 16 * 24 * 2 / 1e9 && perToken < 1.5 * 18 * 16 * 24 * 2 / 1e9,
-                 qPrintable(QString::number(perToken)));
+        // FLOP accounting: achieved GFLOP/s = 18 d ffn (T k) / mean time of a pass. The mean of the
+        // per-pass rates is at least T / mean time (the arithmetic mean of rates is never below their
+        // harmonic mean), equal when the passes take the same time; how far above depends on timing
+        // noise, so only the inequality is checked.
+        QVERIFY(r.groupedSecondsMean > 0);
+        QVERIFY(near(r.groupedGflops, 18.0 * 16 * 24 * 64 * 2 / r.groupedSecondsMean / 1e9, 1e-9));
+        QVERIFY2(r.groupedTokensPerSecMean >= 64 / r.groupedSecondsMean * (1 - 1e-9),
+                 qPrintable(QString("%1 < %2").arg(r.groupedTokensPerSecMean).arg(64 / r.groupedSecondsMean)));
         QVERIFY(near(r.groupedFractionOfDense, r.groupedGflops / r.denseGflops, 1e-9));
         o.dtype = "int8";
         QVERIFY_THROWS_EXCEPTION(ConfigError, benchMoe(o));
