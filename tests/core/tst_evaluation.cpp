@@ -3,6 +3,7 @@
 // estimate against a plain mean cross-entropy over the same sequences, with each target counted in
 // the document it belongs to.
 #include "bootstrap.h"
+#include "common/tiny_model.h"
 #include "evaluation.h"
 #include "polymoe/error.h"
 
@@ -89,16 +90,7 @@ private Q_SLOTS:
 
     void evaluationCountsEveryTargetInItsDocument()
     {
-        ModelConfig c;
-        c.modelType = "llama";
-        c.vocabSize = 32;
-        c.hiddenSize = 16;
-        c.intermediateSize = 32;
-        c.numLayers = 1;
-        c.numHeads = 2;
-        c.numKvHeads = 2;
-        c.headDim = 8;
-        c.maxPositionEmbeddings = 64;
+        const ModelConfig c = test::tinyLlamaConfig();
         torch::manual_seed(3);
         CausalLM model(c);
         // Three documents of 30, 50 and 21 tokens: 101 tokens, sequences of 16 -> 6 sequences,

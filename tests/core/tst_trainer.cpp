@@ -1,6 +1,7 @@
 // The training loop on a tiny model and synthetic but learnable data: the loss falls; a run that
 // is cancelled and resumed reproduces the uninterrupted loss curve; frozen parameters stay
 // bit-identical; the schedule follows warm-up then cosine.
+#include "common/tiny_model.h"
 #include "polymoe/error.h"
 #include "polymoe/project_store.h"
 #include "trainer.h"
@@ -20,21 +21,6 @@ class TestTrainer : public QObject {
 
 private:
     QTemporaryDir m_dir;
-
-    static ModelConfig tinyConfig()
-    {
-        ModelConfig c;
-        c.modelType = "llama";
-        c.vocabSize = 32;
-        c.hiddenSize = 32;
-        c.intermediateSize = 64;
-        c.numLayers = 2;
-        c.numHeads = 4;
-        c.numKvHeads = 2;
-        c.headDim = 8;
-        c.maxPositionEmbeddings = 64;
-        return c;
-    }
 
     // A learnable language: token t is followed by (t * 3 + 1) % 29 most of the time.
     static LanguageStream patternStream(const std::string &lang, uint32_t seed, bool isNew)
@@ -89,7 +75,7 @@ private Q_SLOTS:
     {
         auto store = ProjectStore::create(fs::path(m_dir.path().toStdString()) / "t.polymoe");
         torch::manual_seed(1);
-        CausalLM model(tinyConfig());
+        CausalLM model(test::tinyLlamaConfig());
         SequenceBatcher batcher({patternStream("en", 3, false)}, 16, 1);
         auto job = makeJob(model, batcher, fs::path(m_dir.path().toStdString()) / "run-a", 60);
         job.store = &store;
@@ -116,13 +102,13 @@ private Q_SLOTS:
         std::vector<double> full, part;
         {
             torch::manual_seed(7);
-            CausalLM model(tinyConfig());
+            CausalLM model(test::tinyLlamaConfig());
             auto job = makeJob(model, batcher, base / "full", 10);
             runTraining(job, [&](const TrainStatus &s) { full.push_back(s.loss); });
         }
         {
             torch::manual_seed(7);
-            CausalLM model(tinyConfig());
+            CausalLM model(test::tinyLlamaConfig());
             auto job = makeJob(model, batcher, base / "part", 10);
             std::stop_source stop;
             bool cancelled = false;
@@ -141,7 +127,7 @@ private Q_SLOTS:
         {
             // A new process: fresh model object (different init seed on purpose), resumed from the checkpoint.
             torch::manual_seed(12345);
-            CausalLM model(tinyConfig());
+            CausalLM model(test::tinyLlamaConfig());
             auto job = makeJob(model, batcher, base / "part", 10);
             job.resume = true;
             auto r = runTraining(job, [&](const TrainStatus &s) { part.push_back(s.loss); });
@@ -158,7 +144,7 @@ private Q_SLOTS:
         const fs::path base(m_dir.path().toStdString());
         SequenceBatcher batcher({patternStream("en", 3, false)}, 16, 5);
         torch::manual_seed(7);
-        CausalLM model(tinyConfig());
+        CausalLM model(test::tinyLlamaConfig());
         auto job = makeJob(model, batcher, base / "device-bogus", 2);
         job.config.device = "gpu0";
         QVERIFY_THROWS_EXCEPTION(ConfigError, runTraining(job));
@@ -187,7 +173,7 @@ private Q_SLOTS:
         const fs::path base(m_dir.path().toStdString());
         SequenceBatcher batcher({patternStream("en", 3, false)}, 16, 5);
         torch::manual_seed(7);
-        CausalLM model(tinyConfig());
+        CausalLM model(test::tinyLlamaConfig());
         auto job = makeJob(model, batcher, base / "other", 4);
         runTraining(job);
         auto job2 = makeJob(model, batcher, base / "other", 8);
@@ -200,7 +186,7 @@ private Q_SLOTS:
         const fs::path base(m_dir.path().toStdString());
         SequenceBatcher batcher({patternStream("en", 3, false)}, 16, 5);
         torch::manual_seed(3);
-        CausalLM model(tinyConfig());
+        CausalLM model(test::tinyLlamaConfig());
         std::map<std::string, at::Tensor> before;
         for (const auto &item : model->named_parameters())
             before[item.key()] = item.value().detach().clone();
