@@ -85,6 +85,42 @@ void writeCheckpoint(const fs::path &dir, TrainingJob &job, torch::optim::AdamW 
 
 } // namespace
 
+bool takesWeightDecay(const std::string &name, const at::Tensor &p)
+{
+    auto endsWith = [&](std::string_view tail) {
+        return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    if (p.dim() < 2)
+        return false; // norms and biases
+    if (name.find("embed_tokens") != std::string::npos)
+        return false; // a lookup table: rows of rare tokens would shrink between their few updates
+    // The routers (MoeBlock's "gate") and the old/new classifiers: their logits' scale is what they
+    // learn (a shrunken router routes more uniformly), so they are not decayed (METHOD.md 3, 6).
+    if (endsWith(".mlp.gate.weight") || name.find(".mlp.classifier.") != std::string::npos)
+        return false;
+    return true;
+}
+
+std::unique_ptr<torch::optim::AdamW> makeOptimizer(const std::vector<std::pair<std::string, at::Tensor>> &trainable,
+                                                   const TrainConfig &c)
+{
+    std::vector<at::Tensor> decay, noDecay;
+    for (const auto &[name, p] : trainable)
+        (takesWeightDecay(name, p) ? decay : noDecay).push_back(p);
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    auto opts = [&](double wd) {
+        auto o = std::make_unique<torch::optim::AdamWOptions>(c.lr);
+        o->betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(wd);
+        return o;
+    };
+    // Group 0 decays, group 1 does not; an empty group is left out.
+    if (!decay.empty())
+        groups.emplace_back(decay, opts(c.weightDecay));
+    if (!noDecay.empty())
+        groups.emplace_back(noDecay, opts(0.0));
+    return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(c.lr));
+}
+
 bool hasCheckpoint(const fs::path &checkpointDir)
 {
     return fs::exists(checkpointDir / kCheckpoint / "state.json");
@@ -145,24 +181,10 @@ TrainResult runTraining(TrainingJob &job, const TrainStatusFn &status, std::stop
     // Freeze everything, then open the trainable mask.
     for (auto &p : job.model->parameters())
         p.set_requires_grad(false);
-    std::vector<at::Tensor> decay, noDecay;
-    for (auto &[name, p] : job.trainable) {
+    for (auto &[name, p] : job.trainable)
         p.set_requires_grad(true);
-        // Weight decay on matrices only; norms, biases, embeddings and routers' rows... are vectors or lookups.
-        const bool isEmbedding = name.find("embed_tokens") != std::string::npos;
-        (p.dim() >= 2 && !isEmbedding ? decay : noDecay).push_back(p);
-    }
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    auto opts = [&](double wd) {
-        auto o = std::make_unique<torch::optim::AdamWOptions>(c.lr);
-        o->betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(wd);
-        return o;
-    };
-    if (!decay.empty())
-        groups.emplace_back(decay, opts(c.weightDecay));
-    if (!noDecay.empty())
-        groups.emplace_back(noDecay, opts(0.0));
-    torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(c.lr));
+    auto optimizerOwner = makeOptimizer(job.trainable, c);
+    torch::optim::AdamW &optimizer = *optimizerOwner;
 
     int64_t step = 0, tokens = 0;
     double previousSeconds = 0;

@@ -11,7 +11,10 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <memory>
 #include <stop_token>
+
+#include <torch/optim/adamw.h>
 
 namespace polymoe {
 
@@ -45,6 +48,14 @@ bool checkTrainingDevice(const TrainConfig &c);
 // Runs the job to config.steps. On cancellation it writes a checkpoint of the last finished step
 // and throws Cancelled; a killed process resumes from its last periodic checkpoint.
 TrainResult runTraining(TrainingJob &job, const TrainStatusFn &status = {}, std::stop_token stop = {});
+
+// Whether a trainable parameter takes AdamW's weight decay: matrices only, and not the token
+// embedding, the routers (".mlp.gate.weight") or the old/new classifiers (".mlp.classifier.").
+bool takesWeightDecay(const std::string &name, const at::Tensor &parameter);
+// AdamW over the trainable parameters: one group with config.weightDecay (takesWeightDecay), one
+// without; betas, eps and lr from the config.
+std::unique_ptr<torch::optim::AdamW> makeOptimizer(const std::vector<std::pair<std::string, at::Tensor>> &trainable,
+                                                   const TrainConfig &config);
 
 // The learning rate at a step (1-based) under warm-up then cosine decay to minLrRatio * lr.
 double scheduledLearningRate(const TrainConfig &c, int64_t step);

@@ -5,6 +5,8 @@
 #include "polymoe/error.h"
 #include "polymoe/project_store.h"
 #include "trainer.h"
+#include "moe_block.h"
+#include "upcycle.h"
 
 #include <torch/cuda.h>
 
@@ -57,6 +59,56 @@ private:
     }
 
 private Q_SLOTS:
+    void weightDecaySparesRoutersClassifiersAndEmbeddings()
+    {
+        // Stage 2's trainable set (routers and classifiers) and stage 1's (new experts and routers)
+        // on an upcycled tiny model: the optimizer's groups, read back from the optimizer itself.
+        const ModelConfig c = test::tinyLlamaConfig();
+        torch::manual_seed(1);
+        CausalLM model(c);
+        std::vector<int> n(size_t(c.numLayers), 3);
+        upcycleModel(model, n, 2, 7);
+        for (const auto &b : model->named_modules())
+            if (auto *moe = dynamic_cast<MoeBlockImpl *>(b.value().get()))
+                moe->setClassifier(true);
+        TrainConfig tc;
+        tc.weightDecay = 0.1;
+        auto decayOf = [](torch::optim::AdamW &opt, const at::Tensor &p) {
+            for (auto &g : opt.param_groups())
+                for (auto &q : g.params())
+                    if (q.is_same(p))
+                        return static_cast<torch::optim::AdamWOptions &>(g.options()).weight_decay();
+            return -1.0;
+        };
+        const auto stage2 = expansionTrainable(model, false, true, true);
+        QCOMPARE(int(stage2.size()), 2 * int(c.numLayers));
+        auto opt2 = makeOptimizer(stage2, tc);
+        for (const auto &[name, p] : stage2)
+            QVERIFY2(decayOf(*opt2, p) == 0.0, name.c_str());
+        QCOMPARE(opt2->param_groups().size(), size_t(1)); // the empty decayed group is left out
+
+        const auto stage1 = expansionTrainable(model, true, true, false);
+        auto opt1 = makeOptimizer(stage1, tc);
+        int decayed = 0;
+        for (const auto &[name, p] : stage1) {
+            const bool router = name.size() > 17 && name.substr(name.size() - 16) == ".mlp.gate.weight";
+            QVERIFY2(decayOf(*opt1, p) == (router ? 0.0 : 0.1), name.c_str());
+            decayed += router ? 0 : 1;
+        }
+        QCOMPARE(decayed, int(c.numLayers) * 2 * 3); // 2 new experts x (gate, up, down) per layer
+
+        // Full fine-tuning: the embedding and every vector escape decay, attention and FFN matrices take it.
+        CausalLM dense(c);
+        std::vector<std::pair<std::string, at::Tensor>> all;
+        for (const auto &item : dense->named_parameters())
+            all.emplace_back(item.key(), item.value());
+        auto opt = makeOptimizer(all, tc);
+        for (const auto &[name, p] : all) {
+            const bool expectDecay = p.dim() == 2 && name.find("embed_tokens") == std::string::npos;
+            QVERIFY2(decayOf(*opt, p) == (expectDecay ? 0.1 : 0.0), name.c_str());
+        }
+    }
+
     void scheduleWarmupThenCosine()
     {
         TrainConfig c;
