@@ -22,9 +22,9 @@ std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::ve
     int64_t done = 0;
     for (const auto &stream : heldout) {
         auto seqs = evaluationSequences(stream, seqLen, maxTokens);
-        // Per document: summed loss and targets (a target belongs to the document its token is in).
-        const auto &ends = stream.documentEnds;
-        std::vector<double> docLoss(std::max<size_t>(ends.size(), 1), 0.0);
+        // Per document: summed loss and scored targets (targetDocument: a target belongs to the
+        // document its token is in; a document's leading BOS is no target).
+        std::vector<double> docLoss(std::max<size_t>(stream.documentEnds.size(), 1), 0.0);
         std::vector<int64_t> docTargets(docLoss.size(), 0);
         double sum = 0;
         int64_t count = 0;
@@ -48,14 +48,15 @@ std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::ve
             for (int64_t r = 0; r < rowsN; ++r)
                 for (int64_t t = 0; t < w - 1; ++t) {
                     const int64_t pos = (int64_t(i) + r) * seqLen + 1 + t; // the target's place in the stream
-                    const size_t d = std::min(size_t(std::upper_bound(ends.begin(), ends.end(), pos) - ends.begin()),
-                                              docLoss.size() - 1); // a stream without document ends is one document
+                    const int64_t d = targetDocument(stream, pos);
+                    if (d < 0)
+                        continue;
                     const double x = l[r * (w - 1) + t];
-                    docLoss[d] += x;
-                    ++docTargets[d];
+                    docLoss[size_t(d)] += x;
+                    ++docTargets[size_t(d)];
                     sum += x;
+                    ++count;
                 }
-            count += rowsN * (w - 1);
             i = j;
         }
         PerplexityRow r;

@@ -11,8 +11,9 @@
 
 namespace polymoe {
 
-// Mean next-token cross-entropy over the first maxTokens targets of each stream (0 = all), in
-// non-overlapping sequences of seqLen; perplexity = exp(loss), with its 95% interval from a bootstrap
+// Mean next-token cross-entropy over the scored targets (targetDocument: not a document's leading
+// BOS) among the first maxTokens target positions of each stream (0 = all), in non-overlapping
+// sequences of seqLen; perplexity = exp(loss), with its 95% interval from a bootstrap
 // over the held-out documents (bootstrap.h).
 std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::vector<LanguageStream> &heldout,
                                               int64_t seqLen, int64_t maxTokens, int64_t batchSize = 16,

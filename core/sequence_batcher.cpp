@@ -28,6 +28,7 @@ LanguageStream makeStream(const TokenShard &shard, bool isNew, double weight, in
     s.language = shard.language;
     s.isNew = isNew;
     s.weight = weight;
+    s.bos = bos;
     s.tokens.reserve(shard.tokens.size() + 2 * shard.documents());
     for (size_t d = 0; d < shard.documents(); ++d) {
         if (bos >= 0)
@@ -119,6 +120,20 @@ SequenceBatch SequenceBatcher::batch(int64_t step, int64_t rows) const
         b.isNew.push_back(s.isNew);
     }
     return b;
+}
+
+int64_t targetDocument(const LanguageStream &stream, int64_t pos)
+{
+    const auto &ends = stream.documentEnds;
+    const auto d = int64_t(std::upper_bound(ends.begin(), ends.end(), pos) - ends.begin());
+    if (ends.empty())
+        return pos == 0 && stream.bos >= 0 && !stream.tokens.empty() && stream.tokens[0] == stream.bos ? -1 : 0;
+    if (d >= int64_t(ends.size()))
+        return int64_t(ends.size()) - 1; // past the last end (a malformed stream): the last document
+    const int64_t start = d == 0 ? 0 : ends[size_t(d - 1)];
+    if (pos == start && stream.bos >= 0 && pos < int64_t(stream.tokens.size()) && stream.tokens[size_t(pos)] == stream.bos)
+        return -1;
+    return d;
 }
 
 std::vector<std::vector<int64_t>> evaluationSequences(const LanguageStream &stream, int64_t seqLen,

@@ -17,7 +17,13 @@ struct LanguageStream {
     double weight = 1;           // relative sampling weight; 0 = never sampled
     std::vector<int32_t> tokens; // documents concatenated, each as BOS doc EOS
     std::vector<int64_t> documentEnds; // where each document ends in tokens (exclusive), ascending
+    int32_t bos = -1;            // the token each document starts with (given, never predicted); -1 = none
 };
+
+// The document a target at stream position `pos` (>= 1) is scored in, or -1 when it is not scored:
+// a document's leading BOS is given to the model, never predicted, so it is no target (METHOD.md
+// section 8 scores the text). A stream without document ends is one document.
+int64_t targetDocument(const LanguageStream &stream, int64_t pos);
 
 // Builds a language's stream from a shard; bos/eos < 0 are left out.
 LanguageStream makeStream(const TokenShard &shard, bool isNew, double weight, int32_t bos, int32_t eos);

@@ -88,6 +88,73 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(ConfigError, bootstrapPerplexity({1.0, 2.0}, {1, 1}, 100, 1.0));
     }
 
+    void aDocumentsLeadingBosIsNoTarget()
+    {
+        // [BOS 5 1 EOS][BOS 7 EOS] with BOS = 1 and EOS = 2: position 4 is the second document's BOS,
+        // given to the model after the first one's EOS, never predicted. A token equal to BOS inside
+        // a document (position 2) is text and is scored.
+        LanguageStream s;
+        s.tokens = {1, 5, 1, 2, 1, 7, 2};
+        s.documentEnds = {4, 7};
+        s.bos = 1;
+        const std::vector<int64_t> expected = {0, 0, 0, -1, 1, 1}; // positions 1..6
+        for (int64_t pos = 1; pos <= 6; ++pos)
+            QCOMPARE(targetDocument(s, pos), expected[size_t(pos - 1)]);
+        // Without a BOS every position is a target, each in its document.
+        s.bos = -1;
+        const std::vector<int64_t> all = {0, 0, 0, 1, 1, 1};
+        for (int64_t pos = 1; pos <= 6; ++pos)
+            QCOMPARE(targetDocument(s, pos), all[size_t(pos - 1)]);
+    }
+
+    void evaluationLeavesOutBosTargets()
+    {
+        const ModelConfig c = test::tinyLlamaConfig();
+        torch::manual_seed(5);
+        CausalLM model(c);
+        // Documents of 20, 9 and 30 text tokens, each as BOS text EOS (BOS 1, EOS 2): 65 tokens,
+        // sequences of 16 -> 4 sequences, target positions 1..64. The BOS of documents 2 and 3 sit at
+        // positions 22 and 33, so 62 targets are scored: 21 (positions 1-21) + 10 (23-32) + 31 (34-64).
+        LanguageStream s;
+        s.language = "xx";
+        s.bos = 1;
+        for (int len : {20, 9, 30}) {
+            s.tokens.push_back(1);
+            for (int i = 0; i < len; ++i)
+                s.tokens.push_back(int32_t(3 + (i * 5 + len) % 29));
+            s.tokens.push_back(2);
+            s.documentEnds.push_back(int64_t(s.tokens.size()));
+        }
+        QCOMPARE(s.tokens.size(), size_t(65));
+        const auto rows = evaluatePerplexity(*model, {s}, 16, 0, 4);
+        QCOMPARE(rows[0].tokens, int64_t(62));
+        QCOMPARE(rows[0].documents, int64_t(3));
+
+        // The same number by hand: cross-entropy of every target but positions 22 and 33.
+        at::NoGradGuard g;
+        model->eval();
+        std::vector<int64_t> flat(s.tokens.begin(), s.tokens.begin() + 65);
+        const auto all = torch::from_blob(flat.data(), {1, 65}, at::kLong).clone();
+        double sum = 0;
+        int n = 0;
+        for (int k = 0; k < 4; ++k) {
+            const auto window = all.slice(1, k * 16, k * 16 + 17);
+            const auto logits = model->forward(window.slice(1, 0, 16));
+            const auto losses = torch::nn::functional::cross_entropy(
+                logits.reshape({-1, c.vocabSize}), window.slice(1, 1, 17).reshape({-1}),
+                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+            for (int t = 0; t < 16; ++t) {
+                const int pos = k * 16 + 1 + t;
+                if (pos == 22 || pos == 33)
+                    continue;
+                sum += losses[t].item<double>();
+                ++n;
+            }
+        }
+        QCOMPARE(n, 62);
+        QVERIFY2(std::abs(rows[0].loss - sum / n) < 1e-5, qPrintable(QString("%1 vs %2").arg(rows[0].loss).arg(sum / n)));
+    }
+
     void evaluationCountsEveryTargetInItsDocument()
     {
         const ModelConfig c = test::tinyLlamaConfig();
