@@ -5,6 +5,7 @@
 
 #include "moe_dispatch_cuda.h"
 
+#include <cmath>
 #include <string>
 
 namespace polymoe {
@@ -45,6 +46,12 @@ void MoeBlockImpl::setClassifier(bool enabled)
     if (enabled) {
         classifier = register_module(
             "classifier", torch::nn::Linear(torch::nn::LinearOptions(m_dModel, 2).bias(false)));
+        // Xavier-normal like the routers (LayerMoE's code; std = sqrt(2 / (fan_in + fan_out))), from
+        // the global generator so that a seeded stage 2 is reproducible.
+        {
+            const at::NoGradGuard noGrad;
+            classifier->weight.normal_(0.0, std::sqrt(2.0 / double(m_dModel + 2)));
+        }
         // Follow the block's device and dtype (the router's weight stands for them).
         classifier->to(gate->weight.device(), gate->weight.scalar_type());
     } else {

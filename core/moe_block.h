@@ -63,7 +63,8 @@ public:
     // (zero for tokens that did not choose it). N/k times the expert FLOPs of forward().
     at::Tensor forwardMasked(const at::Tensor &h);
 
-    // Adds (true) or removes (false) the child "classifier" = Linear(d, 2, no bias), section 6. Applied
+    // Adds (true) or removes (false) the child "classifier" = Linear(d, 2, no bias), section 6,
+    // initialised Xavier-normal (std sqrt(2 / (d + 2))) from the global generator. Applied
     // to the FFN input summed over the sequence; in eval mode argmax 0 ("old") sends every token of the
     // sequence to expert 0 with weight 1. In training mode the routing is the router's.
     void setClassifier(bool enabled);

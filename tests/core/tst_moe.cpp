@@ -446,6 +446,24 @@ private Q_SLOTS:
 
     // ---- Classifier (section 6) ----
 
+    void classifierStartsXavierNormal()
+    {
+        // LayerMoE initialises the classifier like the routers: N(0, 2 / (fan_in + fan_out)). d = 1024:
+        // std sqrt(2 / 1026) = 0.04415, 2048 weights, so the sample std is within 5% (about 3.2 sd
+        // of its sampling error) and values beyond the default Linear's uniform bound 1/sqrt(d) =
+        // 0.03125 are common (a normal puts 48% of its mass there).
+        at::manual_seed(21);
+        MoeBlock block(1024, 8, 3);
+        block->setClassifier(true);
+        const at::Tensor w = block->classifier->weight.detach();
+        const double expected = std::sqrt(2.0 / 1026.0);
+        const double sd = w.std().item<double>();
+        QVERIFY2(std::abs(sd - expected) < 0.05 * expected, qPrintable(QString("std %1, expected %2").arg(sd).arg(expected)));
+        QVERIFY(std::abs(w.mean().item<double>()) < 0.005);
+        const double beyond = w.abs().gt(1.0 / 32.0).to(at::kDouble).mean().item<double>();
+        QVERIFY2(beyond > 0.4 && beyond < 0.56, qPrintable(QString::number(beyond)));
+    }
+
     void classifierHardRouting()
     {
         // d = 4, 3 experts, top-2. Router rows look at features 1..3 only: expert 0 gets -(sum), expert 1
