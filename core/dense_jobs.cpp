@@ -141,9 +141,7 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     CausalLM model{nullptr};
     if (!initDir.empty()) {
         model = loadModelFolder(initDir);
-        if (model->config().vocabSize != tokRec->vocabSize)
-            throw ConfigError(initDir.string() + ": the model's vocabulary (" + std::to_string(model->config().vocabSize) +
-                              ") differs from the project tokenizer's (" + std::to_string(tokRec->vocabSize) + ")");
+        checkVocabularyFits(model->config().vocabSize, tokRec->vocabSize, initDir.string());
     } else {
         auto mj = runId ? runConfig["model"] : nlohmann::json::parse(spec.recipe.modelConfigJson);
         const SpecialTokens sp = projectSpecialTokens(store);

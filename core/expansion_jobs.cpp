@@ -13,6 +13,7 @@
 #include "project_models.h"
 #include "router_stats.h"
 #include "similarity.h"
+#include "similarity_sample.h"
 #include "trainer.h"
 #include "upcycle.h"
 
@@ -151,7 +152,7 @@ double expert0Top1Share(const std::vector<RouterStatRow> &rows, int layer, const
 // --- Section 1 --------------------------------------------------------------------------------
 
 SimilarityAnalysis analyzeSimilarity(ProjectStore &store, const std::string &modelName, int64_t tokensPerLanguage,
-                                     const ProgressFn &progress, std::stop_token stop)
+                                     const ProgressFn &progress, std::stop_token stop, uint64_t seed)
 {
     if (tokensPerLanguage < 1)
         throw ConfigError("similarity: tokens per language must be positive");
@@ -168,51 +169,67 @@ SimilarityAnalysis analyzeSimilarity(ProjectStore &store, const std::string &mod
     for (const auto &c : plan.fresh)
         out.languages.push_back(c), out.isNew.push_back(true);
 
+    // Section 1: documents drawn with a seed across the language's whole corpus (both splits, every
+    // source), BOS and EOS not counted (similarity_sample.h).
     const auto heldout = projectStreams(store, "heldout");
-    std::vector<LanguageStream> train; // read only when some held-out text is too short
+    const auto train = projectStreams(store, "train");
+    const int32_t eos = projectSpecialTokens(store).eos;
     const int64_t seqLen = std::min<int64_t>(128, model->config().maxPositionEmbeddings);
     const int L = int(model->numLayers());
     SimilarityAccumulator acc(L, model->config().hiddenSize, out.languages);
     int current = 0;
-    model->setFfnInputHook([&](int layer, const at::Tensor &h) { acc.add(layer, current, h); });
+    at::Tensor countMask; // (B, T) bool: which positions of the batch count
+    model->setFfnInputHook([&](int layer, const at::Tensor &h) { acc.add(layer, current, h, countMask.to(h.device())); });
     struct HookReset {
         CausalLM &m;
         ~HookReset() { m->setFfnInputHook({}); }
     } hookReset{model};
 
-    nlohmann::json splits = nlohmann::json::object(), counts = nlohmann::json::object();
+    nlohmann::json samples = nlohmann::json::object(), counts = nlohmann::json::object();
     const at::NoGradGuard noGrad;
     model->eval();
     const auto device = model->parameters().front().device();
     for (size_t li = 0; li < out.languages.size(); ++li) {
         const std::string &code = out.languages[li];
-        const LanguageStream *s = findStream(heldout, code);
-        std::string split = "heldout";
-        if (!s || int64_t(s->tokens.size()) < tokensPerLanguage) {
-            if (train.empty())
-                train = projectStreams(store, "train");
-            const LanguageStream *t = findStream(train, code);
-            if (t && (!s || t->tokens.size() > s->tokens.size()))
-                s = t, split = "train";
-        }
-        if (!s || s->tokens.empty())
+        std::vector<const LanguageStream *> parts;
+        const char *partNames[2] = {"heldout", "train"};
+        parts.push_back(findStream(heldout, code));
+        parts.push_back(findStream(train, code));
+        const LanguageStream empty;
+        for (auto &p : parts)
+            if (!p)
+                p = &empty;
+        const SimilaritySample sample = similaritySample(parts, eos, tokensPerLanguage, seqLen, seed);
+        if (sample.tokens == 0)
             throw ConfigError(store.path().string() + ": language '" + code + "' has no text to analyse");
-        const int64_t n = std::min<int64_t>(tokensPerLanguage, int64_t(s->tokens.size()));
         current = int(li);
-        // Full sequences in batches of 16, then the remainder as one short sequence.
-        const int64_t full = n / seqLen, rest = n % seqLen;
-        for (int64_t b = 0; b < full; b += 16) {
+        // Windows in batches of 16, right-padded; padding and BOS positions are masked out (the
+        // attention is causal, so padding after a window's end changes nothing before it).
+        for (size_t b = 0; b < sample.windows.size(); b += 16) {
             throwIfStopped(stop);
-            const int64_t rows = std::min<int64_t>(16, full - b);
-            std::vector<int64_t> ids(s->tokens.begin() + b * seqLen, s->tokens.begin() + (b + rows) * seqLen);
-            model->forward(torch::from_blob(ids.data(), {rows, seqLen}, at::kLong).clone().to(device));
+            const size_t e = std::min(sample.windows.size(), b + 16);
+            int64_t width = 0;
+            for (size_t k = b; k < e; ++k)
+                width = std::max<int64_t>(width, int64_t(sample.windows[k].ids.size()));
+            const int64_t rows = int64_t(e - b);
+            std::vector<int64_t> ids(size_t(rows * width), 0);
+            std::vector<uint8_t> mask(size_t(rows * width), 0);
+            for (size_t k = b; k < e; ++k) {
+                const auto &w = sample.windows[k];
+                const int64_t r = int64_t(k - b);
+                std::copy(w.ids.begin(), w.ids.end(), ids.begin() + r * width);
+                for (int64_t t = w.firstCounted; t < int64_t(w.ids.size()); ++t)
+                    mask[size_t(r * width + t)] = 1;
+            }
+            countMask = torch::from_blob(mask.data(), {rows, width}, at::kByte).to(at::kBool).clone();
+            model->forward(torch::from_blob(ids.data(), {rows, width}, at::kLong).clone().to(device));
         }
-        if (rest > 0) {
-            std::vector<int64_t> ids(s->tokens.begin() + full * seqLen, s->tokens.begin() + n);
-            model->forward(torch::from_blob(ids.data(), {1, rest}, at::kLong).clone().to(device));
-        }
+        const int64_t n = sample.tokens;
+        nlohmann::json drawn = nlohmann::json::object();
+        for (size_t p = 0; p < parts.size(); ++p)
+            drawn[partNames[p]] = sample.documents[p];
+        samples[code] = drawn;
         out.tokens.push_back(n);
-        splits[code] = split;
         counts[code] = n;
         if (progress)
             progress({"similarity", int64_t(li + 1), int64_t(out.languages.size()), "languages", code});
@@ -228,7 +245,9 @@ SimilarityAnalysis analyzeSimilarity(ProjectStore &store, const std::string &mod
     a.modelId = rec.id;
     a.tokensPerLanguage = tokensPerLanguage;
     a.settings = nlohmann::json{{"model", modelName}, {"wave", plan.wave}, {"old", plan.old}, {"new", plan.fresh},
-                                {"split", splits}, {"tokens", counts}, {"seq_len", seqLen}}
+                                {"tokens", counts}, {"seq_len", seqLen},
+                                {"sample", {{"seed", seed}, {"documents", samples},
+                                            {"rule", "seeded documents of both splits, BOS/EOS not counted"}}}}
                      .dump();
     std::vector<SimilarityValueRecord> values;
     for (int l = 0; l < L; ++l)
@@ -371,9 +390,7 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
 
     const ModelRecord inRec = requireModel(store, spec.model);
     CausalLM model = loadModelFolder(store.modelPath(inRec));
-    if (model->config().vocabSize != tokRec->vocabSize)
-        throw ConfigError("model '" + inRec.name + "': its vocabulary (" + std::to_string(model->config().vocabSize) +
-                          ") differs from the project tokenizer's (" + std::to_string(tokRec->vocabSize) + ")");
+    checkVocabularyFits(model->config().vocabSize, tokRec->vocabSize, "model '" + inRec.name + "'");
     const MoeLayout inLayout = moeLayoutOf(*model);
 
     ExpansionOutcome out;
@@ -504,6 +521,23 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
         if (s1Config.is_object() && s1Config.contains("allocation_id"))
             details["allocation_id"] = s1Config["allocation_id"];
     }
+    // Section 7: in wave w the languages of earlier waves are old everywhere (replay, the LPR mask,
+    // the classifier's labels), not only for similarity; the group stored with a language is its
+    // group in its own wave.
+    auto groupByWave = [&](std::vector<LanguageStream> &all) {
+        for (auto &s : all)
+            s.isNew = std::find(plan.fresh.begin(), plan.fresh.end(), s.language) != plan.fresh.end();
+    };
+    groupByWave(trainStreamsAll);
+    // The languages whose rows the stage treats as old (LPR mask, classifier label 0), from the very
+    // streams the batcher reads: recorded with the run.
+    {
+        std::vector<std::string> asOld;
+        for (const auto &st : trainStreamsAll)
+            if (!st.isNew)
+                asOld.push_back(st.language);
+        details["old_rows_languages"] = asOld;
+    }
     out.experts = moeLayoutOf(*model).expertsPerLayer;
     if (out.classifierLayers.empty())
         out.classifierLayers = moeLayoutOf(*model).classifierLayers;
@@ -534,7 +568,8 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
     }
     trainStreamsAll.clear();
     SequenceBatcher batcher(std::move(streams), cfg.seqLen, cfg.seed);
-    const auto heldout = projectStreams(store, "heldout");
+    auto heldout = projectStreams(store, "heldout");
+    groupByWave(heldout);
     const auto probe = makeProbeSets(heldout, cfg.seqLen, spec.probeSequences);
     auto recordStats = [&](int64_t step, std::optional<int64_t> modelId) {
         auto rows = routerStatistics(*model, probe);

@@ -20,6 +20,14 @@ ModelRecord requireModel(const ProjectStore &store, const std::string &name)
     return *m;
 }
 
+void checkVocabularyFits(int64_t modelVocab, int64_t tokenizerVocab, const std::string &where)
+{
+    if (tokenizerVocab > modelVocab)
+        throw ConfigError(where + ": the model's vocabulary (" + std::to_string(modelVocab) +
+                          " tokens) is smaller than the project tokenizer's (" + std::to_string(tokenizerVocab) +
+                          "): ids past the model's embedding would have no row");
+}
+
 ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std::string &name, const std::string &kind,
                              std::optional<int64_t> parentId, std::optional<int64_t> tokenizerId,
                              const std::string &provenanceJson)

@@ -17,6 +17,11 @@ namespace polymoe {
 // The model row by name; ConfigError naming the project when there is none.
 ModelRecord requireModel(const ProjectStore &store, const std::string &name);
 
+// A model can use the project tokenizer when every token id has an embedding row: the tokenizer's
+// vocabulary may be smaller than the model's (embedding tables are often padded, as Qwen2's), never
+// larger. ConfigError naming `where` otherwise.
+void checkVocabularyFits(int64_t modelVocab, int64_t tokenizerVocab, const std::string &where);
+
 // Writes the model folder to "<data>/models/NAME" (with the project tokenizer's model bytes) and adds
 // its row; returns the row with its id. ConfigError when the name is taken.
 ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std::string &name, const std::string &kind,

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <optional>
@@ -434,6 +435,11 @@ private Q_SLOTS:
         const auto run2 = nlohmann::json::parse(store.runs().back().config);
         QCOMPARE(run2["wave"].get<int>(), 2);
         QCOMPARE(run2["old_languages"].get<std::vector<std::string>>().size(), size_t(4));
+        // Section 7: in wave 2 the wave-1 languages are old everywhere: the rows of de and ru (wave 1)
+        // are old rows for the LPR mask and the classifier, as en and es are; only tr's are new.
+        auto oldRows = run2["old_rows_languages"].get<std::vector<std::string>>();
+        std::sort(oldRows.begin(), oldRows.end());
+        QCOMPARE(oldRows, (std::vector<std::string>{"de", "en", "es", "ru"}));
     }
 };
 

@@ -4,11 +4,13 @@
 #include "models/llama.h"
 #include "polymoe/error.h"
 #include "similarity.h"
+#include "similarity_sample.h"
 
 #include <QtTest>
 
 #include <cmath>
 #include <random>
+#include <set>
 
 using namespace polymoe;
 
@@ -400,6 +402,64 @@ private Q_SLOTS:
         QVERIFY(configErrorOf([] { classifierLayers({.1, .2}, {2, 2, 2}); }).contains("2 scores for 3 layers"));
         QVERIFY(configErrorOf([] { classifierLayers({.1, .2}, {2, 2}, 1.5); }).contains("outside [0, 1]"));
         QVERIFY(configErrorOf([] { classifierLayers({.1, std::nan("")}, {2, 2}); }).contains("layer 1 has a NaN"));
+    }
+
+    // ---- The sample (section 1): seeded documents of the whole corpus, special tokens out ----
+
+    void sampleDrawsDocumentsAcrossTheCorpusWithoutSpecials()
+    {
+        // Two splits of 40 documents each, document k of split p holding 5 + k % 7 text tokens, all
+        // with id 100 + 10 * p + k % 10 (never BOS = 1 or EOS = 2), each as BOS text EOS.
+        auto makeSplit = [](int p) {
+            LanguageStream s;
+            s.bos = 1;
+            for (int k = 0; k < 40; ++k) {
+                s.tokens.push_back(1);
+                for (int t = 0; t < 5 + k % 7; ++t)
+                    s.tokens.push_back(100 + 10 * p + k % 10);
+                s.tokens.push_back(2);
+                s.documentEnds.push_back(int64_t(s.tokens.size()));
+            }
+            return s;
+        };
+        const LanguageStream a = makeSplit(0), b = makeSplit(1);
+        const int64_t budget = 150, seqLen = 4;
+        const SimilaritySample s = similaritySample({&a, &b}, 2, budget, seqLen, 7);
+        QCOMPARE(s.tokens, budget);
+        int64_t counted = 0;
+        std::set<std::pair<int, int64_t>> seen;
+        for (const auto &w : s.windows) {
+            QVERIFY(int64_t(w.ids.size()) <= seqLen);
+            QVERIFY(w.firstCounted == 0 || (w.firstCounted == 1 && w.ids[0] == 1));
+            for (size_t t = size_t(w.firstCounted); t < w.ids.size(); ++t) {
+                QVERIFY2(w.ids[t] != 1 && w.ids[t] != 2, "a special token is counted");
+                QCOMPARE(w.ids[t], int64_t(100 + 10 * w.part + w.document % 10)); // the window's own document
+                ++counted;
+            }
+            seen.insert({w.part, w.document});
+        }
+        QCOMPARE(counted, budget);
+        // Every listed document was drawn once, and both splits contribute.
+        size_t listed = 0;
+        for (int p = 0; p < 2; ++p) {
+            const auto &d = s.documents[size_t(p)];
+            QCOMPARE(std::set<int64_t>(d.begin(), d.end()).size(), d.size());
+            QVERIFY2(!d.empty(), "a split gave no document");
+            listed += d.size();
+        }
+        QCOMPARE(seen.size(), listed);
+        // Not the first documents of the corpus: 150 tokens would be the first 18 documents of split
+        // 0 in order; a seeded draw reaches beyond them.
+        QVERIFY(*std::max_element(s.documents[0].begin(), s.documents[0].end()) >= 18 || !s.documents[1].empty());
+        // The same seed draws the same documents; another seed other ones.
+        QCOMPARE(similaritySample({&a, &b}, 2, budget, seqLen, 7).documents, s.documents);
+        QVERIFY(similaritySample({&a, &b}, 2, budget, seqLen, 8).documents != s.documents);
+        // More budget than text: all of it (80 documents, 5..11 tokens), and no more.
+        int64_t all = 0;
+        for (int k = 0; k < 40; ++k)
+            all += 2 * (5 + k % 7);
+        QCOMPARE(similaritySample({&a, &b}, 2, 1000000, 16, 1).tokens, all);
+        QVERIFY_THROWS_EXCEPTION(ConfigError, similaritySample({&a}, 2, 0, 16, 1));
     }
 };
 

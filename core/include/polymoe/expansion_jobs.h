@@ -25,7 +25,9 @@ namespace polymoe {
 // Section 1 on a project model. Languages: "new" are the new-group languages of the wave being added
 // (a dense model: the lowest wave; an expanded model: the highest, lifelong section 7), "old" the
 // old-group languages and the new ones of earlier waves; later waves are left out. Each language's
-// held-out text is used (its train text when the held-out part is shorter than tokensPerLanguage).
+// sample is tokensPerLanguage text tokens of documents drawn with `seed` from its whole corpus (both
+// splits, every source), BOS and EOS not counted; the documents drawn are recorded with the analysis
+// (settings "sample").
 struct SimilarityAnalysis {
     int64_t id = 0;                      // similarity_analyses row
     int64_t modelId = 0;
@@ -38,7 +40,7 @@ struct SimilarityAnalysis {
     std::vector<std::vector<std::vector<double>>> pairs; // [layer][a][b]
 };
 SimilarityAnalysis analyzeSimilarity(ProjectStore &store, const std::string &modelName, int64_t tokensPerLanguage = 100000,
-                                     const ProgressFn &progress = {}, std::stop_token stop = {});
+                                     const ProgressFn &progress = {}, std::stop_token stop = {}, uint64_t seed = 1);
 
 // Section 2. The counts N_i include the original FFN (1 = the layer stays dense).
 struct AllocationSpec {
