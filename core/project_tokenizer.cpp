@@ -5,6 +5,7 @@
 #include "polymoe/error.h"
 #include "sqlite_db.h"
 #include "token_shard.h"
+#include "utf8.h"
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +32,23 @@ TokenizerRecord recordFrom(Statement &st)
     r.createdAt = st.text(7);
     return r;
 }
+
+// Encodes text as the tokenizer was trained on it: whitespace runs collapsed to one space.
+class CollapsingTokenizer final : public ITokenizer {
+public:
+    explicit CollapsingTokenizer(std::unique_ptr<ITokenizer> inner) : m_inner(std::move(inner)) {}
+    std::vector<int32_t> encode(std::string_view text) const override { return m_inner->encode(collapseWhitespace(text)); }
+    std::string decode(const std::vector<int32_t> &ids) const override { return m_inner->decode(ids); }
+    int32_t vocabSize() const override { return m_inner->vocabSize(); }
+    std::string idToPiece(int32_t id) const override { return m_inner->idToPiece(id); }
+    int32_t pieceToId(std::string_view piece) const override { return m_inner->pieceToId(piece); }
+    SpecialTokens specialTokens() const override { return m_inner->specialTokens(); }
+    std::string serialize() const override { return m_inner->serialize(); }
+    std::string backend() const override { return m_inner->backend(); }
+
+private:
+    std::unique_ptr<ITokenizer> m_inner;
+};
 
 constexpr const char *kSelect =
     "SELECT id, backend, coalesce(model_type, ''), vocab_size, sha256, source, is_current, created_at FROM tokenizers";
@@ -66,6 +84,31 @@ TokenizerRecord storeModel(ProjectStore &store, const std::string &backend, cons
 
 } // namespace
 
+std::vector<std::string> tokenizerTrainingUnits(std::string_view document, int maxBytes)
+{
+    const std::string text = collapseWhitespace(document);
+    std::vector<std::string> units;
+    const size_t limit = size_t(std::max(maxBytes, 16));
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.size();
+        if (end - start > limit) {
+            // Cut at the last space that keeps the unit within the limit, else at a UTF-8 boundary.
+            end = text.rfind(' ', start + limit);
+            if (end == std::string::npos || end <= start) {
+                end = start + limit;
+                while (end > start && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+                    --end;
+            }
+        }
+        units.push_back(text.substr(start, end - start));
+        start = end;
+        while (start < text.size() && text[start] == ' ')
+            ++start;
+    }
+    return units;
+}
+
 TokenizerRecord trainProjectTokenizer(ProjectStore &store, const TokenizerTrainOptions &options,
                                       const ProgressFn &progress, std::stop_token stop)
 {
@@ -89,18 +132,11 @@ TokenizerRecord trainProjectTokenizer(ProjectStore &store, const TokenizerTrainO
                 last = st.text(0);
                 langs.push_back(last);
             }
-            const std::string text = st.text(1);
-            size_t start = 0;
-            while (start <= text.size()) {
-                size_t end = text.find('\n', start);
-                if (end == std::string::npos)
-                    end = text.size();
-                if (end > start) {
-                    out.write(text.data() + start, std::streamsize(end - start));
-                    out.put('\n');
-                    ++lines;
-                }
-                start = end + 1;
+            // The units the tokenizer will encode: whole documents under the whitespace policy.
+            for (const std::string &unit : tokenizerTrainingUnits(st.text(1), options.maxSentenceLength)) {
+                out.write(unit.data(), std::streamsize(unit.size()));
+                out.put('\n');
+                ++lines;
             }
         }
     }
@@ -120,7 +156,7 @@ TokenizerRecord trainProjectTokenizer(ProjectStore &store, const TokenizerTrainO
                                {"character_coverage", options.characterCoverage},
                                {"byte_fallback", options.byteFallback},
                                {"input_sentence_size", options.inputSentenceSize}, {"seed", options.seed},
-                               {"sentences", lines}};
+                               {"sentences", lines}, {"whitespace", kWhitespaceCollapse}};
     std::string source = "trained on";
     for (size_t i = 0; i < langs.size(); ++i)
         source += (i ? "," : " ") + langs[i];
@@ -135,8 +171,8 @@ TokenizerRecord importTokenizerModel(ProjectStore &store, const std::filesystem:
 {
     auto plugin = TokenizerPlugin::load("sentencepiece");
     auto tok = plugin->loadFile(modelFile); // validates
-    return storeModel(store, plugin->name(), "", *tok, "{}", tok->serialize(),
-                      std::filesystem::absolute(modelFile).string());
+    return storeModel(store, plugin->name(), "", *tok, nlohmann::json{{"whitespace", kWhitespaceVerbatim}}.dump(),
+                      tok->serialize(), std::filesystem::absolute(modelFile).string());
 }
 
 std::optional<TokenizerRecord> currentTokenizerRecord(const ProjectStore &store)
@@ -171,10 +207,27 @@ std::string projectTokenizerBytes(const ProjectStore &store)
     return st.blob(0);
 }
 
+std::string projectWhitespacePolicy(const ProjectStore &store)
+{
+    Statement st(store.db(), "SELECT settings FROM tokenizers WHERE is_current = 1");
+    if (!st.step())
+        throw ConfigError(store.path().string() + ": the project has no tokenizer yet; run 'polymoe tokenizer train'");
+    const auto j = nlohmann::json::parse(st.text(0), nullptr, false);
+    // Tokenizers stored before the policy was recorded were imported or trained on lines: verbatim.
+    const std::string policy = j.is_object() ? j.value("whitespace", std::string(kWhitespaceVerbatim)) : kWhitespaceVerbatim;
+    if (policy != kWhitespaceVerbatim && policy != kWhitespaceCollapse)
+        throw FormatError(store.path().string() + ": the current tokenizer's whitespace policy '" + policy +
+                          "' is unknown (verbatim or collapse)");
+    return policy;
+}
+
 std::unique_ptr<ITokenizer> loadProjectTokenizer(const ProjectStore &store)
 {
     const std::string bytes = projectTokenizerBytes(store);
-    return TokenizerPlugin::load("sentencepiece")->loadBytes(bytes);
+    auto tok = TokenizerPlugin::load("sentencepiece")->loadBytes(bytes);
+    if (projectWhitespacePolicy(store) == kWhitespaceCollapse)
+        return std::make_unique<CollapsingTokenizer>(std::move(tok));
+    return tok;
 }
 
 std::vector<ShardRecord> projectShards(const ProjectStore &store)
@@ -208,8 +261,10 @@ std::vector<ShardRecord> tokenizeProject(ProjectStore &store, bool force, const 
             Statement docs(db, "SELECT text, n_words, n_characters FROM documents WHERE language = ? AND split = ? ORDER BY id");
             docs.bind(1, lang.code).bind(2, split);
             if (have.int64(0) > 0 && !force) {
-                done += db.queryInt("SELECT count(*) FROM documents WHERE language = '" + lang.code +
-                                    "' AND split = '" + split + "'");
+                Statement n(db, "SELECT count(*) FROM documents WHERE language = ? AND split = ?");
+                n.bind(1, lang.code).bind(2, split);
+                n.step();
+                done += n.int64(0);
                 continue;
             }
             TokenShard shard;

@@ -79,4 +79,23 @@ std::string trimWhitespace(std::string_view s)
     return std::string(s.substr(b, e - b + 1));
 }
 
+std::string collapseWhitespace(std::string_view s)
+{
+    std::string out;
+    out.reserve(s.size());
+    bool pending = false;
+    for (const char ch : s) {
+        const bool space = ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+        if (space) {
+            pending = !out.empty();
+            continue;
+        }
+        if (pending)
+            out.push_back(' ');
+        pending = false;
+        out.push_back(ch);
+    }
+    return out;
+}
+
 } // namespace polymoe

@@ -1,7 +1,11 @@
 // Tests the SentencePiece tokenizer plugin through core's loader on real text (Debian's fortunes in
 // English, German and Russian): training, round trips, model files, errors, and LibTorch in the
 // same process (the deep-bind isolation of PLATFORM.md, trap 2).
+#include "polymoe/corpus.h"
 #include "polymoe/error.h"
+#include "polymoe/project_store.h"
+#include "polymoe/project_tokenizer.h"
+#include "utf8.h"
 #include "polymoe/tokenizer.h"
 #include "polymoe/tokenizer_plugin_api.h"
 
@@ -18,6 +22,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -137,6 +142,7 @@ private Q_SLOTS:
     void envFolderComesFirst();
     void brokenPluginFiles();
     void apiVersionMismatch();
+    void projectTokenizerTrainsOnWhatItEncodes();
 
 private:
     std::shared_ptr<TokenizerPlugin> m_plugin;
@@ -547,6 +553,64 @@ void TestTokenizerPlugin::apiVersionMismatch()
         QVERIFY2(what.contains(QString::number(POLYMOE_TOKENIZER_API_VERSION + 41)), e.what());
         QVERIFY2(what.contains(QString::number(POLYMOE_TOKENIZER_API_VERSION)), e.what());
     }
+}
+
+
+// Issue: SentencePiece trained on lines but encoded whole documents, so every newline became a byte
+// piece and the next word lost its word-start piece. Trained tokenizers now collapse whitespace, in
+// training and in encoding alike, and record the policy.
+void TestTokenizerPlugin::projectTokenizerTrainsOnWhatItEncodes()
+{
+    const fs::path file = fs::path(m_dir.path().toStdString()) / "ws.polymoe";
+    ProjectStore store = ProjectStore::create(file);
+    std::vector<RawDocument> docs;
+    const QList<QByteArray> entries = readFortunes(kFortunes + QStringLiteral("/fortunes"));
+    for (qsizetype i = 0; i < 400 && i < entries.size(); ++i) {
+        // Multi-line documents, with tabs and blank lines, as fortunes and man pages are.
+        QByteArray e = entries.at(i);
+        e.replace(' ', i % 2 ? "\n" : "  \t");
+        docs.push_back({e.toStdString() + "\n\n", "fortunes:" + std::to_string(i)});
+    }
+    importDocuments(store, {"en", "English", LanguageGroup::Old, 0},
+                    {{{"ws", "test", "", "test", "txt"}, docs}}, {.heldoutFraction = 0.0});
+    const auto rec = trainProjectTokenizer(store, {.modelType = "unigram", .vocabSize = 400, .seed = 3});
+    QCOMPARE(projectWhitespacePolicy(store), std::string(kWhitespaceCollapse));
+
+    // The training units are the collapsed documents, cut only when longer than the limit.
+    const std::string doc = docs[1].text;
+    const auto units = tokenizerTrainingUnits(doc, 16384);
+    QCOMPARE(units.size(), size_t(1));
+    QVERIFY(units[0].find('\n') == std::string::npos && units[0].find("  ") == std::string::npos);
+    QCOMPARE(units[0], collapseWhitespace(doc));
+    const std::string abc = std::string(50, 'a') + " " + std::string(50, 'b') + "\n" + std::string(10, 'c');
+    QCOMPARE(tokenizerTrainingUnits(abc, 60),
+             (std::vector<std::string>{std::string(50, 'a'), std::string(50, 'b'), std::string(10, 'c')}));
+    QCOMPARE(tokenizerTrainingUnits(abc, 70),
+             (std::vector<std::string>{std::string(50, 'a'), std::string(50, 'b') + " " + std::string(10, 'c')}));
+
+    // Encoding a document gives the ids of its training unit: no newline byte piece, and every line
+    // start keeps its word-start piece.
+    auto tok = loadProjectTokenizer(store);
+    const auto raw = tok->encode(doc);
+    QCOMPARE(raw, tok->encode(units[0]));
+    const int32_t newline = tok->pieceToId("<0x0A>");
+    QVERIFY(newline != tok->specialTokens().unk);
+    QVERIFY(std::find(raw.begin(), raw.end(), newline) == raw.end());
+    // The plain plugin tokenizer, encoding verbatim, has the newline byte pieces the fix removes.
+    const auto verbatim = m_plugin->loadBytes(projectTokenizerBytes(store))->encode(doc);
+    QVERIFY(std::find(verbatim.begin(), verbatim.end(), newline) != verbatim.end());
+    QVERIFY(verbatim.size() > raw.size());
+
+    // An imported tokenizer.model is used verbatim.
+    const fs::path model = fs::path(m_dir.path().toStdString()) / "imported.model";
+    {
+        std::ofstream out(model, std::ios::binary);
+        out << projectTokenizerBytes(store);
+    }
+    importTokenizerModel(store, model);
+    QCOMPARE(projectWhitespacePolicy(store), std::string(kWhitespaceVerbatim));
+    QCOMPARE(loadProjectTokenizer(store)->encode(doc), verbatim);
+    Q_UNUSED(rec);
 }
 
 QTEST_GUILESS_MAIN(TestTokenizerPlugin)

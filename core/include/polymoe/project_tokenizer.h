@@ -10,6 +10,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace polymoe {
@@ -25,16 +26,28 @@ struct TokenizerRecord {
     std::string createdAt;
 };
 
-// Trains on the train split of every language in the project (each document's lines become the
-// trainer's sentences), stores the model and makes it current. Throws ConfigError when the project
-// has no documents.
+// Whitespace policies, recorded with each stored tokenizer ("whitespace" in its settings) and applied
+// by loadProjectTokenizer's encode: "collapse" (trained here: every whitespace run is one space, so the
+// text encoded is the text trained on) or "verbatim" (imported tokenizers: the text as it is).
+inline constexpr const char *kWhitespaceCollapse = "collapse";
+inline constexpr const char *kWhitespaceVerbatim = "verbatim";
+
+// The trainer's sentences for one document: the document with its whitespace collapsed, cut at
+// spaces into units of at most maxBytes (SentencePiece skips longer sentences).
+std::vector<std::string> tokenizerTrainingUnits(std::string_view document, int maxBytes);
+
+// Trains on the train split of every language in the project (each document, whitespace collapsed,
+// becomes the trainer's sentences: tokenizerTrainingUnits), stores the model with the "collapse"
+// policy and makes it current. Throws ConfigError when the project has no documents.
 TokenizerRecord trainProjectTokenizer(ProjectStore &store, const TokenizerTrainOptions &options,
                                       const ProgressFn &progress = {}, std::stop_token stop = {});
 // Stores an existing model file (e.g. a checkpoint's tokenizer.model) and makes it current.
 TokenizerRecord importTokenizerModel(ProjectStore &store, const std::filesystem::path &modelFile);
 
 std::optional<TokenizerRecord> currentTokenizerRecord(const ProjectStore &store);
-std::unique_ptr<ITokenizer> loadProjectTokenizer(const ProjectStore &store); // ConfigError if none
+// The current tokenizer, encoding under its whitespace policy. ConfigError if none.
+std::unique_ptr<ITokenizer> loadProjectTokenizer(const ProjectStore &store);
+std::string projectWhitespacePolicy(const ProjectStore &store); // kWhitespaceCollapse or kWhitespaceVerbatim
 // The model bytes of the current tokenizer (for writing tokenizer.model next to a checkpoint).
 std::string projectTokenizerBytes(const ProjectStore &store);
 // Its special ids, kept in the store so that training needs no tokenizer plugin.
