@@ -4,6 +4,10 @@
 #include "polymoe/project_store.h"
 #include "polymoe/project_tokenizer.h"
 
+#include "polymoe/error.h"
+
+#include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -77,10 +81,46 @@ int tokenizerImport(const Args &a, Context &ctx)
     return reportTokenizer(a, ctx, store, rec, text);
 }
 
+// --file F: one line of ids per input line (a JSON array each with --json), for scripts and checks.
+int tokenizeLines(const Args &a, const Context &ctx, const ITokenizer &tok)
+{
+    const std::string path = a.get("--file");
+    std::ifstream file;
+    std::istream *in = &std::cin;
+    if (path != "-") {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(path, ec))
+            throw IoError(path + ": not a regular file (--file takes a text file, or - for standard input)");
+        file.open(path, std::ios::binary);
+        if (!file)
+            throw IoError(path + ": cannot be read");
+        in = &file;
+    }
+    const bool json = ctx.json;
+    std::string line;
+    while (std::getline(*in, line)) {
+        const auto ids = tok.encode(line);
+        std::string out = json ? "[" : "";
+        for (size_t i = 0; i < ids.size(); ++i)
+            out += (i ? (json ? "," : " ") : "") + std::to_string(ids[i]);
+        out += json ? "]\n" : "\n";
+        std::cout << out;
+    }
+    std::cout.flush();
+    return kExitOk;
+}
+
 int tokenize(const Args &a, Context &ctx)
 {
     auto store = ProjectStore::open(a.positionals[0], true);
     auto tok = loadProjectTokenizer(store);
+    if (a.has("--file")) {
+        if (a.positionals.size() > 1)
+            throw UsageError("give either TEXT or --file, not both");
+        return tokenizeLines(a, ctx, *tok);
+    }
+    if (a.positionals.size() < 2)
+        throw UsageError("give a TEXT to tokenize, or --file F");
     std::string text;
     for (size_t i = 1; i < a.positionals.size(); ++i)
         text += (i > 1 ? " " : "") + a.positionals[i];
@@ -112,8 +152,12 @@ Register trainCmd({"tokenizer train", "train the project's SentencePiece tokeniz
 Register importCmd({"tokenizer import", "use an existing SentencePiece tokenizer.model (Llama-2, Mistral, Gemma...)",
                     "PROJECT MODEL_FILE", "", {{"--no-tokenize", "", "do not write token shards", ""}}, 2, 2, true,
                     tokenizerImport});
-Register tokenizeCmd({"tokenize", "show how the project's tokenizer splits a text", "PROJECT TEXT...", "", {}, 2, -1,
-                      true, tokenize});
+Register tokenizeCmd({"tokenize", "show how the project's tokenizer splits a text", "PROJECT TEXT... | PROJECT --file F",
+                      "TEXT: the pieces and ids of one text (as the project encodes documents: under the tokenizer's\n"
+                      "whitespace policy, without BOS/EOS). --file F (- for standard input): one line of ids per input\n"
+                      "line, a JSON array each with --json: the ids Hugging Face's tokenizer.encode(line,\n"
+                      "add_special_tokens=False) gives for an imported tokenizer.json.",
+                      {{"--file", "F", "tokenize each line of F (- reads standard input)", ""}}, 1, -1, true, tokenize});
 
 } // namespace
 } // namespace polymoe::cli
