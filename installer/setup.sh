@@ -11,6 +11,7 @@ build_pkgs=(
   libtorch-dev libopenblas0-openmp                    # LibTorch 1.13 (CPU) and a fast BLAS for it
   libsentencepiece-dev sentencepiece                  # tokenizer plugin and its CLI tools
   libsqlite3-dev nlohmann-json3-dev zlib1g-dev        # project store, JSON, gzip'd man pages
+  libpcre2-dev libutf8proc-dev                        # tokenizer.json: Unicode regexes (JIT), normalization
   xvfb xauth                                          # virtual display for GUI tests
   python3 python3-venv                                # the transformers interop test's venv (PyPI)
 )
