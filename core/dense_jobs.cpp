@@ -1,6 +1,8 @@
 // Dense-model jobs: pre-training, full fine-tuning, evaluation, import, description, sampling.
 #include "polymoe/dense_jobs.h"
 
+#include "hf_tokenizer.h"
+
 #include "evaluation.h"
 #include "model_io.h"
 #include "models/generate.h"
@@ -251,7 +253,7 @@ ModelRecord importModelFolder(ProjectStore &store, const fs::path &dir, const st
     rec.path = fs::absolute(dir).string();
     rec.config = modelConfigToJson(model->config());
     rec.parameters = countParameters(*model);
-    if (auto t = currentTokenizerRecord(store); t && t->vocabSize == model->config().vocabSize)
+    if (auto t = currentTokenizerRecord(store); t && t->vocabSize <= model->config().vocabSize)
         rec.tokenizerId = t->id;
     rec.id = store.addModel(rec);
     return rec;
@@ -277,23 +279,29 @@ std::string describeModelFolder(const fs::path &dir)
     for (const auto &e : fs::directory_iterator(dir))
         if (e.is_regular_file())
             j["files"].push_back({{"name", e.path().filename().string()}, {"bytes", e.file_size()}});
-    j["has_tokenizer"] = fs::exists(dir / "tokenizer.model");
+    j["has_tokenizer"] = fs::exists(dir / "tokenizer.model") || fs::exists(dir / "tokenizer.json");
+    j["tokenizer_file"] = fs::exists(dir / "tokenizer.json") ? "tokenizer.json"
+                          : fs::exists(dir / "tokenizer.model") ? "tokenizer.model" : "";
     return j.dump(2);
 }
 
 std::string generateText(const fs::path &modelDir, const std::string &prompt, const GenerateOptions &o)
 {
-    if (!fs::exists(modelDir / "tokenizer.model"))
-        throw ConfigError(modelDir.string() + ": no tokenizer.model in the model folder");
-    auto tok = TokenizerPlugin::load("sentencepiece")->loadFile(modelDir / "tokenizer.model");
+    auto tok = loadFolderTokenizer(modelDir); // tokenizer.json, else tokenizer.model
     CausalLM model = loadModelFolder(modelDir);
     setTrainingThreads(0);
     std::vector<int64_t> ids;
     const SpecialTokens sp = tok->specialTokens();
-    if (sp.bos >= 0)
-        ids.push_back(sp.bos);
-    for (int32_t id : tok->encode(prompt))
-        ids.push_back(id);
+    if (const auto *hf = dynamic_cast<const HfTokenizer *>(tok.get())) {
+        // As transformers encodes a prompt: the tokenizer.json's post-processor adds what it adds.
+        for (int32_t id : hf->encode(prompt, true))
+            ids.push_back(id);
+    } else {
+        if (sp.bos >= 0)
+            ids.push_back(sp.bos);
+        for (int32_t id : tok->encode(prompt))
+            ids.push_back(id);
+    }
     const auto out = generate(model, ids, o.maxNewTokens, o.temperature, o.topK, o.seed, sp.eos);
     std::vector<int32_t> newIds(out.begin(), out.end());
     if (!newIds.empty() && newIds.back() == sp.eos)

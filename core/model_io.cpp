@@ -156,6 +156,15 @@ at::ScalarType weightDtype(const std::string &name, const std::string &what)
 void saveModelFolder(CausalLMImpl &model, const fs::path &dir, const std::string &tokenizerBytes,
                      const std::string &provenanceJson, const std::string &dtype)
 {
+    TokenizerFiles files;
+    if (!tokenizerBytes.empty())
+        files.emplace_back("tokenizer.model", tokenizerBytes);
+    saveModelFolder(model, dir, files, provenanceJson, dtype);
+}
+
+void saveModelFolder(CausalLMImpl &model, const fs::path &dir, const TokenizerFiles &tokenizerFiles,
+                     const std::string &provenanceJson, const std::string &dtype)
+{
     const at::ScalarType type = weightDtype(dtype, "model");
 
     const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
@@ -186,8 +195,16 @@ void saveModelFolder(CausalLMImpl &model, const fs::path &dir, const std::string
         if (config.eosTokenId >= 0)
             gen["eos_token_id"] = config.eosTokenId;
         writeFileAtomically(tmp / "generation_config.json", gen.dump(2));
-        if (!tokenizerBytes.empty()) {
-            writeFileAtomically(tmp / "tokenizer.model", tokenizerBytes);
+        // The tokenizer's own files, by name (a folder name never comes from them: plain names only).
+        bool haveConfig = false, sentencePiece = false;
+        for (const auto &[name, bytes] : tokenizerFiles) {
+            if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+                throw ConfigError("tokenizer file name '" + name + "' is not a plain file name");
+            writeFileAtomically(tmp / name, bytes);
+            haveConfig = haveConfig || name == "tokenizer_config.json";
+            sentencePiece = sentencePiece || name == "tokenizer.model";
+        }
+        if (sentencePiece && !haveConfig) {
             // A SentencePiece model read by transformers' LlamaTokenizer, without added prefixes.
             nlohmann::json tc = {{"tokenizer_class", "LlamaTokenizer"}, {"bos_token", "<s>"}, {"eos_token", "</s>"},
                                  {"unk_token", "<unk>"}, {"pad_token", nullptr}, {"add_bos_token", true},
@@ -196,6 +213,11 @@ void saveModelFolder(CausalLMImpl &model, const fs::path &dir, const std::string
             writeFileAtomically(tmp / "tokenizer_config.json", tc.dump(2));
             nlohmann::json sm = {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}};
             writeFileAtomically(tmp / "special_tokens_map.json", sm.dump(2));
+        } else if (!tokenizerFiles.empty() && !haveConfig) {
+            // A tokenizer.json alone: transformers' fast tokenizer reads it as it is.
+            nlohmann::json tc = {{"tokenizer_class", "PreTrainedTokenizerFast"},
+                                 {"clean_up_tokenization_spaces", false}, {"model_max_length", config.maxPositionEmbeddings}};
+            writeFileAtomically(tmp / "tokenizer_config.json", tc.dump(2));
         }
         writeFileAtomically(tmp / "polymoe.json", provenanceJson);
         // Swap the finished folder in; an existing one is replaced only now.

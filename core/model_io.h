@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace polymoe {
@@ -42,6 +43,12 @@ CausalLM loadModelFolder(const std::filesystem::path &dir);
 // config.json carries its MoeLayout under "polymoe"; tensor names follow named_parameters()
 // ("model.layers.3.mlp.gate.weight", "model.layers.3.mlp.experts.2.up_proj.weight").
 void saveModelFolder(CausalLMImpl &model, const std::filesystem::path &dir, const std::string &tokenizerBytes,
+                     const std::string &provenanceJson = "{}", const std::string &dtype = "float32");
+// The same with the tokenizer's files by name ((name, bytes): tokenizer.model, or tokenizer.json with
+// its tokenizer_config.json...; projectTokenizerFiles gives them). Without a tokenizer_config.json
+// one is written for transformers (LlamaTokenizer for tokenizer.model, PreTrainedTokenizerFast else).
+using TokenizerFiles = std::vector<std::pair<std::string, std::string>>;
+void saveModelFolder(CausalLMImpl &model, const std::filesystem::path &dir, const TokenizerFiles &tokenizerFiles,
                      const std::string &provenanceJson = "{}", const std::string &dtype = "float32");
 
 int64_t countParameters(const torch::nn::Module &module);

@@ -35,7 +35,7 @@ ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std
     if (store.model(name))
         throw ConfigError(store.path().string() + ": a model named '" + name + "' already exists");
     const std::string rel = "models/" + name;
-    saveModelFolder(model, store.dataDir() / rel, projectTokenizerBytes(store), provenanceJson);
+    saveModelFolder(model, store.dataDir() / rel, projectTokenizerFiles(store), provenanceJson);
     ModelRecord rec;
     rec.name = name;
     rec.kind = kind;

@@ -2,6 +2,8 @@
 #include "polymoe/project_tokenizer.h"
 
 #include "content_hash.h"
+#include "file_read.h"
+#include "hf_tokenizer.h"
 #include "polymoe/error.h"
 #include "sqlite_db.h"
 #include "token_shard.h"
@@ -9,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <unistd.h>
 
@@ -167,6 +171,93 @@ TokenizerRecord trainProjectTokenizer(ProjectStore &store, const TokenizerTrainO
     return rec;
 }
 
+namespace {
+
+constexpr const char *kHfBackend = "hf-tokenizers";
+constexpr int64_t kCompanionLimit = 16 << 20; // tokenizer_config.json and special_tokens_map.json
+
+std::string companionText(const std::filesystem::path &dir, const char *name)
+{
+    std::error_code ec;
+    const auto p = dir / name;
+    return std::filesystem::exists(p, ec) ? readRegularFile(p, kCompanionLimit) : std::string();
+}
+
+// A tokenizer.json and, beside it, its tokenizer_config.json and special_tokens_map.json.
+TokenizerRecord importHfTokenizer(ProjectStore &store, const std::filesystem::path &file)
+{
+    const std::filesystem::path dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+    const bool companions = file.filename() == "tokenizer.json";
+    const std::string config = companions ? companionText(dir, "tokenizer_config.json") : std::string();
+    const std::string map = companions ? companionText(dir, "special_tokens_map.json") : std::string();
+    std::string json = readRegularFile(file);
+    auto tok = loadHfTokenizer(json, file.string(), config, map); // validates every component
+    const auto parsed = nlohmann::json::parse(json, nullptr, false, true);
+    std::string modelType = "bpe";
+    if (parsed.is_object() && parsed.contains("model") && parsed["model"].is_object() &&
+        parsed["model"].value("type", std::string()) != "")
+        modelType = parsed["model"].value("type", std::string());
+    std::transform(modelType.begin(), modelType.end(), modelType.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    const nlohmann::json settings = {{"whitespace", kWhitespaceVerbatim}, {"tokenizer_config", config},
+                                     {"special_tokens_map", map}};
+    return storeModel(store, kHfBackend, modelType, *tok, settings.dump(), json,
+                      std::filesystem::absolute(file).string());
+}
+
+std::string storedSetting(const ProjectStore &store, const char *key)
+{
+    Statement st(store.db(), "SELECT settings FROM tokenizers WHERE is_current = 1");
+    if (!st.step())
+        return {};
+    const auto j = nlohmann::json::parse(st.text(0), nullptr, false);
+    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
+} // namespace
+
+TokenizerRecord importTokenizer(ProjectStore &store, const std::filesystem::path &fileOrFolder)
+{
+    std::error_code ec;
+    if (std::filesystem::is_directory(fileOrFolder, ec)) {
+        if (std::filesystem::exists(fileOrFolder / "tokenizer.json", ec))
+            return importHfTokenizer(store, fileOrFolder / "tokenizer.json");
+        if (std::filesystem::exists(fileOrFolder / "tokenizer.model", ec))
+            return importTokenizerModel(store, fileOrFolder / "tokenizer.model");
+        throw ConfigError(fileOrFolder.string() + ": the folder has no tokenizer.json (Hugging Face) or tokenizer.model "
+                          "(SentencePiece)");
+    }
+    if (fileOrFolder.extension() == ".json")
+        return importHfTokenizer(store, fileOrFolder);
+    return importTokenizerModel(store, fileOrFolder);
+}
+
+std::unique_ptr<ITokenizer> loadFolderTokenizer(const std::filesystem::path &modelDir)
+{
+    std::error_code ec;
+    if (std::filesystem::exists(modelDir / "tokenizer.json", ec))
+        return loadHfTokenizerFolder(modelDir);
+    if (std::filesystem::exists(modelDir / "tokenizer.model", ec))
+        return TokenizerPlugin::load("sentencepiece")->loadFile(modelDir / "tokenizer.model");
+    throw ConfigError(modelDir.string() + ": no tokenizer.json or tokenizer.model in the model folder");
+}
+
+std::vector<std::pair<std::string, std::string>> projectTokenizerFiles(const ProjectStore &store)
+{
+    const auto rec = currentTokenizerRecord(store);
+    if (!rec)
+        throw ConfigError(store.path().string() + ": the project has no tokenizer yet; run 'polymoe tokenizer train'");
+    std::vector<std::pair<std::string, std::string>> files;
+    if (rec->backend == kHfBackend) {
+        files.emplace_back("tokenizer.json", projectTokenizerBytes(store));
+        for (const char *key : {"tokenizer_config", "special_tokens_map"})
+            if (const std::string text = storedSetting(store, key); !text.empty())
+                files.emplace_back(std::string(key) + ".json", text);
+    } else {
+        files.emplace_back("tokenizer.model", projectTokenizerBytes(store));
+    }
+    return files;
+}
+
 TokenizerRecord importTokenizerModel(ProjectStore &store, const std::filesystem::path &modelFile)
 {
     auto plugin = TokenizerPlugin::load("sentencepiece");
@@ -224,6 +315,10 @@ std::string projectWhitespacePolicy(const ProjectStore &store)
 std::unique_ptr<ITokenizer> loadProjectTokenizer(const ProjectStore &store)
 {
     const std::string bytes = projectTokenizerBytes(store);
+    const auto rec = currentTokenizerRecord(store);
+    if (rec && rec->backend == kHfBackend)
+        return loadHfTokenizer(bytes, store.path().string() + ": tokenizer " + std::to_string(rec->id) + " (tokenizer.json)",
+                               storedSetting(store, "tokenizer_config"), storedSetting(store, "special_tokens_map"));
     auto tok = TokenizerPlugin::load("sentencepiece")->loadBytes(bytes);
     if (projectWhitespacePolicy(store) == kWhitespaceCollapse)
         return std::make_unique<CollapsingTokenizer>(std::move(tok));

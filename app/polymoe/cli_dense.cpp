@@ -2,7 +2,9 @@
 #include "cli.h"
 
 #include "polymoe/dense_jobs.h"
+#include "polymoe/error.h"
 #include "polymoe/project_store.h"
+#include "polymoe/project_tokenizer.h"
 
 #include <chrono>
 #include <cmath>
@@ -201,9 +203,36 @@ int generateCmd(const Args &a, Context &ctx)
 int modelImport(const Args &a, Context &ctx)
 {
     auto store = ProjectStore::open(a.positionals[0]);
-    const auto rec = importModelFolder(store, a.positionals[1], a.get("--name"));
-    ctx.print({{"model", rec.name}, {"id", rec.id}, {"parameters", rec.parameters}, {"path", rec.path}},
-              "imported '" + rec.name + "' (" + std::to_string(rec.parameters) + " parameters) from " + rec.path + "\n");
+    const std::filesystem::path dir = a.positionals[1];
+    nlohmann::json j;
+    std::string text;
+    // The folder's tokenizer (tokenizer.json first, else tokenizer.model) becomes the project's, and
+    // the corpora are tokenized with it, unless told otherwise. The config is checked first, so a
+    // folder that is no model leaves the project's tokenizer alone.
+    if (!std::filesystem::is_regular_file(dir / "config.json"))
+        throw ConfigError(dir.string() + ": no config.json: not a Hugging Face model folder");
+    const bool hasTokenizer = std::filesystem::exists(dir / "tokenizer.json") || std::filesystem::exists(dir / "tokenizer.model");
+    if (hasTokenizer && !a.has("--no-tokenizer")) {
+        const auto t = importTokenizer(store, dir);
+        j["tokenizer"] = {{"id", t.id}, {"backend", t.backend}, {"vocab_size", t.vocabSize}, {"source", t.source}};
+        text += "tokenizer " + std::to_string(t.id) + " (" + t.backend + "): " + std::to_string(t.vocabSize) +
+                " pieces from " + t.source + "\n";
+        if (!a.has("--no-tokenize")) {
+            const auto shards = tokenizeProject(store, false, ctx.progressFn, ctx.stop);
+            int64_t tokens = 0;
+            for (const auto &sh : shards)
+                tokens += sh.tokens;
+            j["shard_tokens"] = tokens;
+            text += "corpora tokenized: " + std::to_string(tokens) + " tokens in " + std::to_string(shards.size()) + " shards\n";
+        }
+    }
+    const auto rec = importModelFolder(store, dir, a.get("--name"));
+    j["model"] = rec.name;
+    j["id"] = rec.id;
+    j["parameters"] = rec.parameters;
+    j["path"] = rec.path;
+    text += "imported '" + rec.name + "' (" + std::to_string(rec.parameters) + " parameters) from " + rec.path + "\n";
+    ctx.print(j, text);
     return kExitOk;
 }
 
@@ -216,7 +245,7 @@ int modelInfo(const Args &a, Context &ctx)
        << c["num_hidden_layers"] << " layers, d_model " << c["hidden_size"] << ", d_ffn " << c["intermediate_size"]
        << ", heads " << c["num_attention_heads"] << "/" << c["num_key_value_heads"] << ", vocabulary "
        << c["vocab_size"] << "\n  parameters: " << j["parameters"] << " in " << j["tensors"] << " tensors "
-       << j["dtypes"].dump() << "\n  tokenizer.model: " << (j["has_tokenizer"].get<bool>() ? "yes" : "no") << "\n";
+       << j["dtypes"].dump() << "\n  tokenizer: " << (j["has_tokenizer"].get<bool>() ? j["tokenizer_file"].get<std::string>() : std::string("none")) << "\n";
     ctx.print(j, os.str());
     return kExitOk;
 }
@@ -242,8 +271,14 @@ Register generateCmdReg({"generate", "sample a continuation of a prompt", "MODEL
                           {"--top-k", "K", "sample among the K likeliest tokens (0: all)", "40"},
                           {"--seed", "N", "sampling seed", "1"}},
                          2, -1, true, generateCmd});
-Register importCmd({"model import", "add an existing Hugging Face model folder to the project", "PROJECT DIR", "",
-                    {{"--name", "NAME", "model name in the project", ""}}, 2, 2, true, modelImport});
+Register importCmd({"model import", "add an existing Hugging Face model folder to the project", "PROJECT DIR",
+                    "DIR: config.json and *.safetensors of a dense Llama, Mistral or Qwen2 model (fp32, bf16 or fp16).\n"
+                    "Its tokenizer (tokenizer.json, else tokenizer.model) becomes the project's tokenizer and the\n"
+                    "corpora are tokenized with it, as 'tokenizer import' does (--no-tokenizer keeps the current one).",
+                    {{"--name", "NAME", "model name in the project", ""},
+                     {"--no-tokenizer", "", "do not import the folder's tokenizer", ""},
+                     {"--no-tokenize", "", "import the tokenizer but do not write token shards", ""}},
+                    2, 2, true, modelImport});
 Register infoCmd({"model info", "describe a model folder (config, parameters, tensors)", "DIR", "", {}, 1, 1, true,
                   modelInfo});
 

@@ -75,7 +75,7 @@ int tokenizerTrain(const Args &a, Context &ctx)
 int tokenizerImport(const Args &a, Context &ctx)
 {
     auto store = ProjectStore::open(a.positionals[0]);
-    const auto rec = importTokenizerModel(store, a.positionals[1]);
+    const auto rec = importTokenizer(store, a.positionals[1]);
     std::string text = "imported tokenizer " + std::to_string(rec.id) + ": " + std::to_string(rec.vocabSize) +
                        " pieces from " + rec.source + "\n";
     return reportTokenizer(a, ctx, store, rec, text);
@@ -149,8 +149,14 @@ Register trainCmd({"tokenizer train", "train the project's SentencePiece tokeniz
                     {"--seed", "N", "sampling seed", "1"},
                     {"--no-tokenize", "", "do not write token shards", ""}},
                    1, 1, true, tokenizerTrain});
-Register importCmd({"tokenizer import", "use an existing SentencePiece tokenizer.model (Llama-2, Mistral, Gemma...)",
-                    "PROJECT MODEL_FILE", "", {{"--no-tokenize", "", "do not write token shards", ""}}, 2, 2, true,
+Register importCmd({"tokenizer import", "use an existing tokenizer: Hugging Face tokenizer.json or SentencePiece tokenizer.model",
+                    "PROJECT FILE_OR_FOLDER",
+                    "FILE_OR_FOLDER: a tokenizer.json (byte-level or SentencePiece-style BPE: Qwen2, Llama-3, SmolLM2,\n"
+                    "Mistral...; its tokenizer_config.json and special_tokens_map.json are read from beside it), a\n"
+                    "SentencePiece tokenizer.model (Llama-2, Gemma...), or a model folder holding either (tokenizer.json\n"
+                    "first). The tokenizer is checked by loading it: a component it does not implement is an error\n"
+                    "naming the file and the type, never a different tokenization. It becomes the project's current\n"
+                    "tokenizer and the corpora are tokenized with it (unless --no-tokenize).", {{"--no-tokenize", "", "do not write token shards", ""}}, 2, 2, true,
                     tokenizerImport});
 Register tokenizeCmd({"tokenize", "show how the project's tokenizer splits a text", "PROJECT TEXT... | PROJECT --file F",
                       "TEXT: the pieces and ids of one text (as the project encodes documents: under the tokenizer's\n"

@@ -11,6 +11,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace polymoe {
@@ -41,8 +42,20 @@ std::vector<std::string> tokenizerTrainingUnits(std::string_view document, int m
 // policy and makes it current. Throws ConfigError when the project has no documents.
 TokenizerRecord trainProjectTokenizer(ProjectStore &store, const TokenizerTrainOptions &options,
                                       const ProgressFn &progress = {}, std::stop_token stop = {});
-// Stores an existing model file (e.g. a checkpoint's tokenizer.model) and makes it current.
+// Stores an existing SentencePiece model file (e.g. a checkpoint's tokenizer.model) and makes it current.
 TokenizerRecord importTokenizerModel(ProjectStore &store, const std::filesystem::path &modelFile);
+// Stores an existing tokenizer and makes it current: a Hugging Face tokenizer.json (backend
+// "hf-tokenizers", with the tokenizer_config.json and special_tokens_map.json beside a file named
+// tokenizer.json), a SentencePiece model file, or a folder holding either (tokenizer.json first).
+// The file is validated by loading it: an unsupported component or a malformed file is an error
+// naming the file, and nothing is stored.
+TokenizerRecord importTokenizer(ProjectStore &store, const std::filesystem::path &fileOrFolder);
+// The tokenizer of a model folder: tokenizer.json (Hugging Face) first, else tokenizer.model.
+std::unique_ptr<ITokenizer> loadFolderTokenizer(const std::filesystem::path &modelDir);
+// The files a model folder carries for the current tokenizer, (name, bytes): tokenizer.model for a
+// SentencePiece one; tokenizer.json plus the imported tokenizer_config.json and
+// special_tokens_map.json for a Hugging Face one.
+std::vector<std::pair<std::string, std::string>> projectTokenizerFiles(const ProjectStore &store);
 
 std::optional<TokenizerRecord> currentTokenizerRecord(const ProjectStore &store);
 // The current tokenizer, encoding under its whitespace policy. ConfigError if none.
