@@ -2,9 +2,11 @@
 // (core/model_config) and generation. Forward logits are checked against a deliberately naive
 // reference written here with plain loops over batch, positions, heads and key positions.
 #include "model_config.h"
+#include "model_io.h"
 #include "models/generate.h"
 #include "models/llama.h"
 #include "polymoe/error.h"
+#include "safetensors.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -14,9 +16,11 @@
 #include <QTest>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
+#include <tuple>
 
 using namespace polymoe;
 
@@ -862,6 +866,136 @@ private Q_SLOTS:
         QVERIFY(parseModelConfig(modelConfigToJson(c), "round trip") == c);
         c.hiddenAct = "relu";
         QVERIFY_THROWS_EXCEPTION(ConfigError, modelConfigToJson(c));
+    }
+
+    // ---- model folders (core/model_io) ----
+    // A tied model loads from a folder without lm_head.weight (what saveModelFolder and transformers 5
+    // write) and from one that stores it equal to the embedding; a different one is refused.
+    void tiedModelLoadsWithAndWithoutLmHead()
+    {
+        QTemporaryDir tmp;
+        const std::filesystem::path dir = tmp.path().toStdString() + "/tied";
+        ModelConfig c = tinyConfig("llama", 4, 2, true, 2);
+        c.ropeType = "llama3";
+        c.ropeFactor = 8.0;
+        c.ropeOriginalMaxPositions = 64;
+        CausalLM lm = randomModel(c, at::kFloat, 51);
+        lm->eval();
+        const at::NoGradGuard noGrad;
+        const at::Tensor want = lm->forward(idsTensor(kIds));
+        saveModelFolder(*lm, dir, "");
+        QVERIFY(!SafetensorsFile(dir / "model.safetensors").contains("lm_head.weight"));
+        CausalLM back = loadModelFolder(dir);
+        QVERIFY(back->config() == c);
+        QCOMPARE((back->forward(idsTensor(kIds)) - want).abs().max().item<double>(), 0.0);
+
+        auto tensors = loadCheckpointFolder(dir);
+        tensors["lm_head.weight"] = tensors.at("model.embed_tokens.weight").clone();
+        writeSafetensors(dir / "model.safetensors", {tensors.begin(), tensors.end()});
+        back = loadModelFolder(dir);
+        QCOMPARE((back->forward(idsTensor(kIds)) - want).abs().max().item<double>(), 0.0);
+
+        tensors["lm_head.weight"][3][5] += 1.0f;
+        writeSafetensors(dir / "model.safetensors", {tensors.begin(), tensors.end()});
+        try {
+            loadModelFolder(dir);
+            QFAIL("accepted an lm_head.weight that differs from the tied embedding");
+        } catch (const FormatError &e) {
+            const QString m = e.what();
+            QVERIFY2(m.contains("model.safetensors: tensor 'lm_head.weight'") && m.contains("tie_word_embeddings true"),
+                     e.what());
+        }
+
+        // untied, the same file lacking lm_head.weight is missing a tensor
+        tensors.erase("lm_head.weight");
+        writeSafetensors(dir / "model.safetensors", {tensors.begin(), tensors.end()});
+        c.tieWordEmbeddings = false;
+        std::ofstream(dir / "config.json") << modelConfigToJson(c);
+        try {
+            loadModelFolder(dir);
+            QFAIL("loaded an untied model without lm_head.weight");
+        } catch (const FormatError &e) {
+            QVERIFY2(QString(e.what()).contains("missing") && QString(e.what()).contains("lm_head.weight"), e.what());
+        }
+    }
+
+    // BF16 and F16 files load into float32 master weights holding exactly the stored values, so the
+    // logits equal those of the fp32 model with its weights rounded to that dtype (same fp32
+    // arithmetic on the same values: bit-equal), and differ from the unrounded model's by rounding
+    // only. With u the relative rounding of one weight (2^-9 for bf16's 8-bit significand, 2^-12 for
+    // f16's 11 bits), this random model (std 0.3, two layers) moves its logits by about 8 u of their
+    // range (measured 7.5 u bf16, 8.7 u f16): 16 u leaves 2x. bf16's error must be about 2^3 times
+    // f16's (more than 4x), which a file not rounded to its dtype would not give.
+    void halfPrecisionCheckpointsLoad()
+    {
+        QTemporaryDir tmp;
+        const ModelConfig c = tinyConfig("qwen2", 4, 2, true, 2);
+        CausalLM lm = randomModel(c, at::kFloat, 52);
+        lm->eval();
+        const at::NoGradGuard noGrad;
+        const at::Tensor ids = idsTensor(kIds);
+        const at::Tensor exact = lm->forward(ids);
+        const double range = exact.abs().max().item<double>();
+        std::map<std::string, double> relErr;
+        for (const auto &[dtype, type, tag, bound] : {std::tuple{"bfloat16", at::kBFloat16, "BF16", 16.0 / 512},
+                                                      std::tuple{"float16", at::kHalf, "F16", 16.0 / 4096}}) {
+            const std::filesystem::path dir = tmp.path().toStdString() + "/" + dtype;
+            saveModelFolder(*lm, dir, "", "{}", dtype);
+            QCOMPARE(SafetensorsFile(dir / "model.safetensors").info("model.norm.weight").dtype, std::string(tag));
+            CausalLM back = loadModelFolder(dir);
+            CausalLM rounded = randomModel(c, at::kFloat, 52);
+            rounded->eval();
+            for (auto &p : rounded->parameters())
+                p.copy_(p.to(type).to(at::kFloat));
+            for (const auto &item : back->named_parameters()) {
+                QVERIFY2(item.value().scalar_type() == at::kFloat, item.key().c_str());
+                QVERIFY2(item.value().equal(rounded->named_parameters()[item.key()]), item.key().c_str());
+            }
+            const at::Tensor got = back->forward(ids);
+            QCOMPARE((got - rounded->forward(ids)).abs().max().item<double>(), 0.0);
+            relErr[dtype] = (got - exact).abs().max().item<double>() / range;
+            qInfo("%s: max |logits - fp32 logits| / max |logit| = %.3g (bound %g)", dtype, relErr[dtype], bound);
+            QVERIFY2(relErr[dtype] > 0.0 && relErr[dtype] <= bound, dtype);
+        }
+        QVERIFY2(relErr["bfloat16"] > 4.0 * relErr["float16"], "bf16 error is not ~8x the f16 error");
+    }
+
+    // Every stored tensor is checked against the config before anything is copied; the message
+    // names the file and the tensor. Integer weights are refused, not converted.
+    void checkpointTensorsAreChecked_data()
+    {
+        QTest::addColumn<QString>("tensor");
+        QTest::addColumn<QString>("change"); // "int32" | "shape"
+        QTest::addColumn<QString>("phrase");
+        QTest::newRow("I32 norm") << "model.norm.weight" << "int32"
+                                  << "tensor 'model.norm.weight' is Int, not floating point";
+        QTest::newRow("I32 embedding") << "model.embed_tokens.weight" << "int32"
+                                       << "tensor 'model.embed_tokens.weight' is Int, not floating point";
+        QTest::newRow("q_proj one row short") << "model.layers.1.self_attn.q_proj.weight" << "shape"
+                                              << "tensor 'model.layers.1.self_attn.q_proj.weight': shape [31, 32] "
+                                                 "does not match the [32, 32] that config.json implies";
+    }
+    void checkpointTensorsAreChecked()
+    {
+        QFETCH(QString, tensor);
+        QFETCH(QString, change);
+        QFETCH(QString, phrase);
+        QTemporaryDir tmp;
+        const std::filesystem::path dir = tmp.path().toStdString() + "/m";
+        CausalLM lm = randomModel(tinyConfig("llama", 4, 2, false, 2), at::kFloat, 53);
+        saveModelFolder(*lm, dir, "");
+        auto tensors = loadCheckpointFolder(dir);
+        at::Tensor &t = tensors.at(tensor.toStdString());
+        t = change == "int32" ? t.mul(100).to(at::kInt) : t.narrow(0, 0, t.size(0) - 1).contiguous();
+        writeSafetensors(dir / "model.safetensors", {tensors.begin(), tensors.end()});
+        try {
+            loadModelFolder(dir);
+            QFAIL("loaded a broken checkpoint");
+        } catch (const FormatError &e) {
+            const QString m = e.what();
+            QVERIFY2(m.contains(QString::fromStdString((dir / "model.safetensors").string()) + ": " + phrase),
+                     e.what());
+        }
     }
 
     // ---- generation ----
