@@ -103,24 +103,65 @@ int64_t tokenId(const Json &j, const char *key, int64_t fallback, const std::str
     fail(where, std::string("key '") + key + "' must be an integer, a list or null, found " + it->dump());
 }
 
-std::string ropeTypeOf(const Json &scaling)
+// RoPE from transformers 4's rope_theta + rope_scaling or transformers 5's rope_parameters. As in
+// transformers 5 (convert_rope_params_to_dict), a non-empty rope_scaling replaces rope_parameters, and
+// a top-level rope_theta is the fallback for one the object lacks.
+void readRope(const Json &j, ModelConfig &c, const std::string &where)
 {
-    if (scaling.is_object()) {
-        for (const char *k : {"rope_type", "type"}) {
-            const auto it = scaling.find(k);
-            if (it != scaling.end() && it->is_string())
-                return it->get<std::string>();
+    c.ropeTheta = optionalNumber(j, "rope_theta", 10000.0, where);
+    const char *key = nullptr;
+    for (const char *k : {"rope_scaling", "rope_parameters"}) {
+        if (!present(j, k))
+            continue;
+        if (!j.at(k).is_object())
+            fail(where, std::string("key '") + k + "' must be an object or null, found " + j.at(k).dump());
+        if (!j.at(k).empty()) {
+            key = k;
+            break;
         }
     }
-    return "unknown";
-}
-
-void refuseRopeScaling(const Json &j, const std::string &where)
-{
-    if (present(j, "rope_scaling")) {
-        fail(where, "rope_scaling of type '" + ropeTypeOf(j.at("rope_scaling")) +
-                        "' is not implemented (only plain RoPE, rope_scaling null): " + j.at("rope_scaling").dump());
+    double partial = optionalNumber(j, "partial_rotary_factor", 1.0, where);
+    if (key) {
+        const Json &r = j.at(key);
+        const std::string in = where + ": " + key;
+        for (const auto &[name, value] : r.items()) {
+            if (value.is_object())
+                fail(where, std::string("key '") + key + "' holds per-layer-type RoPE ('" + name +
+                                "'): only one RoPE for all layers is implemented: " + r.dump());
+        }
+        std::string type = "default";
+        for (const char *k : {"rope_type", "type"}) {
+            if (present(r, k)) {
+                type = optionalString(r, k, "", in);
+                break;
+            }
+        }
+        c.ropeTheta = optionalNumber(r, "rope_theta", c.ropeTheta, in);
+        partial = optionalNumber(r, "partial_rotary_factor", partial, in);
+        const auto need = [&](const char *k) {
+            if (!present(r, k))
+                fail(where, std::string(key) + " of type '" + type + "' needs '" + k + "': " + r.dump());
+            return optionalNumber(r, k, 0.0, in);
+        };
+        if (type == "linear") {
+            c.ropeType = type;
+            c.ropeFactor = need("factor");
+        } else if (type == "llama3") {
+            c.ropeType = type;
+            c.ropeFactor = need("factor");
+            c.ropeLowFreqFactor = need("low_freq_factor");
+            c.ropeHighFreqFactor = need("high_freq_factor");
+            // transformers 5 falls back to max_position_embeddings (4.x requires the key).
+            c.ropeOriginalMaxPositions =
+                optionalInt(r, "original_max_position_embeddings",
+                            optionalInt(j, "original_max_position_embeddings", c.maxPositionEmbeddings, where), in);
+        } else if (type != "default") {
+            fail(where, std::string(key) + " of type '" + type +
+                            "' is not implemented (default, linear and llama3 are): " + r.dump());
+        }
     }
+    if (partial != 1.0)
+        fail(where, "partial_rotary_factor " + Json(partial).dump() + " is not implemented (RoPE on the whole head only)");
 }
 
 // Sliding-window attention is not implemented; a window at least as long as the longest
@@ -194,10 +235,6 @@ void validateModelConfig(const ModelConfig &c, const std::string &where)
         fail(where, "hidden_size " + std::to_string(c.hiddenSize) + " is not divisible by num_attention_heads " +
                         std::to_string(c.numHeads));
     }
-    if (c.headDim != c.hiddenSize / c.numHeads) {
-        fail(where, "head_dim " + std::to_string(c.headDim) + " is inconsistent with hidden_size / num_attention_heads = " +
-                        std::to_string(c.hiddenSize / c.numHeads) + " (a separate head_dim is not implemented)");
-    }
     if (c.headDim % 2 != 0)
         fail(where, "head_dim " + std::to_string(c.headDim) + " must be even for RoPE");
     if (c.numHeads % c.numKvHeads != 0) {
@@ -208,6 +245,19 @@ void validateModelConfig(const ModelConfig &c, const std::string &where)
         fail(where, "rms_norm_eps must be positive, found " + std::to_string(c.rmsNormEps));
     if (!(c.ropeTheta > 0.0))
         fail(where, "rope_theta must be positive, found " + std::to_string(c.ropeTheta));
+    if (c.ropeType != "default" && c.ropeType != "linear" && c.ropeType != "llama3")
+        fail(where, "rope_type '" + c.ropeType + "' is not implemented (default, linear and llama3 are)");
+    if (c.ropeType != "default" && !(c.ropeFactor > 0.0))
+        fail(where, "rope_scaling factor must be positive, found " + nlohmann::json(c.ropeFactor).dump());
+    if (c.ropeType == "llama3") {
+        if (!(c.ropeLowFreqFactor > 0.0) || !(c.ropeHighFreqFactor > c.ropeLowFreqFactor))
+            fail(where, "llama3 rope_scaling needs 0 < low_freq_factor < high_freq_factor, found " +
+                            nlohmann::json(c.ropeLowFreqFactor).dump() + " and " +
+                            nlohmann::json(c.ropeHighFreqFactor).dump());
+        if (c.ropeOriginalMaxPositions <= 0)
+            fail(where, "llama3 rope_scaling original_max_position_embeddings must be positive, found " +
+                            std::to_string(c.ropeOriginalMaxPositions));
+    }
     if (c.attentionBias != (c.modelType == "qwen2")) {
         fail(where, c.attentionBias ? "attention_bias true is not implemented for model_type '" + c.modelType + "'"
                                     : std::string("qwen2 always has q/k/v biases: attention_bias must be true"));
@@ -260,21 +310,13 @@ ModelConfig parseModelConfig(const std::string &jsonText, const std::string &whe
     // transformers 5 writes "dtype", 4.x "torch_dtype".
     c.torchDtype = optionalString(j, "dtype", optionalString(j, "torch_dtype", "float32", where), where);
 
-    refuseRopeScaling(j, where);
-    c.ropeTheta = optionalNumber(j, "rope_theta", 10000.0, where);
-    // transformers 5 folds rope_theta and the scaling into rope_parameters.
-    if (present(j, "rope_parameters")) {
-        const Json &rp = j.at("rope_parameters");
-        if (!rp.is_object())
-            fail(where, "key 'rope_parameters' must be an object, found " + rp.dump());
-        const std::string type = ropeTypeOf(rp);
-        if (type != "default" && type != "unknown")
-            fail(where, "rope_parameters of type '" + type + "' is not implemented (only plain RoPE): " + rp.dump());
-        c.ropeTheta = optionalNumber(rp, "rope_theta", c.ropeTheta, where + ": rope_parameters");
-    }
+    readRope(j, c, where);
 
     if (optionalBool(j, "mlp_bias", false, where))
         fail(where, "mlp_bias true is not implemented (the FFN projections have no biases)");
+    // Dropout on the attention probabilities would change training; the engine has none.
+    if (const double p = optionalNumber(j, "attention_dropout", 0.0, where); p != 0.0)
+        fail(where, "attention_dropout " + Json(p).dump() + " is not implemented (only 0: no attention dropout)");
     if (c.modelType == "qwen2") {
         c.attentionBias = true; // Qwen2 always has q/k/v biases and no o_proj bias
     } else if (optionalBool(j, "attention_bias", false, where)) {
@@ -320,7 +362,17 @@ std::string modelConfigToJson(const ModelConfig &c)
     j["initializer_range"] = c.initializerRange;
     j["rms_norm_eps"] = c.rmsNormEps;
     j["rope_theta"] = c.ropeTheta;
-    j["rope_scaling"] = nullptr;
+    if (c.ropeType == "linear") {
+        j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c.ropeFactor}};
+    } else if (c.ropeType == "llama3") {
+        j["rope_scaling"] = {{"rope_type", "llama3"},
+                             {"factor", c.ropeFactor},
+                             {"low_freq_factor", c.ropeLowFreqFactor},
+                             {"high_freq_factor", c.ropeHighFreqFactor},
+                             {"original_max_position_embeddings", c.ropeOriginalMaxPositions}};
+    } else {
+        j["rope_scaling"] = nullptr;
+    }
     j["attention_dropout"] = 0.0;
     j["tie_word_embeddings"] = c.tieWordEmbeddings;
     j["bos_token_id"] = idOrNull(c.bosTokenId);

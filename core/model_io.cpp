@@ -120,6 +120,66 @@ ModelConfig readFolderConfig(const fs::path &configFile)
     return parseModelConfig(text.str(), configFile.string());
 }
 
+std::string shapeText(at::IntArrayRef shape)
+{
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i)
+        s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
+// Before anything is copied: every stored tensor the model has must have the shape the config
+// implies and a floating-point dtype (F32, BF16, F16 and F64 are converted to the model's float32;
+// an integer tensor where a weight belongs is a broken file, refused rather than converted). Errors
+// name the file and the tensor. A tied model ignores a stored lm_head.weight only when it equals the
+// embedding (transformers 5 omits it, 4.x and other writers may store the shared tensor): a
+// different one means the config's tie_word_embeddings is wrong, and the file is refused.
+// Missing and unexpected names are left to loadStateInto's strict check.
+void checkStoredTensors(const CausalLMImpl &model, std::map<std::string, at::Tensor> &tensors,
+                        const std::map<std::string, std::string> &files)
+{
+    const auto fileOf = [&](const std::string &name) {
+        const auto it = files.find(name);
+        return it == files.end() ? std::string("checkpoint") : it->second;
+    };
+    const auto params = model.named_parameters(true);
+    if (model.config().tieWordEmbeddings && !params.contains("lm_head.weight")) {
+        const auto head = tensors.find("lm_head.weight");
+        const auto emb = tensors.find("model.embed_tokens.weight");
+        if (head != tensors.end() && emb != tensors.end()) {
+            const at::Tensor h = head->second, e = emb->second;
+            const bool same = h.sizes() == e.sizes() && h.is_floating_point() && e.is_floating_point() &&
+                              h.to(at::kDouble).equal(e.to(at::kDouble));
+            if (!same)
+                throw FormatError(fileOf("lm_head.weight") + ": tensor 'lm_head.weight' " + shapeText(h.sizes()) +
+                                  " differs from 'model.embed_tokens.weight' " + shapeText(e.sizes()) +
+                                  " although config.json says tie_word_embeddings true");
+            tensors.erase(head);
+        }
+    }
+    std::vector<std::string> problems;
+    for (const auto &[name, t] : tensors) {
+        const at::Tensor *target = params.find(name);
+        if (!target || !t.defined())
+            continue;
+        if (!t.is_floating_point() && target->is_floating_point()) {
+            problems.push_back(fileOf(name) + ": tensor '" + name + "' is " + std::string(c10::toString(t.scalar_type())) +
+                               ", not floating point (F32, BF16, F16, F64): refused rather than converted");
+        } else if (t.sizes() != target->sizes()) {
+            problems.push_back(fileOf(name) + ": tensor '" + name + "': shape " + shapeText(t.sizes()) +
+                               " does not match the " + shapeText(target->sizes()) + " that config.json implies");
+        }
+    }
+    if (!problems.empty()) {
+        std::string message;
+        for (size_t i = 0; i < problems.size() && i < 10; ++i)
+            message += (i ? "; " : "") + problems[i];
+        if (problems.size() > 10)
+            message += "; and " + std::to_string(problems.size() - 10) + " more";
+        throw FormatError(message);
+    }
+}
+
 } // namespace
 
 CausalLM loadModelFolder(const fs::path &dir)
@@ -131,8 +191,10 @@ CausalLM loadModelFolder(const fs::path &dir)
         const ModelConfig config = readFolderConfig(dir / "config.json");
         CausalLM model(config);
         applyMoeLayout(model, readMoeLayout(dir / "config.json"));
-        const auto tensors = loadCheckpointFolder(dir);
-        loadStateInto(*model, tensors, true);
+        std::map<std::string, std::string> files;
+        auto tensors = loadCheckpointFolder(dir, &files);
+        checkStoredTensors(*model, tensors, files);
+        loadStateInto(*model, tensors, true); // converts to the model's float32 master weights
         model->eval();
         return model;
     } catch (const Cancelled &) {

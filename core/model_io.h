@@ -32,7 +32,10 @@ MoeLayout moeLayoutOf(const CausalLMImpl &model);
 void applyMoeLayout(CausalLM &model, const MoeLayout &layout);
 
 // Loads config.json and the weights (strictly: every tensor present, none unexpected, shapes
-// equal). Refuses pickled .bin checkpoints. Errors say which file and which tensor.
+// equal to what the config implies). F32, BF16, F16 and F64 tensors become the engine's float32
+// master weights; integer tensors where weights belong are refused. A tied model (tie_word_embeddings)
+// loads with or without a stored lm_head.weight; a stored one must equal model.embed_tokens.weight.
+// Refuses pickled .bin checkpoints. Errors say which file and which tensor.
 CausalLM loadModelFolder(const std::filesystem::path &dir);
 
 // A "polymoe" key in config.json makes the model an expanded one: the dense model is built, upcycled

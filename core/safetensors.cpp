@@ -538,16 +538,20 @@ std::string shardFileName(size_t index, size_t count)
     return buf;
 }
 
-std::map<std::string, at::Tensor> loadSingleFile(const fs::path &path)
+std::map<std::string, at::Tensor> loadSingleFile(const fs::path &path, std::map<std::string, std::string> *sources)
 {
     SafetensorsFile file(path);
     std::map<std::string, at::Tensor> out;
-    for (const std::string &name : file.names())
+    for (const std::string &name : file.names()) {
         out.emplace(name, file.tensor(name));
+        if (sources)
+            (*sources)[name] = path.string();
+    }
     return out;
 }
 
-std::map<std::string, at::Tensor> loadSharded(const fs::path &dir, const fs::path &indexPath)
+std::map<std::string, at::Tensor> loadSharded(const fs::path &dir, const fs::path &indexPath,
+                                              std::map<std::string, std::string> *sources)
 {
     std::ifstream in(indexPath, std::ios::binary);
     if (!in)
@@ -593,6 +597,8 @@ std::map<std::string, at::Tensor> loadSharded(const fs::path &dir, const fs::pat
             if (!inserted)
                 fail(dir, "tensor '" + name + "' appears in two shards, " + it->second + " and " + shard);
             out.emplace(name, file.tensor(name));
+            if (sources)
+                (*sources)[name] = shardPath.string();
         }
     }
     return out;
@@ -608,7 +614,7 @@ void removeIfExists(const fs::path &p)
 
 } // namespace
 
-std::map<std::string, at::Tensor> loadCheckpointFolder(const fs::path &dir)
+std::map<std::string, at::Tensor> loadCheckpointFolder(const fs::path &dir, std::map<std::string, std::string> *sources)
 {
     std::error_code ec;
     const fs::file_status st = fs::status(dir, ec);
@@ -617,15 +623,15 @@ std::map<std::string, at::Tensor> loadCheckpointFolder(const fs::path &dir)
     if (fs::is_regular_file(st)) {
         if (isPickleFile(dir))
             refusePickle(dir, {dir.filename().string()});
-        return loadSingleFile(dir);
+        return loadSingleFile(dir, sources);
     }
     if (!fs::is_directory(st))
         throw IoError(dir.string() + ": neither a folder nor a file");
 
     if (fs::exists(dir / kSafetensorsIndexFileName))
-        return loadSharded(dir, dir / kSafetensorsIndexFileName);
+        return loadSharded(dir, dir / kSafetensorsIndexFileName, sources);
     if (fs::exists(dir / kSafetensorsFileName))
-        return loadSingleFile(dir / kSafetensorsFileName);
+        return loadSingleFile(dir / kSafetensorsFileName, sources);
 
     std::vector<std::string> pickles;
     for (const auto &entry : fs::directory_iterator(dir, ec))

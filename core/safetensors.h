@@ -102,7 +102,9 @@ inline constexpr uint64_t kDefaultMaxShardBytes = 5'000'000'000ULL;
 // `model.safetensors`; `dir` may also name a single .safetensors file. FormatError for a missing
 // shard, a tensor the index names that its shard lacks, a tensor found in two shards, and for a
 // folder holding only pickled PyTorch files (never loaded). IoError when `dir` does not exist.
-std::map<std::string, at::Tensor> loadCheckpointFolder(const std::filesystem::path &dir);
+// With `sourceFiles`, also says which file each tensor came from (tensor name -> file path).
+std::map<std::string, at::Tensor> loadCheckpointFolder(const std::filesystem::path &dir,
+                                                       std::map<std::string, std::string> *sourceFiles = nullptr);
 
 // Writes `tensors` into `dir` (created if needed): one `model.safetensors` when the data fits in
 // `maxShardBytes`, else `model-00001-of-0000N.safetensors` shards (filled greedily in name order; a

@@ -96,13 +96,39 @@ bool isWhiteSpace(char32_t c);   // the White_Space property (Rust char::is_whit
 bool isNumeric(char32_t c);      // Nd, Nl, No (Rust char::is_numeric)
 bool isPunctuation(char32_t c);  // ASCII punctuation or a P* category (tokenizers' is_punc)
 bool isOther(char32_t c);        // Cc, Cf, Cs, Co, Cn
-bool isMark(char32_t c);         // Mn, Mc, Me
+bool isMark(char32_t c);         // Mn, Mc, Me in Unicode 9.0 (tokenizers' is_combining_mark)
 bool isNonspacingMark(char32_t c);
 void appendLowercase(std::string &out, char32_t c); // Rust char::to_lowercase
 enum class UnicodeForm { NFC, NFD, NFKC, NFKD };
 std::string unicodeNormalize(std::string_view s, UnicodeForm form);
 // Rust regex \w: Alphabetic, M, Nd, Pc, Join_Control.
 bool isRustWordChar(char32_t c);
+
+// Tables measured from the Python library (hf_tokenizer_unicode_tables.cpp, generated).
+struct CodeRange {
+    char32_t first, last;
+};
+struct CodePair {
+    char32_t from, to;
+};
+struct RangeTable {
+    const CodeRange *ranges;
+    size_t count;
+    bool contains(char32_t c) const;
+};
+struct OnigCategoryExtra {
+    const char *name;  // a general category as \p{..} names it: "L", "Lu", "N", ...
+    RangeTable extra;  // code points Oniguruma (Unicode 16 in tokenizers) puts there and PCRE2 does not
+};
+extern const OnigCategoryExtra kOnigCategoryExtras[];
+extern const size_t kOnigCategoryExtraCount;
+extern const RangeTable kNumericTable;     // Rust char::is_numeric
+extern const RangeTable kPunctuationTable; // tokenizers' is_punc (unicode_categories)
+extern const RangeTable kRustWordTable;    // Rust regex \w
+extern const RangeTable kPost9Table;       // assigned after Unicode 9.0 (left alone by tokenizers' NFx)
+extern const RangeTable kCombiningMarkTable; // marks of Unicode 9.0 (StripAccents)
+extern const CodePair *const kLowercaseTable; // Rust char::to_lowercase, single characters, sorted
+extern const size_t kLowercaseCount;
 
 // The GPT-2 byte <-> character table (printable bytes map to themselves, others to U+0100...).
 struct ByteLevelTable {

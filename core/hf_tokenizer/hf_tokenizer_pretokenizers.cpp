@@ -225,20 +225,35 @@ private:
     char32_t m_delimiter;
 };
 
-// Rust regex \w+|[^\w\s]+, kept; the rest removed.
+// Rust regex \w+|[^\w\s]+, kept; the rest removed: runs of word characters and runs of other
+// non-space characters.
 class Whitespace final : public PreTokenizer {
 public:
-    Whitespace()
+    void preTokenize(Pieces &p) const override
     {
-        static const Regex re("[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]+|"
-                              "[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}\\p{White_Space}]+",
-                              Regex::Syntax::Pcre2, "Whitespace");
-        m_regex = &re;
+        splitPieces(p, SplitBehavior::Removed, [](std::string_view text, std::vector<Segment> &out) {
+            out.clear();
+            if (text.empty()) {
+                out.push_back({0, 0, true});
+                return;
+            }
+            int runClass = -1; // 0 word, 1 other, 2 space
+            uint32_t runStart = 0;
+            for (size_t i = 0; i < text.size();) {
+                char32_t c = 0;
+                const size_t n = decodeUtf8(text, i, c);
+                const int cls = isRustWordChar(c) ? 0 : isWhiteSpace(c) ? 2 : 1;
+                if (cls != runClass) {
+                    if (runClass >= 0)
+                        out.push_back({runStart, uint32_t(i), runClass == 2});
+                    runClass = cls;
+                    runStart = uint32_t(i);
+                }
+                i += n;
+            }
+            out.push_back({runStart, uint32_t(text.size()), runClass == 2});
+        });
     }
-    void preTokenize(Pieces &p) const override { splitPieces(p, SplitBehavior::Removed, regexSegments(*m_regex, true)); }
-
-private:
-    const Regex *m_regex;
 };
 
 class Sequence final : public PreTokenizer {

@@ -8,6 +8,7 @@
 #include "polymoe/error.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace polymoe::detail::hf {
 
@@ -16,8 +17,41 @@ namespace {
 // White_Space as Onig and Rust define \s in Unicode mode; PCRE2's own \s adds U+180E in 10.42.
 constexpr const char *kSpace = "\\p{White_Space}";
 constexpr const char *kNotSpace = "\\P{White_Space}";
+// The code points Oniguruma's \p{name} holds beyond PCRE2's, as class items ("\x{105C0}-\x{105F3}...").
+std::string categoryExtras(std::string_view name)
+{
+    for (size_t i = 0; i < kOnigCategoryExtraCount; ++i) {
+        if (name != kOnigCategoryExtras[i].name)
+            continue;
+        std::string out;
+        const RangeTable &t = kOnigCategoryExtras[i].extra;
+        char buffer[40];
+        for (size_t k = 0; k < t.count; ++k) {
+            if (t.ranges[k].first == t.ranges[k].last)
+                std::snprintf(buffer, sizeof buffer, "\\x{%X}", unsigned(t.ranges[k].first));
+            else
+                std::snprintf(buffer, sizeof buffer, "\\x{%X}-\\x{%X}", unsigned(t.ranges[k].first), unsigned(t.ranges[k].last));
+            out += buffer;
+        }
+        return out;
+    }
+    return {};
+}
+
+// \p{name} as class items with Oniguruma's extra code points.
+std::string categoryItems(std::string_view name) { return "\\p{" + std::string(name) + "}" + categoryExtras(name); }
+
+// [items] or [^items] (built by appending: GCC 12 warns on "[" + std::string temporaries).
+std::string bracket(const std::string &items, bool negated = false)
+{
+    std::string out(negated ? "[^" : "[");
+    out += items;
+    out += ']';
+    return out;
+}
+
 // Onig's Unicode \w: Letter, Mark, Decimal_Number, Connector_Punctuation.
-constexpr const char *kOnigWord = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}";
+std::string onigWordItems() { return categoryItems("L") + categoryItems("M") + categoryItems("Nd") + categoryItems("Pc"); }
 
 // Per-thread match state: PCRE2 match data (only the whole match is read) and a JIT stack.
 struct MatchScratch {
@@ -62,13 +96,48 @@ std::string onigToPcre2(std::string_view p, const std::string &where)
             case 's': out += kSpace; break;
             case 'S': out += kNotSpace; break;
             case 'w':
-                out += inClass ? std::string(kOnigWord) : "[" + std::string(kOnigWord) + "]";
+                out += inClass ? onigWordItems() : bracket(onigWordItems());
                 break;
             case 'W':
                 if (inClass)
                     throw ConfigError(where + ": \\W inside a character class is not supported");
-                out += "[^" + std::string(kOnigWord) + "]";
+                out += bracket(onigWordItems(), true);
                 break;
+            case 'd':
+                out += inClass ? categoryItems("Nd") : bracket(categoryItems("Nd"));
+                break;
+            case 'p':
+            case 'P': {
+                // A general category gets Oniguruma's newer code points (tokenizers' onig is Unicode 16,
+                // PCRE2 here may be older); other properties go through unchanged.
+                std::string name;
+                size_t end = i;
+                if (i + 1 < p.size() && p[i + 1] == '{') {
+                    const auto close = p.find('}', i + 2);
+                    if (close != std::string_view::npos) {
+                        name = std::string(p.substr(i + 2, close - i - 2));
+                        end = close;
+                    }
+                } else if (i + 1 < p.size()) {
+                    name = std::string(1, p[i + 1]);
+                    end = i + 1;
+                }
+                bool negated = d == 'P';
+                if (!name.empty() && name[0] == '^') {
+                    negated = !negated;
+                    name.erase(0, 1);
+                }
+                const std::string extras = name.empty() ? std::string() : categoryExtras(name);
+                if (extras.empty() || (negated && inClass)) {
+                    out.push_back('\\');
+                    out.push_back(d);
+                    break;
+                }
+                const std::string items = categoryItems(name);
+                out += inClass ? items : bracket(items, negated);
+                i = end;
+                break;
+            }
             case 'h': out += inClass ? "0-9a-fA-F" : "[0-9a-fA-F]"; break; // Onig: a hexadecimal digit
             case 'H':
                 if (inClass)
@@ -193,19 +262,6 @@ void Regex::findAll(std::string_view text, std::vector<Span> &out) const
         haveLast = true;
         out.push_back({uint32_t(start), uint32_t(end)});
     }
-}
-
-bool isRustWordChar(char32_t c)
-{
-    if (c < 0x80)
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    static const Regex word("[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]", Regex::Syntax::Pcre2,
-                            "word class");
-    std::string s;
-    appendUtf8(s, c);
-    std::vector<Span> m;
-    word.findAll(s, m);
-    return !m.empty();
 }
 
 SplitBehavior parseSplitBehavior(const Node &node, const char *key)

@@ -4,6 +4,7 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 
@@ -130,12 +131,22 @@ bool isWhiteSpace(char32_t c)
     }
 }
 
+bool RangeTable::contains(char32_t c) const
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        const size_t mid = (lo + hi) / 2;
+        if (ranges[mid].last < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < count && ranges[lo].first <= c;
+}
+
 bool isNumeric(char32_t c)
 {
-    if (c < 0x80)
-        return c >= '0' && c <= '9';
-    const auto cat = utf8proc_category(utf8proc_int32_t(c));
-    return cat == UTF8PROC_CATEGORY_ND || cat == UTF8PROC_CATEGORY_NL || cat == UTF8PROC_CATEGORY_NO;
+    return c < 0x80 ? c >= '0' && c <= '9' : kNumericTable.contains(c);
 }
 
 bool isPunctuation(char32_t c)
@@ -143,8 +154,14 @@ bool isPunctuation(char32_t c)
     if (c < 0x80)
         return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
                (c >= 0x7B && c <= 0x7E);
-    const auto cat = utf8proc_category(utf8proc_int32_t(c));
-    return cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
+    return kPunctuationTable.contains(c);
+}
+
+bool isRustWordChar(char32_t c)
+{
+    if (c < 0x80)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    return kRustWordTable.contains(c);
 }
 
 bool isOther(char32_t c)
@@ -154,11 +171,7 @@ bool isOther(char32_t c)
            cat == UTF8PROC_CATEGORY_CS || cat == UTF8PROC_CATEGORY_CO;
 }
 
-bool isMark(char32_t c)
-{
-    const auto cat = utf8proc_category(utf8proc_int32_t(c));
-    return cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC || cat == UTF8PROC_CATEGORY_ME;
-}
+bool isMark(char32_t c) { return c >= 0x300 && kCombiningMarkTable.contains(c); }
 
 bool isNonspacingMark(char32_t c)
 {
@@ -175,13 +188,15 @@ void appendLowercase(std::string &out, char32_t c)
         out.append("i\xCC\x87");
         return;
     }
-    appendUtf8(out, char32_t(utf8proc_tolower(utf8proc_int32_t(c))));
+    const CodePair *end = kLowercaseTable + kLowercaseCount;
+    const CodePair *it = std::lower_bound(kLowercaseTable, end, c, [](const CodePair &p, char32_t v) { return p.from < v; });
+    appendUtf8(out, it != end && it->from == c ? it->to : c);
 }
 
-std::string unicodeNormalize(std::string_view s, UnicodeForm form)
+namespace {
+
+std::string utf8procNormalize(std::string_view s, UnicodeForm form)
 {
-    if (isAscii(s))
-        return std::string(s);
     int options = UTF8PROC_STABLE;
     switch (form) {
     case UnicodeForm::NFC: options |= UTF8PROC_COMPOSE; break;
@@ -200,6 +215,34 @@ std::string unicodeNormalize(std::string_view s, UnicodeForm form)
     }
     std::string out(reinterpret_cast<const char *>(result), size_t(n));
     std::free(result);
+    return out;
+}
+
+} // namespace
+
+// tokenizers normalizes with Unicode 9.0 tables: a character assigned later has combining class 0
+// and no decomposition there, so it splits the text into parts normalized on their own.
+std::string unicodeNormalize(std::string_view s, UnicodeForm form)
+{
+    if (isAscii(s))
+        return std::string(s);
+    std::string out;
+    size_t start = 0;
+    for (size_t i = 0; i < s.size();) {
+        char32_t c = 0;
+        const size_t n = decodeUtf8(s, i, c);
+        if (c >= kPost9Table.ranges[0].first && kPost9Table.contains(c)) {
+            if (i > start)
+                out += utf8procNormalize(s.substr(start, i - start), form);
+            out.append(s, i, n);
+            start = i + n;
+        }
+        i += n;
+    }
+    if (start == 0)
+        return utf8procNormalize(s, form);
+    if (start < s.size())
+        out += utf8procNormalize(s.substr(start), form);
     return out;
 }
 

@@ -47,16 +47,53 @@ at::Tensor RMSNormImpl::forward(const at::Tensor &x)
 
 // ---- RoPE ----
 
-RopeTables ropeTables(int64_t seqLen, int64_t headDim, double theta, at::Device device, at::ScalarType dtype)
+namespace {
+
+at::Tensor plainInverseFrequencies(int64_t headDim, double theta, at::Device device, at::ScalarType dtype)
 {
     const auto opts = at::TensorOptions().dtype(computeDtype(dtype)).device(device);
     // inv_freq_i = 1 / theta^(2i/d), i = 0..d/2-1
     const at::Tensor exponent = at::arange(0, headDim, 2, opts) / static_cast<double>(headDim);
-    const at::Tensor invFreq = at::reciprocal(at::pow(theta, exponent));
-    const at::Tensor positions = at::arange(seqLen, opts);
+    return at::reciprocal(at::pow(theta, exponent));
+}
+
+} // namespace
+
+at::Tensor ropeInverseFrequencies(const ModelConfig &c, at::Device device, at::ScalarType dtype)
+{
+    const at::Tensor invFreq = plainInverseFrequencies(c.headDim, c.ropeTheta, device, dtype);
+    if (c.ropeType == "default")
+        return invFreq;
+    if (c.ropeType == "linear")
+        return invFreq / c.ropeFactor; // the same as positions / factor
+    if (c.ropeType != "llama3")
+        throw ConfigError("rope_type '" + c.ropeType + "' is not implemented (default, linear and llama3 are)");
+    // Llama 3.1 (transformers' _compute_llama3_parameters, same operations in the same dtype; Python's
+    // `scalar / tensor` is reciprocal() * scalar): long wavelengths are stretched by factor, short
+    // ones kept, the band between interpolated smoothly.
+    const double original = static_cast<double>(c.ropeOriginalMaxPositions);
+    const double lowFreqWavelen = original / c.ropeLowFreqFactor;   // above: divided by factor
+    const double highFreqWavelen = original / c.ropeHighFreqFactor; // below: unchanged
+    const at::Tensor wavelen = invFreq.reciprocal() * (2.0 * M_PI);
+    const at::Tensor scaled = at::where(wavelen > lowFreqWavelen, invFreq / c.ropeFactor, invFreq);
+    const at::Tensor smooth =
+        (wavelen.reciprocal() * original - c.ropeLowFreqFactor) / (c.ropeHighFreqFactor - c.ropeLowFreqFactor);
+    const at::Tensor smoothed = (1.0 - smooth) * scaled / c.ropeFactor + smooth * scaled;
+    const at::Tensor medium = wavelen.ge(highFreqWavelen).logical_and(wavelen.le(lowFreqWavelen));
+    return at::where(medium, smoothed, scaled);
+}
+
+RopeTables ropeTables(int64_t seqLen, const at::Tensor &invFreq, at::ScalarType dtype)
+{
+    const at::Tensor positions = at::arange(seqLen, invFreq.options());
     const at::Tensor freqs = at::outer(positions, invFreq);      // (seq, d/2)
     const at::Tensor emb = at::cat({freqs, freqs}, -1);           // (seq, d): pairs (i, i + d/2)
     return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+RopeTables ropeTables(int64_t seqLen, int64_t headDim, double theta, at::Device device, at::ScalarType dtype)
+{
+    return ropeTables(seqLen, plainInverseFrequencies(headDim, theta, device, dtype), dtype);
 }
 
 at::Tensor applyRope(const at::Tensor &x, const RopeTables &rope)
@@ -146,7 +183,7 @@ void DecoderLayerImpl::replaceMlp(std::shared_ptr<FeedForwardImpl> mlp)
 
 // ---- Decoder stack ----
 
-DecoderModelImpl::DecoderModelImpl(const ModelConfig &c) : m_headDim(c.headDim), m_ropeTheta(c.ropeTheta)
+DecoderModelImpl::DecoderModelImpl(const ModelConfig &c) : m_config(c)
 {
     embed_tokens = register_module("embed_tokens", torch::nn::Embedding(c.vocabSize, c.hiddenSize));
     layers = register_module("layers", torch::nn::ModuleList());
@@ -161,7 +198,8 @@ at::Tensor DecoderModelImpl::forward(const at::Tensor &inputIds, const FfnInputH
 {
     TORCH_CHECK(inputIds.dim() == 2, "input ids must be (batch, seq), got ", inputIds.sizes());
     at::Tensor x = embed_tokens->forward(inputIds); // (B, T, d)
-    const RopeTables rope = ropeTables(inputIds.size(1), m_headDim, m_ropeTheta, x.device(), x.scalar_type());
+    const RopeTables rope = ropeTables(
+        inputIds.size(1), ropeInverseFrequencies(m_config, x.device(), x.scalar_type()), x.scalar_type());
     for (auto &layer : decoderLayers)
         x = layer->forward(x, rope, hook);
     return norm->forward(x);

@@ -45,12 +45,21 @@ private:
 TORCH_MODULE(RMSNorm);
 
 // Rotary position embedding tables, HF rotate-half convention: feature i pairs with i + headDim/2,
-// angle = position * theta^(-2i/headDim). cos and sin are (seq, headDim), computed in fp32 (fp64 when
-// dtype is double) and cast to dtype.
+// angle = position * inv_freq_i. cos and sin are (seq, headDim), computed in fp32 (fp64 when dtype
+// is double) and cast to dtype.
 struct RopeTables {
     at::Tensor cos;
     at::Tensor sin;
 };
+// The config's inv_freq (headDim/2), in fp32 (fp64 for kDouble), as transformers' ROPE_INIT_FUNCTIONS:
+//   default: inv_freq_i = theta^(-2i/headDim)
+//   linear:  inv_freq_i / factor
+//   llama3:  with wavelength w_i = 2 pi / inv_freq_i and L = original_max_position_embeddings,
+//            w_i > L / low_freq_factor: inv_freq_i / factor; w_i < L / high_freq_factor: unchanged;
+//            in between (1 - s) inv_freq_i / factor + s inv_freq_i, s = (L / w_i - low) / (high - low).
+at::Tensor ropeInverseFrequencies(const ModelConfig &config, at::Device device, at::ScalarType dtype);
+RopeTables ropeTables(int64_t seqLen, const at::Tensor &invFreq, at::ScalarType dtype);
+// Plain RoPE (no scaling) with this base.
 RopeTables ropeTables(int64_t seqLen, int64_t headDim, double theta, at::Device device, at::ScalarType dtype);
 // x (batch, heads, seq, headDim) -> x * cos + rotate_half(x) * sin.
 at::Tensor applyRope(const at::Tensor &x, const RopeTables &rope);
@@ -121,13 +130,13 @@ public:
     RMSNorm norm{nullptr};
 
 private:
-    int64_t m_headDim;
-    double m_ropeTheta;
+    ModelConfig m_config; // head size and RoPE
 };
 TORCH_MODULE(DecoderModel);
 
 // The causal language model: DecoderModel "model" plus "lm_head" (absent when tie_word_embeddings,
-// then the logits use model.embed_tokens.weight).
+// then the logits use model.embed_tokens.weight; loadModelFolder accepts a tied checkpoint with or
+// without a stored lm_head.weight).
 class CausalLMImpl : public torch::nn::Module {
 public:
     explicit CausalLMImpl(const ModelConfig &config);

@@ -450,10 +450,15 @@ void TestSafetensors::shardedCheckpoint()
     const QString bigShard = weightMap["embed.weight"].toString();
     QCOMPARE(polymoe::SafetensorsFile((dir + "/" + bigShard).toStdString()).names().size(), size_t(1));
 
-    auto loaded = polymoe::loadCheckpointFolder(dir.toStdString());
+    std::map<std::string, std::string> sources;
+    auto loaded = polymoe::loadCheckpointFolder(dir.toStdString(), &sources);
     QCOMPARE(loaded.size(), tensors.size());
-    for (const auto &[name, t] : tensors)
+    QCOMPARE(sources.size(), tensors.size());
+    for (const auto &[name, t] : tensors) {
         compareBitExact(loaded.at(name), t, name.c_str());
+        // each tensor's source is the shard the index names (error messages quote it)
+        QCOMPARE(QString::fromStdString(sources.at(name)), dir + "/" + weightMap[QString::fromStdString(name)].toString());
+    }
 
     // Saving again unsharded replaces the index and the shards with one file...
     polymoe::saveCheckpointFolder(dir.toStdString(), tensors);

@@ -41,12 +41,27 @@ def check_case(case, tol):
     print(f"{case.name}: input {tuple(ids.shape)}")
     ok = True
 
-    if ref.metadata().get("dense") == "yes":
+    meta = ref.metadata()
+    if meta.get("dense") == "yes":
         src = case / "source"
         cfg = AutoConfig.from_pretrained(src)
+        # The folder's own dtype and RoPE as transformers reads them (the weights are upcast to fp32
+        # by load(), so both sides compute in fp32 on the same values).
+        dtype = meta.get("dtype", "float32")
+        with safe_open(str(src / "model.safetensors"), framework="pt") as f:
+            stored = {f.get_slice(k).get_dtype() for k in f.keys()}
+        want_st = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}[dtype]
+        rope = (getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}).get("rope_type", "default")
+        meta_ok = stored == {want_st} and rope == meta.get("rope_type", "default")
+        print(f"  saved dense folder: tensors {sorted(stored)}, rope_type {rope!r}, head_dim {cfg.head_dim}"
+              f" {'ok' if meta_ok else 'FAIL (want ' + want_st + ', ' + meta.get('rope_type', 'default') + ')'}")
+        ok &= meta_ok
         model = load(src, False)
         with torch.no_grad():
             ok &= compare(f"saved dense folder (stock {type(model).__name__})", model(input_ids=ids).logits, want, tol)
+
+    if meta.get("exported", "yes") != "yes":
+        return ok
 
     poly = case / "export" / "polymoe"
     if not poly.is_dir():

@@ -61,10 +61,17 @@ void splitClassifier(CausalLM &m, int layer, const at::Tensor &ids)
     block->classifier->weight.copy_(at::stack({u / 2, -u / 2}));
 }
 
-void writeCase(const fs::path &out, const std::string &name, CausalLM m, int classifierLayer)
+// dtype: the saved folder's weight dtype; the weights are rounded to it first, so PolyMoE's logits
+// are those of the saved values. exported false: only the dense folder is written and checked (the
+// export formats have plain RoPE only).
+void writeCase(const fs::path &out, const std::string &name, CausalLM m, int classifierLayer,
+               const std::string &dtype = "float32", bool exported = true)
 {
     const at::NoGradGuard ng;
     m->eval();
+    const at::ScalarType type = weightDtype(dtype, name);
+    for (auto &p : m->parameters())
+        p.copy_(p.to(type).to(p.scalar_type()));
     // Batch of 3 sequences of 20 tokens.
     const at::Tensor ids = at::randint(3, m->config().vocabSize, {3, 20}, at::TensorOptions().dtype(at::kLong));
     if (classifierLayer >= 0)
@@ -82,13 +89,20 @@ void writeCase(const fs::path &out, const std::string &name, CausalLM m, int cla
     fs::remove_all(dir);
     fs::create_directories(dir);
     const fs::path src = dir / "source";
-    saveModelFolder(*m, src, "");
-    const ExportOutcome o = exportModelFolder(src, {.outDir = dir / "export"});
+    saveModelFolder(*m, src, "", "{}", dtype);
+    ExportOutcome o;
+    if (exported)
+        o = exportModelFolder(src, {.outDir = dir / "export"});
+    else
+        o.mixtralReason = "not exported";
     // A dense model's own folder (as PolyMoE saves every trained model) must load as the stock
     // LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM (the dense-engine issue).
     writeSafetensors(dir / "reference.safetensors", {{"input_ids", ids}, {"logits", logits}},
                      {{"mixtral", o.mixtralReason.empty() ? "yes" : "no"},
-                      {"dense", moeLayoutOf(*m).empty() ? "yes" : "no"}});
+                      {"dense", moeLayoutOf(*m).empty() ? "yes" : "no"},
+                      {"exported", exported ? "yes" : "no"},
+                      {"dtype", dtype},
+                      {"rope_type", m->config().ropeType}});
     std::cout << name << ": " << o.folders.size() << " folder(s)"
               << (o.mixtralReason.empty() ? "" : "; no mixtral: " + o.mixtralReason)
               << (old.empty() ? "" : "; classifier: " + old) << "\n";
@@ -131,6 +145,25 @@ int main(int argc, char **argv)
             for (auto &p : m->parameters())
                 p.add_(at::randn_like(p) * 0.05);
             writeCase(out, std::string("dense_") + type, m, -1);
+        }
+        {
+            // A dense Llama 3-style model: llama3 RoPE scaling (headDim 12, theta 1e4: wavelengths
+            // 2 pi / 10^(-2i/3) = 6.3, 29, 135, 628, 2916, 13536; with L = 64, low 1, high 4 the first is
+            // kept, the second interpolated, the rest divided by 8), an explicit head_dim (12, not 32 / 4), tied
+            // embeddings, saved in bfloat16. Read by the stock LlamaForCausalLM.
+            ModelConfig c = config("llama", true);
+            c.headDim = 12;
+            c.maxPositionEmbeddings = 256;
+            c.ropeType = "llama3";
+            c.ropeFactor = 8.0;
+            c.ropeLowFreqFactor = 1.0;
+            c.ropeHighFreqFactor = 4.0;
+            c.ropeOriginalMaxPositions = 64;
+            CausalLM m(c);
+            const at::NoGradGuard ng;
+            for (auto &p : m->parameters())
+                p.add_(at::randn_like(p) * 0.05);
+            writeCase(out, "dense_llama3_tied_bf16", m, -1, "bfloat16", false);
         }
         {
             // Mistral base, top-1 of 2 experts per layer.
