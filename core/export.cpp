@@ -246,6 +246,11 @@ ExportOutcome exportModelFolder(const fs::path &modelDir, const ExportSpec &spec
     src.model = loadModelFolder(modelDir);
     src.config = src.model->config();
     src.layout = moeLayoutOf(*src.model);
+    // Both export formats compute plain RoPE (Mixtral's config is written with rope_type default, the
+    // remote code has no scaling): a scaled model would load as a different model, so it is refused.
+    if (src.config.ropeType != "default")
+        throw ConfigError(modelDir.string() + ": RoPE scaling '" + src.config.ropeType +
+                          "' cannot be exported yet (the polymoe and mixtral formats compute plain RoPE)");
     src.provenance = fs::is_regular_file(modelDir / "polymoe.json") ? readFileText(modelDir / "polymoe.json") : "null";
     throwIfStopped(stop);
 
