@@ -6,8 +6,10 @@ without special tokens, decode) so that the C++ test runs without Python.
     LD_LIBRARY_PATH=/usr/local/cuda/lib64 .venv/bin/python tests/tools/make_hf_tokenizer_fixtures.py
 
 Training text: the Debian fortunes (/usr/share/games/fortunes: English at the top, de/ ru/ es/).
-Output: tests/data/tokenizer/{strings.json, NAME.tokenizer.json, NAME.expected.json}. Deterministic
-for a given tokenizers version (the trainer is run single-threaded).
+Output: tests/data/tokenizer/{strings.json, NAME.tokenizer.json, NAME.expected.json}, malformed/ (also
+alone with --malformed), and real_NAME.expected.json for the real tokenizers of REAL_MODELS found under
+models/ (also alone with --real-models). The trainer may break ties differently from run to run: each
+tokenizer.json is always written together with its expected ids.
 
     ... make_hf_tokenizer_fixtures.py --unicode-tables
 
@@ -383,6 +385,39 @@ def main():
             f.write("}\n")
         print(f"{name}: {len(cases)} cases, vocab {expected['vocab_size']}", file=sys.stderr)
     write_malformed()
+    write_real_models(all_texts, len(HARD))
+
+
+# Real tokenizers fetched by the installer (models/ is not committed): their ids for the hard strings
+# and a few fortunes are, so the test can check the folder when it is there.
+REAL_MODELS = {"smollm2-135m": "models/smollm2-135m"}
+
+
+def write_real_models(all_texts, n_hard):
+    root = Path(__file__).resolve().parent.parent.parent
+    for name, folder in REAL_MODELS.items():
+        path = root / folder / "tokenizer.json"
+        if not path.exists():
+            print(f"{folder}: absent, real_{name}.expected.json left as it is", file=sys.stderr)
+            continue
+        tok = Tokenizer.from_file(str(path))
+        config = json.loads((root / folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        specials = {}
+        for key in ["bos", "eos", "unk", "pad"]:
+            value = config.get(f"{key}_token")
+            if isinstance(value, dict):
+                value = value.get("content")
+            found = tok.token_to_id(value) if isinstance(value, str) else None
+            specials[key] = -1 if found is None else found
+        chosen = list(range(n_hard)) + [n_hard + k * FORTUNES_MAIN + j for k in range(4) for j in range(20)]
+        vocab = tok.get_vocab(with_added_tokens=True)
+        expected = {"library": f"tokenizers {tokenizers.__version__}", "folder": folder,
+                    "bytes": path.stat().st_size, "vocab_size": max(vocab.values()) + 1, "special_tokens": specials}
+        with open(OUT / f"real_{name}.expected.json", "w", encoding="utf-8") as f:
+            f.write("{\n" + "".join(f"{json.dumps(k)}: {dumps(v)},\n" for k, v in expected.items()))
+            f.write('"cases": [\n' + ",\n".join(dumps(case(tok, i, all_texts[i], i < n_hard), separators=(",", ":"))
+                                              for i in chosen) + "\n]\n}\n")
+        print(f"real {name}: {len(chosen)} cases", file=sys.stderr)
 
 
 # ---- Unicode tables ---------------------------------------------------------------------------------
@@ -544,6 +579,11 @@ def write_tables(path):
 if __name__ == "__main__":
     if sys.argv[1:] == ["--unicode-tables"]:
         write_tables(Path(__file__).resolve().parent.parent.parent / "core" / "hf_tokenizer" / "hf_tokenizer_unicode_tables.cpp")
+        sys.exit(0)
+    if sys.argv[1:] == ["--real-models"]:
+        strings = json.loads((OUT / "strings.json").read_text(encoding="utf-8"))
+        write_real_models(strings["hard"] + [t for lang in ["en", "de", "ru", "es"] for t in strings["fortunes"][lang]],
+                          len(strings["hard"]))
         sys.exit(0)
     if sys.argv[1:] == ["--malformed"]:
         write_malformed()
