@@ -23,7 +23,8 @@ FORTUNES = Path("/usr/share/games/fortunes")
 # Whole real texts for the main families; every fixture gets the man pages and the code points.
 REAL_TEXT_FIXTURES = ["gpt2", "llama3", "qwen2", "sp_metaspace", "nfkc_lowercase"]
 FIXTURES = os.environ.get("HF_INTEROP_FIXTURES", " ".join(REAL_TEXT_FIXTURES + [
-    "gpt2_prefix_space", "smollm2", "sp_prepend_replace", "classic_prefix", "suffix_words", "split_behaviors"])).split()
+    "gpt2_prefix_space", "smollm2", "sp_prepend_replace", "classic_prefix", "suffix_words", "split_behaviors",
+    "edge_added_mix", "edge_bert_suffix", "edge_llama2_legacy_extras"])).split()
 # Real tokenizers fetched by the installer, checked on everything when they are there.
 REAL_FOLDERS = ["models/smollm2-135m"]
 MAN_PAGES = ["bash", "ls", "grep", "tar", "find", "sed", "cmake", "git"]
