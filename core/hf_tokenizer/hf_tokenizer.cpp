@@ -158,11 +158,11 @@ void readAddedTokens(const Node &top, TokenizerState &s)
 }
 
 // bos_token etc. of tokenizer_config.json / special_tokens_map.json: a string or {"content": ...}.
-int32_t configToken(const TokenizerState &s, const Node &config, const char *key, bool &found)
+// Returns false when the file does not name it; id is -1 when the token is not in the vocabulary.
+bool configToken(const TokenizerState &s, const Node &config, const char *key, int32_t &id)
 {
-    found = false;
     if (!config.has(key))
-        return -1;
+        return false;
     const Node n = config.at(key);
     std::string content;
     if (n.value().is_string())
@@ -171,39 +171,45 @@ int32_t configToken(const TokenizerState &s, const Node &config, const char *key
         content = n.str("content");
     else
         n.fail("expected a string or an object with \"content\"");
-    found = true;
-    return s.exactId(content);
+    id = s.exactId(content);
+    return true;
 }
 
+// The config files first (tokenizer_config.json before special_tokens_map.json), then what the
+// tokenizer itself says: unk from the model, bos/eos around the post-processor's sequence, pad.
 void readSpecialTokens(TokenizerState &s, const std::string &configJson, const std::string &mapJson)
 {
-    SpecialTokens &t = s.specials;
-    bool bos = false, eos = false, unk = false, pad = false;
-    auto readFrom = [&](const std::string &text, const std::string &file) {
-        if (text.empty())
-            return;
-        const Json root = parseJson(text, file);
+    const std::filesystem::path folder = std::filesystem::path(s.where).parent_path();
+    struct Field {
+        const char *key;
+        int32_t *id;
+        bool found = false;
+    } fields[] = {{"bos_token", &s.specials.bos}, {"eos_token", &s.specials.eos},
+                  {"unk_token", &s.specials.unk}, {"pad_token", &s.specials.pad}};
+    const std::pair<const std::string *, const char *> files[] = {{&configJson, "tokenizer_config.json"},
+                                                                  {&mapJson, "special_tokens_map.json"}};
+    for (const auto &[text, name] : files) {
+        if (text->empty())
+            continue;
+        const std::string file = (folder / name).string();
+        const Json root = parseJson(*text, file);
         const Node config(root, "", file);
         config.expectObject();
-        bool found = false;
-        if (!bos && (t.bos = configToken(s, config, "bos_token", found), found)) bos = true;
-        if (!eos && (t.eos = configToken(s, config, "eos_token", found), found)) eos = true;
-        if (!unk && (t.unk = configToken(s, config, "unk_token", found), found)) unk = true;
-        if (!pad && (t.pad = configToken(s, config, "pad_token", found), found)) pad = true;
-    };
-    readFrom(configJson, "tokenizer_config.json");
-    readFrom(mapJson, "special_tokens_map.json");
-    if (!unk)
-        t.unk = s.model->unkId();
+        for (Field &f : fields)
+            if (!f.found)
+                f.found = configToken(s, config, f.key, *f.id);
+    }
     std::vector<int32_t> before, after;
     if (s.postProcessor)
         s.postProcessor->specialsAround(before, after);
-    if (!bos)
-        t.bos = before.empty() ? -1 : before.front();
-    if (!eos)
-        t.eos = after.empty() ? -1 : after.back();
-    if (!pad)
-        t.pad = s.padding.enabled ? s.padding.padId : -1;
+    if (!fields[0].found)
+        s.specials.bos = before.empty() ? -1 : before.front();
+    if (!fields[1].found)
+        s.specials.eos = after.empty() ? -1 : after.back();
+    if (!fields[2].found)
+        s.specials.unk = s.model->unkId();
+    if (!fields[3].found)
+        s.specials.pad = s.padding.enabled ? s.padding.padId : -1;
 }
 
 std::string readRegularFile(const std::filesystem::path &path)

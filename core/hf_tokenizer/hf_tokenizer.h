@@ -27,7 +27,14 @@ struct TokenizerState;
 // added tokens (special or not, lstrip, rstrip, normalized, single_word); post-processors
 // TemplateProcessing (single), RobertaProcessing, BertProcessing, ByteLevel, Sequence; decoders
 // ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace, WordPiece, BPEDecoder, CTC, Sequence;
-// truncation and padding as tokenizer.json sets them. Anything else is refused with ConfigError.
+// truncation and padding as tokenizer.json sets them. Anything else is refused with ConfigError
+// (other models: WordPiece, WordLevel, Unigram; pre-tokenizers UnicodeScripts, FixedLength; the
+// Precompiled normalizer; BPE dropout).
+//
+// Unicode: tokenizers mixes versions (its normalization tables are Unicode 9.0, Oniguruma's are 16,
+// Rust's 17); hf_tokenizer_unicode_tables.cpp, measured from the Python library, reproduces them.
+// Not covered: script properties such as \p{Han} and a negated \P{..} inside a character class in
+// a pattern use PCRE2's own (older) Unicode data, so code points assigned after it may differ there.
 class HfTokenizer final : public ITokenizer {
 public:
     explicit HfTokenizer(std::unique_ptr<detail::hf::TokenizerState> state);

@@ -95,7 +95,7 @@ bool isAscii(std::string_view s);
 bool isWhiteSpace(char32_t c);   // the White_Space property (Rust char::is_whitespace)
 bool isNumeric(char32_t c);      // Nd, Nl, No (Rust char::is_numeric)
 bool isPunctuation(char32_t c);  // ASCII punctuation or a P* category (tokenizers' is_punc)
-bool isOther(char32_t c);        // Cc, Cf, Cs, Co, Cn
+bool isOther(char32_t c);        // Cc, Cf, Co as BertNormalizer's clean_text sees them
 bool isMark(char32_t c);         // Mn, Mc, Me in Unicode 9.0 (tokenizers' is_combining_mark)
 bool isNonspacingMark(char32_t c);
 void appendLowercase(std::string &out, char32_t c); // Rust char::to_lowercase
@@ -127,6 +127,8 @@ extern const RangeTable kPunctuationTable; // tokenizers' is_punc (unicode_categ
 extern const RangeTable kRustWordTable;    // Rust regex \w
 extern const RangeTable kPost9Table;       // assigned after Unicode 9.0 (left alone by tokenizers' NFx)
 extern const RangeTable kCombiningMarkTable; // marks of Unicode 9.0 (StripAccents)
+extern const RangeTable kBertOtherTable;     // BertNormalizer's is_other, non-ASCII (unicode_categories)
+extern const RangeTable kBertNonspacingMarkTable; // BertNormalizer's is_mark_nonspacing
 extern const CodePair *const kLowercaseTable; // Rust char::to_lowercase, single characters, sorted
 extern const size_t kLowercaseCount;
 
@@ -159,12 +161,10 @@ public:
     // The successive matches in text (valid UTF-8), iterated as the onig crate does: an empty
     // match right after the previous match is skipped by one character.
     void findAll(std::string_view text, std::vector<Span> &out) const;
-    bool emptyPattern() const { return m_emptyLiteral; }
 
 private:
     pcre2_code_8 *m_code = nullptr;
     bool m_jit = false;
-    bool m_emptyLiteral = false;
 };
 
 // Oniguruma (Ruby syntax) to PCRE2: \s \S \w \W \h \H rewritten to Onig's Unicode meaning.
@@ -213,9 +213,6 @@ class PreTokenizer {
 public:
     virtual ~PreTokenizer() = default;
     virtual void preTokenize(Pieces &pieces) const = 0;
-};
-struct PreTokenizerInfo {
-    bool byteLevelLast = false; // ByteLevel is the last step: the model may take raw bytes
 };
 // deferByteLevel: the last ByteLevel step leaves the bytes unmapped (the BPE maps them itself).
 std::unique_ptr<PreTokenizer> makePreTokenizer(const Node &node, bool deferByteLevel);
@@ -309,7 +306,6 @@ public:
         int32_t id; // -1: text between tokens
     };
     void split(std::string_view s, bool normalizedSet, std::vector<Match> &out) const;
-    bool hasRaw() const { return !m_rawTrie.empty(); }
     bool hasNormalized() const { return !m_normTrie.empty(); }
 
     const AddedToken *token(int32_t id) const;

@@ -202,7 +202,6 @@ Regex::Regex(std::string_view pattern, Syntax syntax, const std::string &where)
     case Syntax::Literal:
         options |= PCRE2_LITERAL;
         compiled = std::string(pattern);
-        m_emptyLiteral = pattern.empty();
         break;
     case Syntax::Oniguruma:
         // Ruby syntax, as the onig crate's default: ^ and $ are line anchors.

@@ -166,17 +166,14 @@ bool isRustWordChar(char32_t c)
 
 bool isOther(char32_t c)
 {
-    const auto cat = utf8proc_category(utf8proc_int32_t(c));
-    return cat == UTF8PROC_CATEGORY_CN || cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ||
-           cat == UTF8PROC_CATEGORY_CS || cat == UTF8PROC_CATEGORY_CO;
+    if (c < 0x80)
+        return c < 0x20 || c == 0x7F;
+    return kBertOtherTable.contains(c);
 }
 
 bool isMark(char32_t c) { return c >= 0x300 && kCombiningMarkTable.contains(c); }
 
-bool isNonspacingMark(char32_t c)
-{
-    return utf8proc_category(utf8proc_int32_t(c)) == UTF8PROC_CATEGORY_MN;
-}
+bool isNonspacingMark(char32_t c) { return c >= 0x80 && kBertNonspacingMarkTable.contains(c); }
 
 void appendLowercase(std::string &out, char32_t c)
 {

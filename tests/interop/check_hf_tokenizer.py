@@ -23,7 +23,10 @@ FORTUNES = Path("/usr/share/games/fortunes")
 # Whole real texts for the main families; every fixture gets the man pages and the code points.
 REAL_TEXT_FIXTURES = ["gpt2", "llama3", "qwen2", "sp_metaspace", "nfkc_lowercase"]
 FIXTURES = os.environ.get("HF_INTEROP_FIXTURES", " ".join(REAL_TEXT_FIXTURES + [
-    "gpt2_prefix_space", "smollm2", "sp_prepend_replace", "classic_prefix", "suffix_words", "split_behaviors"])).split()
+    "gpt2_prefix_space", "smollm2", "sp_prepend_replace", "classic_prefix", "suffix_words", "split_behaviors",
+    "edge_added_mix", "edge_bert_suffix", "edge_llama2_legacy_extras"])).split()
+# Real tokenizers fetched by the installer, checked on everything when they are there.
+REAL_FOLDERS = ["models/smollm2-135m"]
 MAN_PAGES = ["bash", "ls", "grep", "tar", "find", "sed", "cmake", "git"]
 
 
@@ -91,13 +94,16 @@ def main():
     size = sum(len(t.encode()) for t in corpus.values())
     print(f"{len(corpus)} texts, {size / 1e6:.1f} MB ({sum(n.startswith('man/') for n in corpus)} man pages)")
     failures = 0
-    for fixture in FIXTURES:
-        path = fixture_dir / f"{fixture}.tokenizer.json"
-        tok = Tokenizer.from_file(str(path))
-        names = [n for n in corpus if fixture in REAL_TEXT_FIXTURES or not n.startswith("fortunes/")]
+    root = fixture_dir.resolve().parent.parent.parent
+    runs = [(f, fixture_dir / f"{f}.tokenizer.json", f in REAL_TEXT_FIXTURES) for f in FIXTURES]
+    runs += [(f, root / f, True) for f in REAL_FOLDERS if (root / f / "tokenizer.json").exists()]
+    for fixture, path, real_text in runs:
+        tok = Tokenizer.from_file(str(path / "tokenizer.json" if path.is_dir() else path))
+        names = [n for n in corpus if real_text or not n.startswith("fortunes/")]
         texts = [corpus[n] for n in names]
         for special in (False, True):
-            inp, out = work / f"{fixture}-{int(special)}.in.json", work / f"{fixture}-{int(special)}.out.json"
+            stem = fixture.replace("/", "_")
+            inp, out = work / f"{stem}-{int(special)}.in.json", work / f"{stem}-{int(special)}.out.json"
             inp.write_text(json.dumps({"texts": texts, "add_special_tokens": special}, ensure_ascii=False), encoding="utf-8")
             t0 = time.perf_counter()
             subprocess.run([tool, str(path), str(inp), str(out)], check=True)

@@ -5,7 +5,9 @@
 
 #include "polymoe/error.h"
 
+#include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -58,7 +60,11 @@ const std::vector<std::string> &allStrings()
     return strings;
 }
 
-size_t hardStringCount() { return size_t(readJson(kData + "/strings.json")["hard"].toArray().size()); }
+size_t hardStringCount()
+{
+    static const size_t n = size_t(readJson(kData + "/strings.json")["hard"].toArray().size());
+    return n;
+}
 
 std::vector<int32_t> toIds(const QJsonValue &v)
 {
@@ -83,6 +89,54 @@ QString printable(const std::string &s)
     return out;
 }
 
+// Checks every case of an expected file: ids without and with special tokens, decode, decode
+// skipping special tokens. Returns the number of cases with other ids than the library's.
+void checkCases(const HfTokenizer &tok, const QString &name, const QJsonArray &cases)
+{
+    const auto &strings = allStrings();
+    QVERIFY(cases.size() > 0);
+    int idMismatches = 0, decodeMismatches = 0, specialMismatches = 0, roundtrips = 0;
+    for (qsizetype i = 0; i < cases.size(); ++i) {
+        const QJsonObject c = cases[i].toObject();
+        // "s": an index into strings.json; "t": the text itself.
+        const std::string inlineText = c["t"].toString().toStdString();
+        const size_t index = c.contains("s") ? size_t(c["s"].toInt()) : size_t(-1);
+        QVERIFY(c.contains("t") || index < strings.size());
+        const std::string &text = c.contains("t") ? inlineText : strings[index];
+        const std::vector<int32_t> want = toIds(c["ids"]);
+        const std::vector<int32_t> got = tok.encode(text);
+        if (got != want) {
+            if (++idMismatches <= 5)
+                qWarning().noquote() << name << "string" << index << printable(text) << "\n  want" << show(want)
+                                     << "\n  got " << show(got);
+            continue;
+        }
+        const std::string decoded = c.contains("decoded") ? c["decoded"].toString().toStdString() : text;
+        QCOMPARE(c["roundtrip"].toBool(), decoded == text);
+        if (tok.decode(got) != decoded) {
+            if (++decodeMismatches <= 5)
+                qWarning().noquote() << name << "decode of string" << index << printable(text) << "gave"
+                                     << printable(tok.decode(got)) << "want" << printable(decoded);
+        }
+        roundtrips += decoded == text;
+        if (c.contains("t") || index < hardStringCount()) {
+            const std::vector<int32_t> wantSpecial = c.contains("special") ? toIds(c["special"]) : want;
+            const std::vector<int32_t> gotSpecial = tok.encode(text, true);
+            const std::string skip = c.contains("decoded_skip") ? c["decoded_skip"].toString().toStdString() : decoded;
+            if (gotSpecial != wantSpecial || tok.decode(gotSpecial, true) != skip) {
+                if (++specialMismatches <= 5)
+                    qWarning().noquote() << name << "with special tokens, string" << index << printable(text)
+                                         << "\n  want" << show(wantSpecial) << "\n  got " << show(gotSpecial);
+            }
+        }
+    }
+    qInfo().noquote() << name << ":" << cases.size() << "strings," << cases.size() - idMismatches
+                      << "with exactly the same ids," << roundtrips << "decode back to the text";
+    QCOMPARE(idMismatches, 0);
+    QCOMPARE(decodeMismatches, 0);
+    QCOMPARE(specialMismatches, 0);
+}
+
 } // namespace
 
 class TestHfTokenizer : public QObject {
@@ -95,6 +149,11 @@ private Q_SLOTS:
         for (const char *name : {"gpt2", "gpt2_prefix_space", "llama3", "qwen2", "smollm2", "sp_metaspace",
                                  "sp_prepend_replace", "nfkc_lowercase", "classic_prefix", "suffix_words", "split_behaviors"})
             QTest::newRow(name) << QString(name);
+        // Hand-written files for the options the trained ones leave out.
+        for (const QString &f : QDir(kData).entryList({"edge_*.expected.json"}, QDir::Files, QDir::Name)) {
+            const QString name = f.chopped(int(sizeof(".expected.json") - 1));
+            QTest::newRow(qPrintable(name)) << name;
+        }
     }
 
     // Every string: ids without and with special tokens, decode, decode skipping special tokens.
@@ -112,48 +171,33 @@ private Q_SLOTS:
         for (auto it = tokenToId.begin(); it != tokenToId.end(); ++it)
             QCOMPARE(tok->pieceToId(it.key().toStdString()), it.value().toInt());
 
-        const auto &strings = allStrings();
-        const QJsonArray cases = expected["cases"].toArray();
-        QVERIFY(cases.size() > 0);
-        int idMismatches = 0, decodeMismatches = 0, specialMismatches = 0, roundtrips = 0;
-        for (qsizetype i = 0; i < cases.size(); ++i) {
-            const QJsonObject c = cases[i].toObject();
-            const size_t index = c.contains("s") ? size_t(c["s"].toInt()) : size_t(i);
-            QVERIFY(index < strings.size());
-            const std::string &text = strings[index];
-            const std::vector<int32_t> want = toIds(c["ids"]);
-            const std::vector<int32_t> got = tok->encode(text);
-            if (got != want) {
-                if (++idMismatches <= 5)
-                    qWarning().noquote() << name << "string" << index << printable(text) << "\n  want" << show(want)
-                                         << "\n  got " << show(got);
-                continue;
-            }
-            const std::string decoded = c.contains("decoded") ? c["decoded"].toString().toStdString() : text;
-            QCOMPARE(c["roundtrip"].toBool(), decoded == text);
-            if (tok->decode(got) != decoded) {
-                if (++decodeMismatches <= 5)
-                    qWarning().noquote() << name << "decode of string" << index << printable(text) << "gave"
-                                         << printable(tok->decode(got)) << "want" << printable(decoded);
-            }
-            roundtrips += decoded == text;
-            if (index < hardStringCount()) {
-                const std::vector<int32_t> wantSpecial = c.contains("special") ? toIds(c["special"]) : want;
-                const std::vector<int32_t> gotSpecial = tok->encode(text, true);
-                const std::string skip =
-                    c.contains("decoded_skip") ? c["decoded_skip"].toString().toStdString() : decoded;
-                if (gotSpecial != wantSpecial || tok->decode(gotSpecial, true) != skip) {
-                    if (++specialMismatches <= 5)
-                        qWarning().noquote() << name << "with special tokens, string" << index << printable(text)
-                                             << "\n  want" << show(wantSpecial) << "\n  got " << show(gotSpecial);
-                }
-            }
-        }
-        qInfo().noquote() << name << ":" << cases.size() << "strings," << cases.size() - idMismatches
-                          << "with exactly the same ids," << roundtrips << "decode back to the text";
-        QCOMPARE(idMismatches, 0);
-        QCOMPARE(decodeMismatches, 0);
-        QCOMPARE(specialMismatches, 0);
+        checkCases(*tok, name, expected["cases"].toArray());
+    }
+
+    // A real tokenizer fetched by the installer (models/, not committed), when it is there.
+    void realModels_data()
+    {
+        QTest::addColumn<QString>("file");
+        for (const QString &f : QDir(kData).entryList({"real_*.expected.json"}, QDir::Files, QDir::Name))
+            QTest::newRow(qPrintable(f)) << f;
+    }
+    void realModels()
+    {
+        QFETCH(QString, file);
+        const QJsonObject expected = readJson(kData + "/" + file);
+        const QString folder = QStringLiteral(POLYMOE_SOURCE_DIR "/") + expected["folder"].toString();
+        if (!QFile::exists(folder + "/tokenizer.json"))
+            QSKIP(qPrintable(folder + " is absent (installer/fetch-smollm2.sh fetches it)"));
+        if (QFileInfo(folder + "/tokenizer.json").size() != expected["bytes"].toInteger())
+            QSKIP(qPrintable(folder + "/tokenizer.json is not the file the expected ids were made with"));
+        const auto tok = loadHfTokenizerFolder(folder.toStdString());
+        QCOMPARE(tok->vocabSize(), expected["vocab_size"].toInt());
+        const QJsonObject specials = expected["special_tokens"].toObject();
+        QCOMPARE(tok->specialTokens().bos, specials["bos"].toInt());
+        QCOMPARE(tok->specialTokens().eos, specials["eos"].toInt());
+        QCOMPARE(tok->specialTokens().unk, specials["unk"].toInt());
+        QCOMPARE(tok->specialTokens().pad, specials["pad"].toInt());
+        checkCases(*tok, file, expected["cases"].toArray());
     }
 
     void malformed_data()
@@ -268,6 +312,14 @@ private Q_SLOTS:
         QCOMPARE(s.unk, -1);
         QVERIFY(s.bos >= 0 && s.eos >= 0 && s.pad >= 0);
         QVERIFY(tok->isSpecial(s.bos));
+
+        std::ofstream(dir.path().toStdString() + "/tokenizer_config.json") << R"({"bos_token": 5})";
+        try {
+            loadHfTokenizerFolder(dir.path().toStdString());
+            QFAIL("no error");
+        } catch (const FormatError &e) {
+            QVERIFY2(QString(e.what()).contains("tokenizer_config.json: bos_token: expected a string or an object"), e.what());
+        }
     }
 
     // Without config files: unk from the model, bos/eos from the post-processor.

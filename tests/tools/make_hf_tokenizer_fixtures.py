@@ -6,8 +6,10 @@ without special tokens, decode) so that the C++ test runs without Python.
     LD_LIBRARY_PATH=/usr/local/cuda/lib64 .venv/bin/python tests/tools/make_hf_tokenizer_fixtures.py
 
 Training text: the Debian fortunes (/usr/share/games/fortunes: English at the top, de/ ru/ es/).
-Output: tests/data/tokenizer/{strings.json, NAME.tokenizer.json, NAME.expected.json}. Deterministic
-for a given tokenizers version (the trainer is run single-threaded).
+Output: tests/data/tokenizer/{strings.json, NAME.tokenizer.json, NAME.expected.json}, malformed/ (also
+alone with --malformed), and real_NAME.expected.json for the real tokenizers of REAL_MODELS found under
+models/ (also alone with --real-models). The trainer may break ties differently from run to run: each
+tokenizer.json is always written together with its expected ids.
 
     ... make_hf_tokenizer_fixtures.py --unicode-tables
 
@@ -329,8 +331,9 @@ def write_malformed():
 
 
 def case(tok, index, text, with_special):
+    """What the library gives for one text; index into strings.json, or None to store the text."""
     enc = tok.encode(text, add_special_tokens=False).ids
-    rec = {"s": index, "ids": enc}
+    rec = {"s": index, "ids": enc} if index is not None else {"t": text, "ids": enc}
     dec = tok.decode(enc, skip_special_tokens=False)
     rec["roundtrip"] = dec == text
     if dec != text:
@@ -383,6 +386,126 @@ def main():
             f.write("}\n")
         print(f"{name}: {len(cases)} cases, vocab {expected['vocab_size']}", file=sys.stderr)
     write_malformed()
+    write_real_models(all_texts, len(HARD))
+    write_edge()
+
+
+def write_edge():
+    for name, data in build_edge().items():
+        text = json.dumps(data, ensure_ascii=False, indent=1)
+        (OUT / f"edge_{name}.tokenizer.json").write_text(text + "\n", encoding="utf-8")
+        tok = Tokenizer.from_str(text)
+        cases = []
+        for i, t in [(None, t) for t in EDGE_TEXTS] + list(enumerate(HARD))[::2]:
+            try:
+                cases.append(case(tok, i, t, True))
+            except BaseException:  # tokenizers panics on some (BPEDecoder on no tokens): left out
+                pass
+        expected = {"library": f"tokenizers {tokenizers.__version__}", "tokenizer": f"edge_{name}.tokenizer.json",
+                    "vocab_size": max(tok.get_vocab(with_added_tokens=True).values()) + 1}
+        with open(OUT / f"edge_{name}.expected.json", "w", encoding="utf-8") as f:
+            f.write("{\n" + "".join(f"{json.dumps(k)}: {dumps(v)},\n" for k, v in expected.items()))
+            f.write('"cases": [\n' + ",\n".join(dumps(c, separators=(",", ":")) for c in cases) + "\n]\n}\n")
+        print(f"edge {name}: {len(cases)} cases", file=sys.stderr)
+
+
+# Real tokenizers fetched by the installer (models/ is not committed): their ids for the hard strings
+# and a few fortunes are, so the test can check the folder when it is there.
+REAL_MODELS = {"smollm2-135m": "models/smollm2-135m"}
+
+
+def write_real_models(all_texts, n_hard):
+    root = Path(__file__).resolve().parent.parent.parent
+    for name, folder in REAL_MODELS.items():
+        path = root / folder / "tokenizer.json"
+        if not path.exists():
+            print(f"{folder}: absent, real_{name}.expected.json left as it is", file=sys.stderr)
+            continue
+        tok = Tokenizer.from_file(str(path))
+        config = json.loads((root / folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        specials = {}
+        for key in ["bos", "eos", "unk", "pad"]:
+            value = config.get(f"{key}_token")
+            if isinstance(value, dict):
+                value = value.get("content")
+            found = tok.token_to_id(value) if isinstance(value, str) else None
+            specials[key] = -1 if found is None else found
+        chosen = list(range(n_hard)) + [n_hard + k * FORTUNES_MAIN + j for k in range(4) for j in range(20)]
+        vocab = tok.get_vocab(with_added_tokens=True)
+        expected = {"library": f"tokenizers {tokenizers.__version__}", "folder": folder,
+                    "bytes": path.stat().st_size, "vocab_size": max(vocab.values()) + 1, "special_tokens": specials}
+        with open(OUT / f"real_{name}.expected.json", "w", encoding="utf-8") as f:
+            f.write("{\n" + "".join(f"{json.dumps(k)}: {dumps(v)},\n" for k, v in expected.items()))
+            f.write('"cases": [\n' + ",\n".join(dumps(case(tok, i, all_texts[i], i < n_hard), separators=(",", ":"))
+                                              for i in chosen) + "\n]\n}\n")
+        print(f"real {name}: {len(chosen)} cases", file=sys.stderr)
+
+
+# ---- Hand-written edge cases ------------------------------------------------------------------------
+
+def build_edge():
+    """Small hand-made tokenizer.json files for options the trained fixtures leave out: added tokens
+    with whitespace, lstrip/rstrip/single_word together, an empty one; legacy Metaspace; truncation,
+    template and left padding; a model without "type" and a #version merges line; prefix with byte
+    fallback; Bert normalizer, pre-tokenizer and processing; BPEDecoder; Strip and Replace; ByteLevel in
+    the middle of a sequence."""
+    chars = list("abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,!?'-0123456789") + ["▁", "Ġ", "##a", "##b", "##c", "a</w>", "b</w>", "c</w>"]
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for c in chars:
+        vocab.setdefault(c, len(vocab))
+    for t in ["ab", "abc", "▁a", "▁ab", "he", "hel", "hell", "hello", "##ab", "ab</w>", "th", "the", "in", "ing"]:
+        vocab.setdefault(t, len(vocab))
+    for b in range(256):
+        vocab.setdefault(f"<0x{b:02X}>", len(vocab))
+    merges = ["a b", "ab c", "▁ a", "▁a b", "h e", "he l", "hel l", "hell o", "t h", "th e", "i n", "in g"]
+    def base(**model):
+        m = {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None, "end_of_word_suffix": None,
+             "fuse_unk": False, "byte_fallback": False, "ignore_merges": False, "vocab": vocab, "merges": merges}
+        m.update(model)
+        return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None, "pre_tokenizer": None,
+                "post_processor": None, "decoder": None, "model": m}
+    def added(id, content, **kw):
+        t = {"id": id, "content": content, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": False}
+        t.update(kw); return t
+    cases = {}
+    t = base(); t["added_tokens"] = [added(0, "<unk>", special=True), added(1, "<s>", special=True), added(2, "</s>", special=True),
+        added(500, "  ", rstrip=True), added(501, " x", lstrip=True), added(502, "yy", single_word=True, lstrip=True, rstrip=True),
+        added(503, "ab", normalized=True), added(504, ""), added(505, "QQ", single_word=True, normalized=True), added(999, "ZZ")]
+    t["pre_tokenizer"] = {"type": "WhitespaceSplit"}
+    cases["added_mix"] = t
+    t = base(); t["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "NFKD"}, {"type": "Lowercase"}, {"type": "Replace", "pattern": {"String": "."}, "content": "!"}]}
+    t["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "add_prefix_space": True}
+    t["decoder"] = {"type": "Metaspace", "replacement": "▁", "add_prefix_space": True}
+    t["added_tokens"] = [added(1, "<s>", special=True)]
+    t["truncation"] = {"direction": "Right", "max_length": 7, "strategy": "LongestFirst", "stride": 0}
+    t["padding"] = {"strategy": {"Fixed": 10}, "direction": "Left", "pad_to_multiple_of": None, "pad_id": 2, "pad_type_id": 0, "pad_token": "</s>"}
+    t["post_processor"] = {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+        "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}, "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}}}
+    cases["legacy_metaspace_trunc_pad"] = t
+    t = base(continuing_subword_prefix="##", byte_fallback=True, fuse_unk=True); t["model"].pop("type")
+    t["model"]["merges"] = ["#version: 0.2", "a ##b", "##a ##b", "h ##e"]
+    for tk in ["##e", "##h", "##l", "##o", "he", "##ab"]: vocab.setdefault(tk, len(vocab))
+    t["pre_tokenizer"] = {"type": "Whitespace"}; t["decoder"] = {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "WordPiece", "prefix": "##", "cleanup": True}]}
+    cases["prefix_fallback_untyped"] = t
+    t = base(end_of_word_suffix="</w>", fuse_unk=True); t["model"]["merges"] = [m for m in merges if not m.startswith("▁")] + ["a b</w>"]
+    t["pre_tokenizer"] = {"type": "BertPreTokenizer"}; t["normalizer"] = {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True, "strip_accents": None, "lowercase": True}
+    t["decoder"] = {"type": "BPEDecoder", "suffix": "</w>"}
+    t["post_processor"] = {"type": "BertProcessing", "sep": ["</s>", 2], "cls": ["<s>", 1]}
+    cases["bert_suffix"] = t
+    t = base(byte_fallback=True, ignore_merges=True)
+    t["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "Strip", "strip_left": True, "strip_right": False}, {"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"Regex": " +"}, "content": "▁"}, {"type": "NFC"}]}
+    t["decoder"] = {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 1}]}
+    t["added_tokens"] = [added(1, "<s>", special=True, normalized=False), added(2, "</s>", special=True, normalized=True), added(600, "Hey", normalized=True, rstrip=True)]
+    cases["llama2_legacy_extras"] = t
+    t = base(); t["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": False}, {"type": "Punctuation", "behavior": "MergedWithPrevious"}, {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": False}, {"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "MergedWithNext", "invert": False}]}
+    t["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    cases["bytelevel_middle"] = t
+    return cases
+
+
+EDGE_TEXTS = ["", " ", "hello world", "Hello  World!!", "abc abcab  x xx yy ayy yy. QQ qq", "  ab <s></s>ab</s> ", "İstanbul ﬁ Ǆ ½ café",
+         "the thing 123 4567 a.b,c!", "日本 ☃ 😀 x", "a  \t\n b", "yy yy", "\u00a0ab\u3000ab", "<s>", "Hey  you Hey", "He\u0301llo", "ZZ ZZZ",
+         "abc" * 20, "x" * 5 + " " * 5 + "x", "don't stop", "a</w>b", "##ab ab##", "▁▁a ▁", "\t\tindent", "1,000.5", "HELLO"]
 
 
 # ---- Unicode tables ---------------------------------------------------------------------------------
@@ -470,6 +593,15 @@ def measure_tables():
     stripped = normalizers.StripAccents().normalize_str("\x01".join(chr(c) for c in upper)).split("\x01")
     assert len(stripped) == len(upper)
     tables["combining_mark"] = ranges(c for c, t in zip(upper, stripped) if t == "")
+    # BertNormalizer: clean_text's is_other and strip_accents' is_mark_nonspacing (unicode_categories).
+    def removed_by(normalizer, separator):
+        out = normalizer.normalize_str(separator.join(chr(c) for c in upper)).split(separator)
+        assert len(out) == len(upper)
+        return [c for c, t in zip(upper, out) if t == ""]
+    tables["bert_other"] = ranges(c for c in removed_by(normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False), "a") if c != 0xFFFD)
+    tables["bert_mn"] = ranges(removed_by(normalizers.BertNormalizer(
+        clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False), "\x01"))
     # Code points assigned after Unicode 9.0 (ICU's u_charAge): tokenizers' normalization tables
     # (unicode-normalization-alignments) are Unicode 9.0, so it leaves them alone.
     icu = ctypes.CDLL("libicuuc.so.72")
@@ -513,6 +645,8 @@ def write_tables(path):
     emit("kRustWord", tables["rust_word"])
     emit("kPost9", tables["post9"])
     emit("kCombiningMark", tables["combining_mark"])
+    emit("kBertOther", tables["bert_other"])
+    emit("kBertNonspacingMark", tables["bert_mn"])
     lines.append("const CodePair kLowercase[] = {")
     row = []
     for a, b in tables["lowercase"]:
@@ -533,6 +667,8 @@ def write_tables(path):
               "const RangeTable kRustWordTable = table(kRustWord);",
               "const RangeTable kPost9Table = table(kPost9);",
               "const RangeTable kCombiningMarkTable = table(kCombiningMark);",
+              "const RangeTable kBertOtherTable = table(kBertOther);",
+              "const RangeTable kBertNonspacingMarkTable = table(kBertNonspacingMark);",
               "const CodePair *const kLowercaseTable = kLowercase;",
               "const size_t kLowercaseCount = sizeof kLowercase / sizeof kLowercase[0];",
               "", "} // namespace polymoe::detail::hf", ""]
@@ -544,6 +680,14 @@ def write_tables(path):
 if __name__ == "__main__":
     if sys.argv[1:] == ["--unicode-tables"]:
         write_tables(Path(__file__).resolve().parent.parent.parent / "core" / "hf_tokenizer" / "hf_tokenizer_unicode_tables.cpp")
+        sys.exit(0)
+    if sys.argv[1:] == ["--real-models"]:
+        strings = json.loads((OUT / "strings.json").read_text(encoding="utf-8"))
+        write_real_models(strings["hard"] + [t for lang in ["en", "de", "ru", "es"] for t in strings["fortunes"][lang]],
+                          len(strings["hard"]))
+        sys.exit(0)
+    if sys.argv[1:] == ["--edge"]:
+        write_edge()
         sys.exit(0)
     if sys.argv[1:] == ["--malformed"]:
         write_malformed()
