@@ -34,6 +34,32 @@ def compare(name, got, want, tol):
     return ok
 
 
+TOKENIZER_TEXTS = [
+    "The capital of France is Paris.", "Der schnelle braune Fuchs springt über den faulen Hund.",
+    "Съешь же ещё этих мягких французских булок", "  leading spaces\tand tabs\n\nnew lines  ",
+    "12345 + 678 = 13023", "emoji 🎉👩‍👩‍👧 and CJK 中文字符", "<|begin_of_text|>inside<|end_of_text|>words",
+]
+
+
+def check_tokenizer(case):
+    """The exported folders' tokenizer, read by AutoTokenizer, gives the tokenizers library's ids."""
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    ref = Tokenizer.from_file(str(case / "source" / "tokenizer.json"))
+    ok = True
+    for folder in [case / "export" / "polymoe", case / "export" / "mixtral"]:
+        if not folder.is_dir():
+            continue
+        tok = AutoTokenizer.from_pretrained(folder)
+        bad = [t for t in TOKENIZER_TEXTS
+               if tok.encode(t, add_special_tokens=False) != ref.encode(t, add_special_tokens=False).ids]
+        print(f"  {folder.name} tokenizer ({type(tok).__name__}): {len(TOKENIZER_TEXTS) - len(bad)}/"
+              f"{len(TOKENIZER_TEXTS)} texts with the library's ids {'ok' if not bad else 'FAIL: ' + repr(bad[:2])}")
+        ok &= not bad
+    return ok
+
+
 def check_case(case, tol):
     ref = safe_open(str(case / "reference.safetensors"), framework="pt")
     ids, want = ref.get_tensor("input_ids"), ref.get_tensor("logits")
@@ -62,6 +88,8 @@ def check_case(case, tol):
 
     if meta.get("exported", "yes") != "yes":
         return ok
+    if meta.get("tokenizer") == "yes":
+        ok &= check_tokenizer(case)
 
     poly = case / "export" / "polymoe"
     if not poly.is_dir():

@@ -13,9 +13,14 @@
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 using namespace polymoe;
 namespace fs = std::filesystem;
@@ -65,7 +70,7 @@ void splitClassifier(CausalLM &m, int layer, const at::Tensor &ids)
 // are those of the saved values. exported false: only the dense folder is written and checked (the
 // export formats have plain RoPE only).
 void writeCase(const fs::path &out, const std::string &name, CausalLM m, int classifierLayer,
-               const std::string &dtype = "float32", bool exported = true)
+               const std::string &dtype = "float32", bool exported = true, const TokenizerFiles &tokenizer = {})
 {
     const at::NoGradGuard ng;
     m->eval();
@@ -89,7 +94,7 @@ void writeCase(const fs::path &out, const std::string &name, CausalLM m, int cla
     fs::remove_all(dir);
     fs::create_directories(dir);
     const fs::path src = dir / "source";
-    saveModelFolder(*m, src, "", "{}", dtype);
+    saveModelFolder(*m, src, tokenizer, "{}", dtype);
     ExportOutcome o;
     if (exported)
         o = exportModelFolder(src, {.outDir = dir / "export"});
@@ -102,7 +107,8 @@ void writeCase(const fs::path &out, const std::string &name, CausalLM m, int cla
                       {"dense", moeLayoutOf(*m).empty() ? "yes" : "no"},
                       {"exported", exported ? "yes" : "no"},
                       {"dtype", dtype},
-                      {"rope_type", m->config().ropeType}});
+                      {"rope_type", m->config().ropeType},
+                      {"tokenizer", tokenizer.empty() ? "no" : "yes"}});
     std::cout << name << ": " << o.folders.size() << " folder(s)"
               << (o.mixtralReason.empty() ? "" : "; no mixtral: " + o.mixtralReason)
               << (old.empty() ? "" : "; classifier: " + old) << "\n";
@@ -112,8 +118,8 @@ void writeCase(const fs::path &out, const std::string &name, CausalLM m, int cla
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        std::cerr << "usage: make_interop_fixtures OUT_DIR\n";
+    if (argc != 2 && argc != 3) {
+        std::cerr << "usage: make_interop_fixtures OUT_DIR [TOKENIZER_JSON]\n";
         return 2;
     }
     try {
@@ -164,6 +170,29 @@ int main(int argc, char **argv)
             for (auto &p : m->parameters())
                 p.add_(at::randn_like(p) * 0.05);
             writeCase(out, "dense_llama3_tied_bf16", m, -1, "bfloat16", false);
+        }
+        if (argc == 3) {
+            // A byte-level BPE tokenizer.json (Llama-3 style, made by the tokenizers library) carried
+            // by the model folder into both exports: AutoTokenizer must read it with the same ids.
+            std::ifstream in(argv[2], std::ios::binary);
+            std::ostringstream bytes;
+            bytes << in.rdbuf();
+            if (!in)
+                throw std::runtime_error(std::string(argv[2]) + ": cannot be read");
+            const auto tok = nlohmann::json::parse(bytes.str());
+            int64_t vocab = 0;
+            for (const auto &[piece, id] : tok["model"]["vocab"].items())
+                vocab = std::max<int64_t>(vocab, id.get<int64_t>() + 1);
+            for (const auto &a : tok["added_tokens"])
+                vocab = std::max<int64_t>(vocab, a["id"].get<int64_t>() + 1);
+            ModelConfig c = config("llama", false);
+            c.vocabSize = vocab;
+            CausalLM m(c);
+            upcycleModel(m, {3, 3, 3}, 2, 14);
+            const at::NoGradGuard ng;
+            for (auto &p : m->parameters())
+                p.add_(at::randn_like(p) * 0.05);
+            writeCase(out, "bpe_tokenizer_llama", m, -1, "float32", true, {{"tokenizer.json", bytes.str()}});
         }
         {
             // Mistral base, top-1 of 2 experts per layer.
