@@ -1,4 +1,4 @@
-// polymoe bench train | moe: benchmarks as commands, each against a peer measured in the same run.
+// polymoe bench tokenize | train | moe | expansion: benchmarks as commands, each against a peer measured in the same run.
 #include "cli.h"
 
 #include "demo_pipeline.h"
@@ -7,7 +7,9 @@
 #include "polymoe/bench.h"
 #include "polymoe/forgetting_report.h"
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -25,6 +27,30 @@ int print(const Args &a, Context &ctx, const BenchReport &rep)
     }
     ctx.print(nlohmann::json::parse(rep.json()), rep.markdown());
     return kExitOk;
+}
+
+int benchTokenizeCmd(const Args &a, Context &ctx)
+{
+    if (!a.has("--tokenizer"))
+        throw UsageError("--tokenizer FILE (a tokenizer.json) is required");
+    std::vector<std::filesystem::path> texts;
+    for (const auto &t : a.getList("--text"))
+        texts.emplace_back(t);
+    if (texts.empty()) // every fortune file of English, German, Russian and Spanish (the demo's text)
+        for (const char *dir : {"/usr/share/games/fortunes", "/usr/share/games/fortunes/de",
+                                "/usr/share/games/fortunes/ru", "/usr/share/games/fortunes/es"}) {
+            std::error_code ec;
+            std::vector<std::filesystem::path> found;
+            for (const auto &e : std::filesystem::directory_iterator(dir, ec))
+                if (e.is_regular_file() && !e.is_symlink() && e.path().extension() != ".dat" && e.path().extension() != ".u8")
+                    found.push_back(e.path());
+            std::sort(found.begin(), found.end());
+            texts.insert(texts.end(), found.begin(), found.end());
+        }
+    std::string python = a.get("--python");
+    if (python.empty() && std::filesystem::exists(".venv/bin/python"))
+        python = ".venv/bin/python";
+    return print(a, ctx, benchTokenize(a.get("--tokenizer"), texts, int(a.getInt("--repetitions", 5)), python));
 }
 
 int benchTrain(const Args &a, Context &ctx)
@@ -144,6 +170,16 @@ int benchExpansion(const Args &a, Context &ctx)
     return kExitOk;
 }
 
+Register benchTokenizeReg({"bench tokenize", "MB/s of PolyMoE's tokenizer.json encoder beside Hugging Face tokenizers", "",
+                           "Encodes every non-empty line of the text files on its own with PolyMoE's reader and, in the\n"
+                           "same run, with the Python tokenizers library (one thread; --python, default .venv/bin/python),\n"
+                           "and compares the token counts. Default text: every English, German, Russian and Spanish fortune file.",
+                           {{"--tokenizer", "FILE", "a tokenizer.json", ""},
+                            {"--text", "LIST", "text files, comma-separated", ""},
+                            {"--python", "PY", "Python with the tokenizers package", ".venv/bin/python"},
+                            {"--repetitions", "N", "timed passes over the text", "5"},
+                            {"--out", "FILE", "also write the Markdown table there", ""}},
+                           0, 0, true, benchTokenizeCmd});
 Register benchTrainCmd({"bench train", "tokens/s of a demo-model training step and its share of the matmul rate", "",
                         "", {{"--repetitions", "N", "timed steps per dtype", "5"},
                              {"--threads", "N", "intra-op threads (0: all cores)", "0"},

@@ -2,6 +2,7 @@
 // returns rows with mean and standard deviation, for Markdown and JSON output.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,12 @@ BenchReport benchTrainStep(int repetitions, int threads);
 // "bfloat16" or "float16"; device "cpu" or "cuda".
 BenchReport benchMoeBlock(int repetitions, int threads, const std::string &dtype = "float32",
                           const std::string &device = "cpu");
+
+// Encoding speed (MB/s of UTF-8 text) of a tokenizer.json with PolyMoE's reader, each non-empty line of
+// the text files encoded on its own, beside the Python tokenizers library on the same lines (one
+// thread), run by `python` when it is not empty; the token counts of both are compared.
+BenchReport benchTokenize(const std::filesystem::path &tokenizerJson, const std::vector<std::filesystem::path> &texts,
+                          int repetitions, const std::string &python);
 
 std::string machineDescription(int threads);
 
