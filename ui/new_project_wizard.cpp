@@ -185,7 +185,8 @@ BaseModelWizardPage::BaseModelWizardPage(QWidget *parent) : QWizardPage(parent)
     row->addWidget(m_folder, 1);
     row->addWidget(browse);
     v->addLayout(row);
-    v->addWidget(new QLabel(tr("The folder's tokenizer.model (SentencePiece), if any, becomes the project's tokenizer. "
+    v->addWidget(new QLabel(tr("The folder's tokenizer (Hugging Face tokenizer.json, else SentencePiece tokenizer.model), if any, becomes "
+                               "the project's tokenizer. "
                                "Pickled pytorch_model.bin checkpoints are refused: convert them to safetensors."), this));
     v->addWidget(m_error);
     v->addStretch(1);

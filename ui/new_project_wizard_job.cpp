@@ -58,9 +58,10 @@ QString nextStepsText(const NewProjectSpec &spec)
 {
     const QString p = spec.path;
     if (!spec.baseModelDir.isEmpty()) {
-        if (QFileInfo::exists(QDir(spec.baseModelDir).filePath("tokenizer.model")))
+        if (QFileInfo::exists(QDir(spec.baseModelDir).filePath("tokenizer.json")) ||
+            QFileInfo::exists(QDir(spec.baseModelDir).filePath("tokenizer.model")))
             return QString("polymoe analyze %1\n").arg(p); // tokenizer imported, corpora tokenized
-        return QString("polymoe tokenizer import %1 TOKENIZER.model   (the base model's tokenizer)\npolymoe analyze %1\n").arg(p);
+        return QString("polymoe tokenizer import %1 TOKENIZER   (the base model's tokenizer.json or tokenizer.model)\npolymoe analyze %1\n").arg(p);
     }
     const int vocab = spec.baseRecipe == "demo-base-tiny" ? 2000 : 8000; // the recipes' vocab_size
     return QString("polymoe tokenizer train %1 --vocab-size %3\npolymoe pretrain %1 --recipe %2\npolymoe analyze %1\n")
@@ -146,10 +147,11 @@ QStringList createProject(const NewProjectSpec &spec, const ProgressFn &progress
                 const fs::path dir = spec.baseModelDir.toStdString();
                 if (progress)
                     progress({.stage = "import the base model", .done = 0, .total = 0, .unit = {}, .message = dir.string()});
-                if (fs::exists(dir / "tokenizer.model")) {
-                    // As `polymoe tokenizer import`: the model's tokenizer, then the corpora tokenized with it.
-                    const auto t = importTokenizerModel(store, dir / "tokenizer.model");
-                    log << QString("tokenizer: %1 pieces from %2").arg(t.vocabSize).arg(QString::fromStdString((dir / "tokenizer.model").string()));
+                if (fs::exists(dir / "tokenizer.json") || fs::exists(dir / "tokenizer.model")) {
+                    // As `polymoe model import`: the model's tokenizer (tokenizer.json first), then the
+                    // corpora tokenized with it.
+                    const auto t = importTokenizer(store, dir);
+                    log << QString("tokenizer: %1 pieces from %2").arg(t.vocabSize).arg(QString::fromStdString(t.source));
                     int64_t tokens = 0;
                     const auto shards = tokenizeProject(store, false, progress, stop);
                     for (const auto &sh : shards)
