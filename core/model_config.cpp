@@ -2,6 +2,8 @@
 // Defaults for absent optional keys follow the transformers config classes of each model_type.
 #include "model_config.h"
 
+#include "json_limits.h"
+
 #include "polymoe/error.h"
 
 #include <nlohmann/json.hpp>
@@ -273,6 +275,7 @@ void validateModelConfig(const ModelConfig &c, const std::string &where)
 ModelConfig parseModelConfig(const std::string &jsonText, const std::string &where)
 {
     Json j;
+    checkJsonDepth(jsonText, where);
     try {
         j = Json::parse(jsonText);
     } catch (const Json::parse_error &e) {

@@ -280,6 +280,10 @@ ProjectStore ProjectStore::open(const std::filesystem::path &path, bool readOnly
         throw ConfigError(path.string() + ": written by a newer PolyMoE (schema version " +
                           std::to_string(version) + "; this build reads up to " +
                           std::to_string(kSchemaVersion) + "); update PolyMoE to open it");
+    if (version < 0)
+        throw FormatError(path.string() + ": schema version " + std::to_string(version) +
+                          " is not a PolyMoE schema version (PRAGMA user_version must be 1 to " +
+                          std::to_string(kSchemaVersion) + ")");
     if (version == 0 || db->queryInt("SELECT count(*) FROM sqlite_master WHERE name = 'project'") == 0)
         throw FormatError(path.string() + ": not a PolyMoE project (no project table)");
     configureConnection(*db, readOnly);

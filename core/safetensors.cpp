@@ -2,6 +2,8 @@
 // folders with a Hugging Face index. JSON stays in this file (nlohmann is private to core).
 #include "safetensors.h"
 
+#include "json_limits.h"
+
 #include "polymoe/error.h"
 
 #include <nlohmann/json.hpp>
@@ -233,6 +235,7 @@ SafetensorsFile::SafetensorsFile(const fs::path &path) : m_path(path)
     std::set<std::string> seen;
     std::string duplicate;
     nlohmann::json header;
+    checkJsonDepth(std::string_view(text, size_t(headerLen)), path.string() + ": header (" + headerRange + ")");
     try {
         header = nlohmann::json::parse(
             text, text + headerLen,
@@ -560,6 +563,7 @@ std::map<std::string, at::Tensor> loadSharded(const fs::path &dir, const fs::pat
     buffer << in.rdbuf();
     const std::string text = buffer.str();
     nlohmann::json index;
+    checkJsonDepth(text, indexPath.string());
     try {
         index = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error &e) {

@@ -5,14 +5,17 @@
 #include "model_config.h"
 #include "models/llama.h"
 #include "polymoe/error.h"
+#include "safetensors.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QObject>
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <cmath>
+#include <fstream>
 
 using namespace polymoe;
 
@@ -301,6 +304,45 @@ private Q_SLOTS:
             } else {
                 QCOMPARE(keys, (QStringList{"factor", "rope_type"}));
             }
+        }
+    }
+
+    void deeplyNestedJsonIsRefusedBeforeParsing()
+    {
+        // A few hundred thousand levels once overflowed the stack (the JSON library recurses). Both
+        // readers of untrusted JSON refuse it with a message naming the file, and echo none of it.
+        const std::string deep = "{\"vocab_size\": " + std::string(300000, '[') + std::string(300000, ']') + "}";
+        try {
+            parseModelConfig(deep, "deep/config.json");
+            QFAIL("accepted");
+        } catch (const FormatError &e) {
+            const QString msg = e.what();
+            QVERIFY2(msg.contains("deep/config.json") && msg.contains("nested deeper than 64"), e.what());
+            QVERIFY(msg.size() < 200);
+        }
+        // 64 levels are fine as far as nesting goes (then refused for what they are).
+        const std::string ok = "{\"x\": " + std::string(63, '[') + std::string(63, ']') + "}";
+        try {
+            parseModelConfig(ok, "ok/config.json");
+        } catch (const Error &e) {
+            QVERIFY2(!QString(e.what()).contains("nested deeper"), e.what());
+        }
+        // A safetensors header nested as deep.
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("deep.safetensors").toStdString();
+        std::string header = std::string(200000, '[') + std::string(200000, ']');
+        header.resize((header.size() + 7) / 8 * 8, ' ');
+        std::string file(8, '\0');
+        uint64_t n = header.size();
+        for (int i = 0; i < 8; ++i)
+            file[size_t(i)] = char((n >> (8 * i)) & 0xff);
+        file += header;
+        std::ofstream(path, std::ios::binary) << file;
+        try {
+            SafetensorsFile f(path);
+            QFAIL("accepted");
+        } catch (const FormatError &e) {
+            QVERIFY2(QString(e.what()).contains("deep.safetensors") && QString(e.what()).contains("nested deeper"), e.what());
         }
     }
 

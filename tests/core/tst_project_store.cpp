@@ -121,6 +121,27 @@ private Q_SLOTS:
         QCOMPARE(rawInt(p, "PRAGMA user_version"), int64_t(99)); // untouched
     }
 
+    void refusesANegativeSchemaVersion()
+    {
+        // A negative user_version once indexed the migrations array before its start (a crash).
+        auto p = file("negative.polymoe");
+        { ProjectStore::create(p); }
+        {
+            detail::Database db(p, detail::Database::Mode::ReadWrite);
+            db.exec("PRAGMA user_version = -5");
+        }
+        for (bool readOnly : {false, true}) {
+            try {
+                ProjectStore::open(p, readOnly);
+                QFAIL("opened a project with schema version -5");
+            } catch (const FormatError &e) {
+                QVERIFY2(QString(e.what()).contains("schema version -5") && QString(e.what()).contains("negative.polymoe"),
+                         e.what());
+            }
+        }
+        QCOMPARE(rawInt(p, "PRAGMA user_version"), int64_t(-5)); // untouched
+    }
+
     void refusesNonProjectFiles_data()
     {
         QTest::addColumn<QByteArray>("content");
