@@ -98,6 +98,8 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     const auto tokRec = currentTokenizerRecord(store);
     if (!tokRec)
         throw ConfigError(store.path().string() + ": the project has no tokenizer yet; run 'polymoe tokenizer train'");
+    if (!spec.outputName.empty())
+        checkSafeName(spec.outputName, "model name"); // before any training: it becomes a folder name
     TrainConfig cfg = spec.recipe.train;
     if (spec.init || spec.initModel) {
         if (cfg.kind == "pretrain")

@@ -32,6 +32,7 @@ ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std
                              std::optional<int64_t> parentId, std::optional<int64_t> tokenizerId,
                              const std::string &provenanceJson)
 {
+    checkSafeName(name, "model name");
     if (store.model(name))
         throw ConfigError(store.path().string() + ": a model named '" + name + "' already exists");
     const std::string rel = "models/" + name;

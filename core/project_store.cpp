@@ -327,6 +327,30 @@ int ProjectStore::schemaVersion() const { return int(m_db->queryInt("PRAGMA user
 
 std::filesystem::path ProjectStore::dataDir() const { return std::filesystem::path(m_path.string() + ".d"); }
 
+std::filesystem::path ProjectStore::insideDataDir(const std::string &relative) const
+{
+    const std::filesystem::path rel = std::filesystem::path(relative).lexically_normal();
+    if (relative.empty() || rel.is_absolute() || rel.empty() || *rel.begin() == ".." || rel.string().find('\0') != std::string::npos)
+        throw FormatError(m_path.string() + ": the stored path '" + relative + "' leads outside the project's data folder");
+    return dataDir() / rel;
+}
+
+bool validLanguageCode(const std::string &code)
+{
+    return !code.empty() && code.size() <= 16 &&
+           code.find_first_not_of("abcdefghijklmnopqrstuvwxyz_-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == std::string::npos;
+}
+
+void checkSafeName(const std::string &name, const std::string &what)
+{
+    const bool ok = !name.empty() && name.size() <= 64 && name[0] != '.' &&
+                    name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+                        std::string::npos;
+    if (!ok)
+        throw ConfigError(what + " '" + name + "' must be 1-64 letters, digits, '.', '-' or '_', not starting with '.' "
+                          "(it becomes a folder name inside the project)");
+}
+
 std::filesystem::path ProjectStore::ensureDataDir(const std::string &sub) const
 {
     auto dir = sub.empty() ? dataDir() : dataDir() / sub;
@@ -346,8 +370,7 @@ void ProjectStore::transaction(const std::function<void()> &fn)
 
 void ProjectStore::addLanguage(const Language &lang)
 {
-    if (lang.code.empty() || lang.code.size() > 16 ||
-        lang.code.find_first_not_of("abcdefghijklmnopqrstuvwxyz_-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != std::string::npos)
+    if (!validLanguageCode(lang.code))
         throw ConfigError("language code '" + lang.code + "' must be 1-16 letters, digits, '-' or '_'");
     if (auto existing = language(lang.code)) {
         if (existing->group != lang.group)
@@ -364,8 +387,13 @@ std::vector<Language> ProjectStore::languages() const
 {
     std::vector<Language> out;
     Statement st(*m_db, "SELECT code, name, grp, wave FROM languages ORDER BY grp DESC, code");
-    while (st.step())
+    while (st.step()) {
+        // A code becomes part of file names (shards): one stored by another program is checked again.
+        if (!validLanguageCode(st.text(0)))
+            throw FormatError(m_path.string() + ": the stored language code '" + st.text(0) +
+                              "' is not 1-16 letters, digits, '-' or '_'");
         out.push_back({st.text(0), st.text(1), parseLanguageGroup(st.text(2)), int(st.int64(3))});
+    }
     return out;
 }
 
@@ -591,7 +619,8 @@ std::string ProjectStore::uniqueModelName(const std::string &base) const
 std::filesystem::path ProjectStore::modelPath(const ModelRecord &m) const
 {
     const std::filesystem::path p(m.path);
-    return p.is_absolute() ? p : dataDir() / p;
+    // Imported models are referenced where they are; the project's own live in its data folder.
+    return p.is_absolute() ? p : insideDataDir(m.path);
 }
 
 void ProjectStore::addEvaluations(const std::vector<EvaluationRecord> &rows)

@@ -332,7 +332,7 @@ std::vector<ShardRecord> projectShards(const ProjectStore &store)
                              "s.n_characters FROM token_shards s JOIN tokenizers t ON t.id = s.tokenizer_id "
                              "WHERE t.is_current = 1 ORDER BY s.language, s.split");
     while (st.step())
-        out.push_back({st.text(0), st.text(1), store.dataDir() / st.text(2), st.int64(3), st.int64(4),
+        out.push_back({st.text(0), st.text(1), store.insideDataDir(st.text(2)), st.int64(3), st.int64(4),
                        st.int64(5), st.int64(6)});
     return out;
 }

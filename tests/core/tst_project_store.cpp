@@ -142,6 +142,37 @@ private Q_SLOTS:
         QCOMPARE(rawInt(p, "PRAGMA user_version"), int64_t(-5)); // untouched
     }
 
+    void namesFromUsersAndFilesStayInsideTheProject()
+    {
+        for (const char *bad : {"../../victim", "a/b", ".hidden", "", "..", "x\\y", "name with space"})
+            QVERIFY_THROWS_EXCEPTION(ConfigError, checkSafeName(bad, "model name"));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, checkSafeName(std::string(65, 'a'), "model name"));
+        checkSafeName("stage2-s1.v2_final", "model name"); // no throw
+        checkSafeName(std::string(64, 'a'), "model name");
+
+        // A project file someone sent: a language code and a model folder that lead outside.
+        auto p = file("hostile.polymoe");
+        { ProjectStore::create(p); }
+        {
+            detail::Database db(p, detail::Database::Mode::ReadWrite);
+            db.exec("INSERT INTO languages(code, name, grp, wave) VALUES ('../../x', 'x', 'old', 0)");
+        }
+        auto store = ProjectStore::open(p);
+        try {
+            store.languages();
+            QFAIL("a stored language code with separators was taken");
+        } catch (const FormatError &e) {
+            QVERIFY2(QString(e.what()).contains("../../x") && QString(e.what()).contains("hostile.polymoe"), e.what());
+        }
+        ModelRecord m;
+        m.path = "models/../../../victim";
+        QVERIFY_THROWS_EXCEPTION(FormatError, store.modelPath(m));
+        m.path = "models/base";
+        QCOMPARE(store.modelPath(m), store.dataDir() / "models" / "base");
+        m.path = "/elsewhere/imported-model"; // imported models are referenced where they are
+        QCOMPARE(store.modelPath(m), std::filesystem::path("/elsewhere/imported-model"));
+    }
+
     void refusesNonProjectFiles_data()
     {
         QTest::addColumn<QByteArray>("content");

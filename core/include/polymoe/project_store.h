@@ -122,6 +122,14 @@ struct RouterStatRecord {
     double entropy = 0;               // router entropy in nats, mean over the tokens (same for every expert)
 };
 
+// Names that become file or folder names inside a project's data folder (model names, run output
+// names, export names): 1-64 characters of ASCII letters, digits, '.', '-' and '_', not starting
+// with '.', so never a separator, "..", or anything that leads outside. Throws ConfigError naming
+// `what` and the name.
+void checkSafeName(const std::string &name, const std::string &what);
+// A language code: 1-16 ASCII letters, digits, '-' or '_' (it becomes part of shard file names).
+bool validLanguageCode(const std::string &code);
+
 class ProjectStore {
 public:
     static constexpr int kSchemaVersion = 5;
@@ -144,6 +152,9 @@ public:
     const std::filesystem::path &path() const { return m_path; }
     // "<file>.d": token shards, tokenizer files, model folders. Created on demand.
     std::filesystem::path dataDir() const;
+    // dataDir() / relative, for a relative path read from the project file (a model's folder, a
+    // shard): FormatError when it is absolute or, resolved lexically, leaves the data folder.
+    std::filesystem::path insideDataDir(const std::string &relative) const;
     std::filesystem::path ensureDataDir(const std::string &sub = {}) const;
     int schemaVersion() const;
     bool readOnly() const { return m_readOnly; }
