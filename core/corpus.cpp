@@ -2,6 +2,8 @@
 // the per-language statistics.
 #include "polymoe/corpus.h"
 
+#include "file_read.h"
+
 #include "content_hash.h"
 #include "polymoe/error.h"
 #include "sqlite_db.h"
@@ -11,6 +13,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <set>
 
@@ -66,9 +69,8 @@ bool isHeldOut(std::string_view text, double heldoutFraction, uint64_t seed)
 std::vector<RawDocument> readDocuments(const std::filesystem::path &file, TextFormat format,
                                        std::vector<ImportIssue> &issues, int64_t &emptyCount)
 {
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-        throw IoError(file.string() + ": cannot open for reading");
+    // Regular files only (a FIFO or device is refused without blocking), read once.
+    std::istringstream in(readRegularFile(file));
     std::vector<std::string> lines;
     for (std::string line; std::getline(in, line);) {
         if (!line.empty() && line.back() == '\r')

@@ -2,6 +2,7 @@
 // Defaults for absent optional keys follow the transformers config classes of each model_type.
 #include "model_config.h"
 
+#include "file_read.h"
 #include "json_limits.h"
 
 #include "polymoe/error.h"
@@ -336,14 +337,8 @@ ModelConfig readModelConfig(const std::string &path)
     namespace fs = std::filesystem;
     std::error_code ec;
     const fs::path file = fs::is_directory(path, ec) ? fs::path(path) / "config.json" : fs::path(path);
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-        throw IoError(file.string() + ": cannot open the model configuration");
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad())
-        throw IoError(file.string() + ": reading the model configuration failed");
-    return parseModelConfig(text.str(), file.string());
+    // A regular file of at most 16 MiB (a FIFO or device is refused without blocking).
+    return parseModelConfig(readRegularFile(file, int64_t(16) << 20), file.string());
 }
 
 std::string modelConfigToJson(const ModelConfig &c)

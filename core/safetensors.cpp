@@ -2,6 +2,7 @@
 // folders with a Hugging Face index. JSON stays in this file (nlohmann is private to core).
 #include "safetensors.h"
 
+#include "file_read.h"
 #include "json_limits.h"
 
 #include "polymoe/error.h"
@@ -193,7 +194,8 @@ struct SafetensorsFile::Mapping {
 
 SafetensorsFile::SafetensorsFile(const fs::path &path) : m_path(path)
 {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO given as a checkpoint is refused below instead of waiting for a writer.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         throw IoError(path.string() + ": cannot open: " + errnoText());
     struct stat st {};
@@ -556,12 +558,7 @@ std::map<std::string, at::Tensor> loadSingleFile(const fs::path &path, std::map<
 std::map<std::string, at::Tensor> loadSharded(const fs::path &dir, const fs::path &indexPath,
                                               std::map<std::string, std::string> *sources)
 {
-    std::ifstream in(indexPath, std::ios::binary);
-    if (!in)
-        throw IoError(indexPath.string() + ": cannot open: " + errnoText());
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    const std::string text = buffer.str();
+    const std::string text = readRegularFile(indexPath, int64_t(64) << 20);
     nlohmann::json index;
     checkJsonDepth(text, indexPath.string());
     try {

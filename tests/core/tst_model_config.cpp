@@ -4,6 +4,7 @@
 // forward pass with these settings is checked against naive loops in tst_llama.
 #include "model_config.h"
 #include "models/llama.h"
+#include "polymoe/corpus.h"
 #include "polymoe/error.h"
 #include "safetensors.h"
 
@@ -15,6 +16,8 @@
 #include <QTest>
 
 #include <cmath>
+#include <functional>
+#include <sys/stat.h>
 #include <fstream>
 
 using namespace polymoe;
@@ -344,6 +347,27 @@ private Q_SLOTS:
         } catch (const FormatError &e) {
             QVERIFY2(QString(e.what()).contains("deep.safetensors") && QString(e.what()).contains("nested deeper"), e.what());
         }
+    }
+
+    void fifosAreRefusedWithoutBlocking()
+    {
+        // A FIFO given as config.json, model.safetensors or a corpus file once blocked for ever.
+        QTemporaryDir dir;
+        const std::string fifo = dir.filePath("pipe").toStdString();
+        QCOMPARE(::mkfifo(fifo.c_str(), 0600), 0);
+        auto refused = [&](const std::function<void()> &read) {
+            try {
+                read();
+            } catch (const IoError &e) {
+                return QString(e.what()).contains("not a regular file") && QString(e.what()).contains("pipe");
+            }
+            return false;
+        };
+        QVERIFY(refused([&] { readModelConfig(fifo); }));
+        QVERIFY(refused([&] { SafetensorsFile f(fifo); }));
+        std::vector<ImportIssue> issues;
+        int64_t empty = 0;
+        QVERIFY(refused([&] { readDocuments(fifo, TextFormat::Auto, issues, empty); }));
     }
 
     void smolLM2Shape()
