@@ -3,7 +3,7 @@
 #include "polymoe/expansion_jobs.h"
 
 #include "polymoe/allocation.h"
-#include "expansion_trainer.h"
+#include "expansion_losses.h"
 #include "model_io.h"
 #include "moe_block.h"
 #include "polymoe/error.h"
