@@ -173,7 +173,7 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
 
     auto trainStreams = projectStreams(store, "train", cfg.languageWeights);
     SequenceBatcher batcher(trainStreams, cfg.seqLen, cfg.seed);
-    TrainingJob job;
+    TrainLoopSpec job;
     job.model = model;
     for (const auto &item : model->named_parameters())
         job.trainable.emplace_back(item.key(), item.value());

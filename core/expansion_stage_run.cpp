@@ -155,16 +155,16 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
         return rows;
     };
 
-    TrainingJob job;
-    job.model = model;
-    job.trainable = r.plan.trainable;
-    job.batcher = &batcher;
-    job.config = cfg;
-    job.loss = r.plan.loss;
-    job.checkpointDir = runDir;
-    job.store = &store;
-    job.runId = r.runId;
-    job.resume = r.spec.resume && hasCheckpoint(runDir);
+    TrainLoopSpec loop;
+    loop.model = model;
+    loop.trainable = r.plan.trainable;
+    loop.batcher = &batcher;
+    loop.config = cfg;
+    loop.loss = r.plan.loss;
+    loop.checkpointDir = runDir;
+    loop.store = &store;
+    loop.runId = r.runId;
+    loop.resume = r.spec.resume && hasCheckpoint(runDir);
     // Router statistics on step boundaries: before the first step, every N steps, at the end.
     const TrainStatusFn withStats = [&](const TrainStatus &s) {
         if (r.spec.routerStatsEvery > 0 && s.step % r.spec.routerStatsEvery == 0 && s.step < s.totalSteps)
@@ -174,9 +174,9 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
     };
 
     recordRun(store, r.runId, runDir, [&] {
-        if (!job.resume)
+        if (!loop.resume)
             recordStats(0, std::nullopt);
-        out.train = runTraining(job, withStats, stop);
+        out.train = runTraining(loop, withStats, stop);
         nlohmann::json prov = {{"polymoe_version", POLYMOE_VERSION}, {"run_id", r.runId}, {"kind", cfg.kind},
                                {"project", fs::absolute(store.path()).string()}, {"steps", out.train.steps},
                                {"tokens", out.train.tokens}, {"dtype", out.train.dtype}, {"parent", r.inRec.name},
