@@ -20,6 +20,7 @@ QString num(double v)
 
 QStringList trainArguments(const QString &projectPath, const TrainingSettings &s)
 {
+    const TrainingSettings d; // the CLI's defaults
     QStringList a{"train", projectPath, "--stage", QString::number(s.stage)};
     if (!s.model.isEmpty())
         a << "--model" << s.model;
@@ -29,34 +30,34 @@ QStringList trainArguments(const QString &projectPath, const TrainingSettings &s
         a << "--steps" << QString::number(s.steps);
     if (s.lr > 0)
         a << "--lr" << num(s.lr);
-    if (s.batchSize != 16)
+    if (s.batchSize != d.batchSize)
         a << "--batch-size" << QString::number(s.batchSize);
-    if (s.seqLen != 128)
+    if (s.seqLen != d.seqLen)
         a << "--seq-len" << QString::number(s.seqLen);
-    if (s.topK != 2)
+    if (s.topK != d.topK)
         a << "--top-k" << QString::number(s.topK);
     if (s.stage == 1) {
-        if (s.balance != 0.01)
+        if (s.balance != d.balance)
             a << "--balance" << num(s.balance);
     } else {
-        if (s.lpr != 0.1)
+        if (s.lpr != d.lpr)
             a << "--lpr" << num(s.lpr);
         if (s.classifier) {
             a << "--classifier";
-            if (s.classifierShare != 0.3)
+            if (s.classifierShare != d.classifierShare)
                 a << "--classifier-share" << num(s.classifierShare);
         }
         a << "--old-share" << num(s.oldShare);
-        if (s.replay != 0.01)
+        if (s.replay != d.replay)
             a << "--replay" << num(s.replay);
     }
-    if (s.statsEvery != 50)
+    if (s.statsEvery != d.statsEvery)
         a << "--stats-every" << QString::number(s.statsEvery);
-    if (s.checkpointEvery != 200)
+    if (s.checkpointEvery != d.checkpointEvery)
         a << "--checkpoint-every" << QString::number(s.checkpointEvery);
-    if (s.dtype != "auto")
+    if (s.dtype != d.dtype)
         a << "--dtype" << s.dtype;
-    if (s.device != "cpu")
+    if (s.device != d.device)
         a << "--device" << s.device;
     if (s.threads > 0)
         a << "--threads" << QString::number(s.threads);

@@ -4,6 +4,7 @@
 // terminal, or by an earlier window) is followed through the project store instead (RunFollower).
 #pragma once
 
+#include "polymoe/expansion_jobs.h"
 #include "polymoe/project_store.h"
 
 #include <QJsonObject>
@@ -18,26 +19,33 @@ namespace polymoe::ui {
 
 class CliProcess;
 
+// The engine's defaults for a stage (ExpansionStageSpec{}), which the CLI's options apply too.
+inline const ExpansionStageSpec &stageDefaults()
+{
+    static const ExpansionStageSpec d;
+    return d;
+}
+
 struct TrainingSettings {
     int stage = 1;                // 1 or 2
     QString model;                // empty: the CLI picks (stage 1 the base, stage 2 the newest stage-1 model)
     qint64 allocationId = 0;      // stage 1; 0 = the latest
-    qint64 steps = 0;             // 0: automatic (stage 1 one epoch, stage 2 from the replay share)
-    double lr = 0;                // 0: 1e-3 (stage 1) / 1e-2 (stage 2)
-    int batchSize = 16;           // sequences per step
-    int seqLen = 128;             // tokens per sequence
-    int topK = 2;                 // experts per token
-    double balance = 0.01;        // stage 1: balance-loss coefficient
-    double lpr = 0.1;             // stage 2: LPR coefficient
-    bool classifier = false;      // stage 2: the old/new classifier
-    double classifierShare = 0.3; // of the MoE layers
-    double oldShare = 1.0 / 3.0;  // stage 2: share of old-language sequences
-    double replay = 0.01;         // stage 2: replayed old tokens / stage-1 tokens
-    int statsEvery = 50;          // steps between router statistics
-    int checkpointEvery = 200;    // steps between checkpoints
-    QString dtype = "auto";       // auto, fp32, bf16
-    QString device = "cpu";       // cpu, cuda (a CUDA LibTorch build), auto (cuda when visible)
-    int threads = 0;              // 0: all cores
+    qint64 steps = stageDefaults().train.steps; // 0: automatic (stage 1 one epoch, stage 2 from the replay share)
+    double lr = stageDefaults().train.lr;       // 0: 1e-3 (stage 1) / 1e-2 (stage 2)
+    int batchSize = int(stageDefaults().train.batchSize); // sequences per step
+    int seqLen = int(stageDefaults().train.seqLen);       // tokens per sequence
+    int topK = stageDefaults().topK;                      // experts per token
+    double balance = stageDefaults().balanceCoef;         // stage 1: balance-loss coefficient
+    double lpr = stageDefaults().lprCoef;                 // stage 2: LPR coefficient
+    bool classifier = stageDefaults().classifier;         // stage 2: the old/new classifier
+    double classifierShare = stageDefaults().classifierShare; // of the MoE layers
+    double oldShare = stageDefaults().oldShare;           // stage 2: share of old-language sequences
+    double replay = stageDefaults().replayShare;          // stage 2: replayed old tokens / stage-1 tokens
+    int statsEvery = int(stageDefaults().routerStatsEvery); // steps between router statistics
+    int checkpointEvery = int(stageDefaults().train.checkpointEvery); // steps between checkpoints
+    QString dtype = QString::fromStdString(stageDefaults().train.dtype);   // auto, fp32, bf16
+    QString device = QString::fromStdString(stageDefaults().train.device); // cpu, cuda (a CUDA LibTorch build), auto (cuda when visible)
+    int threads = stageDefaults().train.threads;          // 0: all cores
     QString name;                 // output model name; empty: stage1 / stage2
     bool resume = false;
 };
