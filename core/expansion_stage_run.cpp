@@ -1,6 +1,11 @@
 // An expansion stage from start to end (METHOD.md sections 4-8): resume, the stage's set-up
 // (expansion_stage1.cpp or expansion_stage2.cpp), the run's record, the batcher, training with
 // router statistics on the probe set, saving the expanded model and its evaluation.
+//
+//   router statistics (section 8): per layer x language x expert the share of routing slots, the
+//   top-1 share and the entropy, on a fixed probe set of held-out sequences; what to watch (section
+//   5) is the share of old-language tokens whose top-1 is expert 0, rising towards 1 in stage 2
+//   evaluation (section 8): held-out perplexity per language of the saved model
 #include "expansion_stage.h"
 
 #include "polymoe/error.h"

@@ -100,7 +100,7 @@ bool parseTrainingStatus(const QJsonObject &e, TrainingStatus *out)
     return true;
 }
 
-TrainingJob::TrainingJob(QObject *parent) : QObject(parent), m_process(new CliProcess(this))
+TrainingRunController::TrainingRunController(QObject *parent) : QObject(parent), m_process(new CliProcess(this))
 {
     connect(m_process, &CliProcess::jsonEvent, this, [this](const QJsonObject &e) {
         TrainingStatus s;
@@ -109,7 +109,7 @@ TrainingJob::TrainingJob(QObject *parent) : QObject(parent), m_process(new CliPr
         else if (e.value("event").toString() == "progress")
             Q_EMIT progress(e.value("stage").toString(), e.value("done").toInteger(), e.value("total").toInteger());
     });
-    connect(m_process, &CliProcess::logText, this, &TrainingJob::log);
+    connect(m_process, &CliProcess::logText, this, &TrainingRunController::log);
     connect(m_process, &CliProcess::outputLine, this, [this](const QString &l) { Q_EMIT log(l + "\n"); });
     connect(m_process, &CliProcess::failedToStart, this, [this](const QString &m) {
         Q_EMIT log(m + "\n");
@@ -123,7 +123,7 @@ TrainingJob::TrainingJob(QObject *parent) : QObject(parent), m_process(new CliPr
     });
 }
 
-void TrainingJob::start(const QString &projectPath, const TrainingSettings &settings)
+void TrainingRunController::start(const QString &projectPath, const TrainingSettings &settings)
 {
     if (isRunning())
         return;
@@ -131,22 +131,22 @@ void TrainingJob::start(const QString &projectPath, const TrainingSettings &sett
     m_process->start(m_arguments);
 }
 
-void TrainingJob::cancel()
+void TrainingRunController::cancel()
 {
     m_process->stop();
 }
 
-void TrainingJob::detach()
+void TrainingRunController::detach()
 {
     m_process->detach();
 }
 
-bool TrainingJob::isRunning() const
+bool TrainingRunController::isRunning() const
 {
     return m_process->isRunning();
 }
 
-qint64 TrainingJob::processId() const
+qint64 TrainingRunController::processId() const
 {
     return m_process->processId();
 }

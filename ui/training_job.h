@@ -69,13 +69,15 @@ bool parseTrainingStatus(const QJsonObject &event, TrainingStatus *out);
 // "expansion", "model_in", "output_name"); threads are not stored and stay 0.
 TrainingSettings settingsFromRunConfig(const QJsonObject &config);
 
-class TrainingJob : public QObject {
+// Starts, cancels or detaches one `polymoe train` child process and reports its progress, log and
+// outcome (the controller of a run this window started).
+class TrainingRunController : public QObject {
     Q_OBJECT
 public:
     enum class Outcome { Completed, Cancelled, Failed };
     Q_ENUM(Outcome)
 
-    explicit TrainingJob(QObject *parent = nullptr);
+    explicit TrainingRunController(QObject *parent = nullptr);
     void start(const QString &projectPath, const TrainingSettings &settings);
     void cancel(); // the CLI stops at its next step and keeps a checkpoint
     void detach(); // the run goes on without this job (the window is closing); see CliProcess::detach
@@ -87,7 +89,7 @@ Q_SIGNALS:
     void status(const polymoe::ui::TrainingStatus &status);
     void progress(const QString &stage, qint64 done, qint64 total);
     void log(const QString &text);
-    void finished(polymoe::ui::TrainingJob::Outcome outcome, int exitCode);
+    void finished(polymoe::ui::TrainingRunController::Outcome outcome, int exitCode);
 
 private:
     CliProcess *m_process = nullptr;

@@ -44,7 +44,7 @@ TrainingPage::TrainingPage(QWidget *parent)
               "plus a small replay of old text, with Language Priors Routing pulling old-language tokens back to the "
               "frozen expert 0 (LM + 0.1 LPR). Runs go through the polymoe command-line tool."),
            parent),
-      m_job(new TrainingJob(this)), m_follower(new RunFollower(this))
+      m_job(new TrainingRunController(this)), m_follower(new RunFollower(this))
 {
     const TrainingSettings d; // the engine's defaults (ExpansionStageSpec{})
     auto *settingsBox = m_settingsBox = new QGroupBox(tr("Settings"), this);
@@ -196,16 +196,16 @@ TrainingPage::TrainingPage(QWidget *parent)
     contentLayout()->addLayout(cmdRow);
     contentLayout()->addWidget(split, 1);
 
-    connect(m_job, &TrainingJob::status, this, &TrainingPage::onStatus);
-    connect(m_job, &TrainingJob::progress, this, [this](const QString &stage, qint64 done, qint64 total) {
+    connect(m_job, &TrainingRunController::status, this, &TrainingPage::onStatus);
+    connect(m_job, &TrainingRunController::progress, this, [this](const QString &stage, qint64 done, qint64 total) {
         m_state->setText(total > 0 ? tr("%1: %2 / %3").arg(stage).arg(done).arg(total) : stage);
     });
-    connect(m_job, &TrainingJob::log, this, [this](const QString &t) {
+    connect(m_job, &TrainingRunController::log, this, [this](const QString &t) {
         m_log->moveCursor(QTextCursor::End);
         m_log->insertPlainText(t);
         m_log->moveCursor(QTextCursor::End);
     });
-    connect(m_job, &TrainingJob::finished, this, &TrainingPage::onFinished);
+    connect(m_job, &TrainingRunController::finished, this, &TrainingPage::onFinished);
     connect(m_follower, &RunFollower::points, this, &TrainingPage::appendPoints);
     connect(m_follower, &RunFollower::metricPoints, this, &TrainingPage::appendMetric);
     connect(m_follower, &RunFollower::status, this, &TrainingPage::showStatus);
@@ -623,7 +623,7 @@ void TrainingPage::showStatus(const TrainingStatus &s)
     m_state->setText(text);
 }
 
-void TrainingPage::onFinished(TrainingJob::Outcome o, int code)
+void TrainingPage::onFinished(TrainingRunController::Outcome o, int code)
 {
     m_cancel->setEnabled(false);
     m_start->setEnabled(true);
@@ -631,16 +631,16 @@ void TrainingPage::onFinished(TrainingJob::Outcome o, int code)
     if (m_progress->maximum() == 0)
         m_progress->setRange(0, 1);
     switch (o) {
-    case TrainingJob::Outcome::Completed:
+    case TrainingRunController::Outcome::Completed:
         m_progress->setValue(m_progress->maximum());
         m_state->setText(tr("completed: ") + m_state->text());
         Q_EMIT statusMessage(tr("Training run completed"));
         break;
-    case TrainingJob::Outcome::Cancelled:
+    case TrainingRunController::Outcome::Cancelled:
         m_state->setText(tr("cancelled; the checkpoint is kept, Resume continues"));
         Q_EMIT statusMessage(tr("Training run cancelled"));
         break;
-    case TrainingJob::Outcome::Failed:
+    case TrainingRunController::Outcome::Failed:
         showError(tr("The run failed (exit code %1); see the log").arg(code));
         m_state->setText(tr("failed"));
         break;
