@@ -61,9 +61,9 @@ ExpansionStageSpec specFromJson(const nlohmann::json &j, const TrainConfig &trai
     return s;
 }
 
-// Resume: the unfinished run of this stage, with its own stored settings (spec and run config are
-// replaced by the run's).
-int64_t findRunToResume(ProjectStore &store, const std::string &kind, ExpansionStageSpec &spec, nlohmann::json &runConfig)
+// Resume: the unfinished run of this stage, with its own stored settings (spec is replaced by the
+// run's).
+int64_t findRunToResume(ProjectStore &store, const std::string &kind, ExpansionStageSpec &spec)
 {
     const auto run = store.unfinishedRun(kind, spec.outputName);
     if (!run)
@@ -73,7 +73,7 @@ int64_t findRunToResume(ProjectStore &store, const std::string &kind, ExpansionS
         throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
                           std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
                           "); stop it before resuming");
-    runConfig = nlohmann::json::parse(run->config);
+    const auto runConfig = nlohmann::json::parse(run->config);
     spec = specFromJson(runConfig.at("expansion"),
                         trainConfigFromJson(runConfig.at("train").dump(), "run " + std::to_string(run->id)));
     return run->id;
@@ -221,9 +221,8 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
     const std::string kind = spec.stage == 1 ? "stage1" : "stage2";
 
     int64_t runId = 0;
-    nlohmann::json runConfig;
     if (spec.resume)
-        runId = findRunToResume(store, kind, spec, runConfig);
+        runId = findRunToResume(store, kind, spec);
     StagePlan plan{.cfg = spec.train};
     plan.cfg.kind = kind;
     if (plan.cfg.lr <= 0)
