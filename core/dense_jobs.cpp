@@ -12,6 +12,7 @@
 #include "polymoe/tokenizer.h"
 #include "project_data.h"
 #include "project_models.h"
+#include "run_record.h"
 #include "safetensors.h"
 #include "trainer.h"
 
@@ -176,7 +177,7 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
 
     auto trainStreams = projectStreams(store, "train", cfg.languageWeights);
     SequenceBatcher batcher(trainStreams, cfg.seqLen, cfg.seed);
-    TrainingJob job;
+    TrainLoopSpec job;
     job.model = model;
     for (const auto &item : model->named_parameters())
         job.trainable.emplace_back(item.key(), item.value());
@@ -188,7 +189,7 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     job.resume = spec.resume && hasCheckpoint(runDir);
 
     DenseTrainOutcome out;
-    try {
+    recordRun(store, runId, runDir, [&] {
         out.train = runTraining(job, status, stop);
         const std::string name = spec.outputName.empty() ? store.uniqueModelName(cfg.kind == "pretrain" ? "base" : "finetuned")
                                                          : spec.outputName;
@@ -197,23 +198,14 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
         nlohmann::json prov = {{"polymoe_version", POLYMOE_VERSION}, {"run_id", runId}, {"kind", cfg.kind},
                                {"project", fs::absolute(store.path()).string()}, {"steps", out.train.steps},
                                {"tokens", out.train.tokens}, {"dtype", out.train.dtype}};
-        // The model's row and the run's completion in one transaction (see expansion_jobs.cpp).
-        store.transaction([&] {
-            const ModelRecord rec = saveProjectModel(store, *model, name, cfg.kind == "pretrain" ? "base" : "finetuned",
-                                                     parentId, tokRec->id, prov.dump(2));
-            out.modelId = rec.id;
-            out.modelName = name;
-            out.modelDir = store.modelPath(rec);
-            store.finishRun(runId, "completed", "", out.modelId, out.train.checkpoint);
+        const ModelRecord rec = completeRun(store, runId, out.train.checkpoint, [&] {
+            return saveProjectModel(store, *model, name, cfg.kind == "pretrain" ? "base" : "finetuned", parentId,
+                                    tokRec->id, prov.dump(2));
         });
-    } catch (const Cancelled &) {
-        store.finishRun(runId, "cancelled", "stopped by the user; resume with --resume", std::nullopt,
-                        (runDir / "checkpoint").string());
-        throw;
-    } catch (const std::exception &e) {
-        store.finishRun(runId, "failed", e.what());
-        throw;
-    }
+        out.modelId = rec.id;
+        out.modelName = name;
+        out.modelDir = store.modelPath(rec);
+    });
 
     out.evaluation = evaluateAndRecord(store, *model, out.modelId, runId, cfg.seqLen, cfg.evalTokens, cfg.batchSize,
                                        progress, stop);

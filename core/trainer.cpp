@@ -52,7 +52,7 @@ struct AutocastGuard {
     }
 };
 
-void writeCheckpoint(const fs::path &dir, TrainingJob &job, torch::optim::AdamW &opt, int64_t step,
+void writeCheckpoint(const fs::path &dir, TrainLoopSpec &job, torch::optim::AdamW &opt, int64_t step,
                      int64_t tokens, double seconds)
 {
     const fs::path final = dir / kCheckpoint;
@@ -156,7 +156,7 @@ bool checkTrainingDevice(const TrainConfig &c)
     return cuda;
 }
 
-TrainResult runTraining(TrainingJob &job, const TrainStatusFn &status, std::stop_token stop)
+TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::stop_token stop)
 {
     const TrainConfig &c = job.config;
     if (!job.batcher)

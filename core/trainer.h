@@ -28,7 +28,8 @@ using LossFn = std::function<at::Tensor(const SequenceBatch &batch, const at::Te
 // The language-model loss: mean cross-entropy of next-token prediction.
 at::Tensor languageModelLoss(CausalLMImpl &model, const at::Tensor &inputs, const at::Tensor &targets);
 
-struct TrainingJob {
+// What runTraining runs: the model, its trainable tensors, the data, the settings and the loss.
+struct TrainLoopSpec {
     CausalLM model{nullptr};
     std::vector<std::pair<std::string, at::Tensor>> trainable; // (name, parameter); the rest is frozen
     const SequenceBatcher *batcher = nullptr;
@@ -47,7 +48,7 @@ bool checkTrainingDevice(const TrainConfig &c);
 
 // Runs the job to config.steps. On cancellation it writes a checkpoint of the last finished step
 // and throws Cancelled; a killed process resumes from its last periodic checkpoint.
-TrainResult runTraining(TrainingJob &job, const TrainStatusFn &status = {}, std::stop_token stop = {});
+TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status = {}, std::stop_token stop = {});
 
 // Whether a trainable parameter takes AdamW's weight decay: matrices only, and not the token
 // embedding, the routers (".mlp.gate.weight") or the old/new classifiers (".mlp.classifier.").

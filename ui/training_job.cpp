@@ -20,6 +20,7 @@ QString num(double v)
 
 QStringList trainArguments(const QString &projectPath, const TrainingSettings &s)
 {
+    const TrainingSettings d; // the CLI's defaults
     QStringList a{"train", projectPath, "--stage", QString::number(s.stage)};
     if (!s.model.isEmpty())
         a << "--model" << s.model;
@@ -29,34 +30,34 @@ QStringList trainArguments(const QString &projectPath, const TrainingSettings &s
         a << "--steps" << QString::number(s.steps);
     if (s.lr > 0)
         a << "--lr" << num(s.lr);
-    if (s.batchSize != 16)
+    if (s.batchSize != d.batchSize)
         a << "--batch-size" << QString::number(s.batchSize);
-    if (s.seqLen != 128)
+    if (s.seqLen != d.seqLen)
         a << "--seq-len" << QString::number(s.seqLen);
-    if (s.topK != 2)
+    if (s.topK != d.topK)
         a << "--top-k" << QString::number(s.topK);
     if (s.stage == 1) {
-        if (s.balance != 0.01)
+        if (s.balance != d.balance)
             a << "--balance" << num(s.balance);
     } else {
-        if (s.lpr != 0.1)
+        if (s.lpr != d.lpr)
             a << "--lpr" << num(s.lpr);
         if (s.classifier) {
             a << "--classifier";
-            if (s.classifierShare != 0.3)
+            if (s.classifierShare != d.classifierShare)
                 a << "--classifier-share" << num(s.classifierShare);
         }
         a << "--old-share" << num(s.oldShare);
-        if (s.replay != 0.01)
+        if (s.replay != d.replay)
             a << "--replay" << num(s.replay);
     }
-    if (s.statsEvery != 50)
+    if (s.statsEvery != d.statsEvery)
         a << "--stats-every" << QString::number(s.statsEvery);
-    if (s.checkpointEvery != 200)
+    if (s.checkpointEvery != d.checkpointEvery)
         a << "--checkpoint-every" << QString::number(s.checkpointEvery);
-    if (s.dtype != "auto")
+    if (s.dtype != d.dtype)
         a << "--dtype" << s.dtype;
-    if (s.device != "cpu")
+    if (s.device != d.device)
         a << "--device" << s.device;
     if (s.threads > 0)
         a << "--threads" << QString::number(s.threads);
@@ -99,7 +100,7 @@ bool parseTrainingStatus(const QJsonObject &e, TrainingStatus *out)
     return true;
 }
 
-TrainingJob::TrainingJob(QObject *parent) : QObject(parent), m_process(new CliProcess(this))
+TrainingRunController::TrainingRunController(QObject *parent) : QObject(parent), m_process(new CliProcess(this))
 {
     connect(m_process, &CliProcess::jsonEvent, this, [this](const QJsonObject &e) {
         TrainingStatus s;
@@ -108,7 +109,7 @@ TrainingJob::TrainingJob(QObject *parent) : QObject(parent), m_process(new CliPr
         else if (e.value("event").toString() == "progress")
             Q_EMIT progress(e.value("stage").toString(), e.value("done").toInteger(), e.value("total").toInteger());
     });
-    connect(m_process, &CliProcess::logText, this, &TrainingJob::log);
+    connect(m_process, &CliProcess::logText, this, &TrainingRunController::log);
     connect(m_process, &CliProcess::outputLine, this, [this](const QString &l) { Q_EMIT log(l + "\n"); });
     connect(m_process, &CliProcess::failedToStart, this, [this](const QString &m) {
         Q_EMIT log(m + "\n");
@@ -122,7 +123,7 @@ TrainingJob::TrainingJob(QObject *parent) : QObject(parent), m_process(new CliPr
     });
 }
 
-void TrainingJob::start(const QString &projectPath, const TrainingSettings &settings)
+void TrainingRunController::start(const QString &projectPath, const TrainingSettings &settings)
 {
     if (isRunning())
         return;
@@ -130,22 +131,22 @@ void TrainingJob::start(const QString &projectPath, const TrainingSettings &sett
     m_process->start(m_arguments);
 }
 
-void TrainingJob::cancel()
+void TrainingRunController::cancel()
 {
     m_process->stop();
 }
 
-void TrainingJob::detach()
+void TrainingRunController::detach()
 {
     m_process->detach();
 }
 
-bool TrainingJob::isRunning() const
+bool TrainingRunController::isRunning() const
 {
     return m_process->isRunning();
 }
 
-qint64 TrainingJob::processId() const
+qint64 TrainingRunController::processId() const
 {
     return m_process->processId();
 }

@@ -4,6 +4,7 @@
 // terminal, or by an earlier window) is followed through the project store instead (RunFollower).
 #pragma once
 
+#include "polymoe/expansion_jobs.h"
 #include "polymoe/project_store.h"
 
 #include <QJsonObject>
@@ -18,26 +19,33 @@ namespace polymoe::ui {
 
 class CliProcess;
 
+// The engine's defaults for a stage (ExpansionStageSpec{}), which the CLI's options apply too.
+inline const ExpansionStageSpec &stageDefaults()
+{
+    static const ExpansionStageSpec d;
+    return d;
+}
+
 struct TrainingSettings {
     int stage = 1;                // 1 or 2
     QString model;                // empty: the CLI picks (stage 1 the base, stage 2 the newest stage-1 model)
     qint64 allocationId = 0;      // stage 1; 0 = the latest
-    qint64 steps = 0;             // 0: automatic (stage 1 one epoch, stage 2 from the replay share)
-    double lr = 0;                // 0: 1e-3 (stage 1) / 1e-2 (stage 2)
-    int batchSize = 16;           // sequences per step
-    int seqLen = 128;             // tokens per sequence
-    int topK = 2;                 // experts per token
-    double balance = 0.01;        // stage 1: balance-loss coefficient
-    double lpr = 0.1;             // stage 2: LPR coefficient
-    bool classifier = false;      // stage 2: the old/new classifier
-    double classifierShare = 0.3; // of the MoE layers
-    double oldShare = 1.0 / 3.0;  // stage 2: share of old-language sequences
-    double replay = 0.01;         // stage 2: replayed old tokens / stage-1 tokens
-    int statsEvery = 50;          // steps between router statistics
-    int checkpointEvery = 200;    // steps between checkpoints
-    QString dtype = "auto";       // auto, fp32, bf16
-    QString device = "cpu";       // cpu, cuda (a CUDA LibTorch build), auto (cuda when visible)
-    int threads = 0;              // 0: all cores
+    qint64 steps = stageDefaults().train.steps; // 0: automatic (stage 1 one epoch, stage 2 from the replay share)
+    double lr = stageDefaults().train.lr;       // 0: 1e-3 (stage 1) / 1e-2 (stage 2)
+    int batchSize = int(stageDefaults().train.batchSize); // sequences per step
+    int seqLen = int(stageDefaults().train.seqLen);       // tokens per sequence
+    int topK = stageDefaults().topK;                      // experts per token
+    double balance = stageDefaults().balanceCoef;         // stage 1: balance-loss coefficient
+    double lpr = stageDefaults().lprCoef;                 // stage 2: LPR coefficient
+    bool classifier = stageDefaults().classifier;         // stage 2: the old/new classifier
+    double classifierShare = stageDefaults().classifierShare; // of the MoE layers
+    double oldShare = stageDefaults().oldShare;           // stage 2: share of old-language sequences
+    double replay = stageDefaults().replayShare;          // stage 2: replayed old tokens / stage-1 tokens
+    int statsEvery = int(stageDefaults().routerStatsEvery); // steps between router statistics
+    int checkpointEvery = int(stageDefaults().train.checkpointEvery); // steps between checkpoints
+    QString dtype = QString::fromStdString(stageDefaults().train.dtype);   // auto, fp32, bf16
+    QString device = QString::fromStdString(stageDefaults().train.device); // cpu, cuda (a CUDA LibTorch build), auto (cuda when visible)
+    int threads = stageDefaults().train.threads;          // 0: all cores
     QString name;                 // output model name; empty: stage1 / stage2
     bool resume = false;
 };
@@ -61,13 +69,15 @@ bool parseTrainingStatus(const QJsonObject &event, TrainingStatus *out);
 // "expansion", "model_in", "output_name"); threads are not stored and stay 0.
 TrainingSettings settingsFromRunConfig(const QJsonObject &config);
 
-class TrainingJob : public QObject {
+// Starts, cancels or detaches one `polymoe train` child process and reports its progress, log and
+// outcome (the controller of a run this window started).
+class TrainingRunController : public QObject {
     Q_OBJECT
 public:
     enum class Outcome { Completed, Cancelled, Failed };
     Q_ENUM(Outcome)
 
-    explicit TrainingJob(QObject *parent = nullptr);
+    explicit TrainingRunController(QObject *parent = nullptr);
     void start(const QString &projectPath, const TrainingSettings &settings);
     void cancel(); // the CLI stops at its next step and keeps a checkpoint
     void detach(); // the run goes on without this job (the window is closing); see CliProcess::detach
@@ -79,7 +89,7 @@ Q_SIGNALS:
     void status(const polymoe::ui::TrainingStatus &status);
     void progress(const QString &stage, qint64 done, qint64 total);
     void log(const QString &text);
-    void finished(polymoe::ui::TrainingJob::Outcome outcome, int exitCode);
+    void finished(polymoe::ui::TrainingRunController::Outcome outcome, int exitCode);
 
 private:
     CliProcess *m_process = nullptr;

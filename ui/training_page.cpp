@@ -44,8 +44,9 @@ TrainingPage::TrainingPage(QWidget *parent)
               "plus a small replay of old text, with Language Priors Routing pulling old-language tokens back to the "
               "frozen expert 0 (LM + 0.1 LPR). Runs go through the polymoe command-line tool."),
            parent),
-      m_job(new TrainingJob(this)), m_follower(new RunFollower(this))
+      m_job(new TrainingRunController(this)), m_follower(new RunFollower(this))
 {
+    const TrainingSettings d; // the engine's defaults (ExpansionStageSpec{})
     auto *settingsBox = m_settingsBox = new QGroupBox(tr("Settings"), this);
     auto *form = new QFormLayout(settingsBox);
     auto spin = [&](int lo, int hi, int v, const QString &tip) {
@@ -77,18 +78,18 @@ TrainingPage::TrainingPage(QWidget *parent)
     m_steps->setSpecialValueText(tr("automatic"));
     m_lr = dspin(0, 1, 0, 5, tr("Peak learning rate; 0 = 1e-3 for stage 1, 1e-2 for stage 2 (the demo's values)"));
     m_lr->setSpecialValueText(tr("default"));
-    m_batch = spin(1, 4096, 16, tr("Sequences per optimiser step"));
-    m_seqLen = spin(8, 8192, 128, tr("Tokens per sequence"));
-    m_topK = spin(1, 8, 2, tr("Experts per token (k)"));
-    m_balance = dspin(0, 1, 0.01, 4, tr("Stage 1: weight of the Switch-style balance loss"));
-    m_lpr = dspin(0, 10, 0.1, 3, tr("Stage 2: weight of the language-priors loss on old-language tokens"));
+    m_batch = spin(1, 4096, d.batchSize, tr("Sequences per optimiser step"));
+    m_seqLen = spin(8, 8192, d.seqLen, tr("Tokens per sequence"));
+    m_topK = spin(1, 8, d.topK, tr("Experts per token (k)"));
+    m_balance = dspin(0, 1, d.balance, 4, tr("Stage 1: weight of the Switch-style balance loss"));
+    m_lpr = dspin(0, 10, d.lpr, 3, tr("Stage 2: weight of the language-priors loss on old-language tokens"));
     m_classifier = new QCheckBox(tr("old/new classifier in the most similar layers"), settingsBox);
     connect(m_classifier, &QCheckBox::toggled, this, &TrainingPage::updateCommand);
-    m_classifierShare = dspin(0, 1, 0.3, 2, tr("Share of the MoE layers that get the classifier"));
-    m_oldShare = dspin(0, 1, 1.0 / 3.0, 3, tr("Stage 2: share of sequences of old-language text"));
-    m_replay = dspin(0, 10, 0.01, 4, tr("Stage 2: replayed old tokens as a share of the stage-1 tokens (steps automatic)"));
-    m_statsEvery = spin(0, 1000000, 50, tr("Steps between router statistics on the probe set"));
-    m_checkpointEvery = spin(0, 1000000, 200, tr("Steps between checkpoints (Cancel keeps the last step anyway)"));
+    m_classifierShare = dspin(0, 1, d.classifierShare, 2, tr("Share of the MoE layers that get the classifier"));
+    m_oldShare = dspin(0, 1, d.oldShare, 3, tr("Stage 2: share of sequences of old-language text"));
+    m_replay = dspin(0, 10, d.replay, 4, tr("Stage 2: replayed old tokens as a share of the stage-1 tokens (steps automatic)"));
+    m_statsEvery = spin(0, 1000000, d.statsEvery, tr("Steps between router statistics on the probe set"));
+    m_checkpointEvery = spin(0, 1000000, d.checkpointEvery, tr("Steps between checkpoints (Cancel keeps the last step anyway)"));
     m_dtype = new QComboBox(settingsBox);
     m_dtype->addItems({"auto", "fp32", "bf16"});
     m_device = new QComboBox(settingsBox);
@@ -195,16 +196,16 @@ TrainingPage::TrainingPage(QWidget *parent)
     contentLayout()->addLayout(cmdRow);
     contentLayout()->addWidget(split, 1);
 
-    connect(m_job, &TrainingJob::status, this, &TrainingPage::onStatus);
-    connect(m_job, &TrainingJob::progress, this, [this](const QString &stage, qint64 done, qint64 total) {
+    connect(m_job, &TrainingRunController::status, this, &TrainingPage::onStatus);
+    connect(m_job, &TrainingRunController::progress, this, [this](const QString &stage, qint64 done, qint64 total) {
         m_state->setText(total > 0 ? tr("%1: %2 / %3").arg(stage).arg(done).arg(total) : stage);
     });
-    connect(m_job, &TrainingJob::log, this, [this](const QString &t) {
+    connect(m_job, &TrainingRunController::log, this, [this](const QString &t) {
         m_log->moveCursor(QTextCursor::End);
         m_log->insertPlainText(t);
         m_log->moveCursor(QTextCursor::End);
     });
-    connect(m_job, &TrainingJob::finished, this, &TrainingPage::onFinished);
+    connect(m_job, &TrainingRunController::finished, this, &TrainingPage::onFinished);
     connect(m_follower, &RunFollower::points, this, &TrainingPage::appendPoints);
     connect(m_follower, &RunFollower::metricPoints, this, &TrainingPage::appendMetric);
     connect(m_follower, &RunFollower::status, this, &TrainingPage::showStatus);
@@ -235,7 +236,9 @@ TrainingSettings TrainingPage::settings() const
     s.lpr = m_lpr->value();
     s.classifier = m_classifier->isChecked();
     s.classifierShare = m_classifierShare->value();
-    s.oldShare = m_oldShare->value() == QString::number(1.0 / 3.0, 'f', 3).toDouble() ? 1.0 / 3.0 : m_oldShare->value();
+    // The box shows 3 decimals: its rounding of the default stands for the default itself.
+    const double defaultOldShare = TrainingSettings{}.oldShare;
+    s.oldShare = m_oldShare->value() == QString::number(defaultOldShare, 'f', 3).toDouble() ? defaultOldShare : m_oldShare->value();
     s.replay = m_replay->value();
     s.statsEvery = m_statsEvery->value();
     s.checkpointEvery = m_checkpointEvery->value();
@@ -620,7 +623,7 @@ void TrainingPage::showStatus(const TrainingStatus &s)
     m_state->setText(text);
 }
 
-void TrainingPage::onFinished(TrainingJob::Outcome o, int code)
+void TrainingPage::onFinished(TrainingRunController::Outcome o, int code)
 {
     m_cancel->setEnabled(false);
     m_start->setEnabled(true);
@@ -628,16 +631,16 @@ void TrainingPage::onFinished(TrainingJob::Outcome o, int code)
     if (m_progress->maximum() == 0)
         m_progress->setRange(0, 1);
     switch (o) {
-    case TrainingJob::Outcome::Completed:
+    case TrainingRunController::Outcome::Completed:
         m_progress->setValue(m_progress->maximum());
         m_state->setText(tr("completed: ") + m_state->text());
         Q_EMIT statusMessage(tr("Training run completed"));
         break;
-    case TrainingJob::Outcome::Cancelled:
+    case TrainingRunController::Outcome::Cancelled:
         m_state->setText(tr("cancelled; the checkpoint is kept, Resume continues"));
         Q_EMIT statusMessage(tr("Training run cancelled"));
         break;
-    case TrainingJob::Outcome::Failed:
+    case TrainingRunController::Outcome::Failed:
         showError(tr("The run failed (exit code %1); see the log").arg(code));
         m_state->setText(tr("failed"));
         break;

@@ -38,7 +38,7 @@ public:
     TrainingSettings settings() const;
     void applySettings(const TrainingSettings &s);
     QString commandLine() const;
-    TrainingJob *job() const { return m_job; }
+    TrainingRunController *job() const { return m_job; }
     RunFollower *follower() const { return m_follower; }
     qint64 attachedRunId() const; // 0 when not attached
     bool settingsEditable() const;
@@ -55,14 +55,14 @@ public:
     void cancel();
 
 Q_SIGNALS:
-    void runFinished(polymoe::ui::TrainingJob::Outcome outcome);
+    void runFinished(polymoe::ui::TrainingRunController::Outcome outcome);
     void attachedRunEnded(const QString &displayStatus); // completed, cancelled, failed, interrupted
 
 private:
     void updateCommand();
     void updateStageWidgets();
     void onStatus(const TrainingStatus &s);
-    void onFinished(TrainingJob::Outcome o, int code);
+    void onFinished(TrainingRunController::Outcome o, int code);
     void showStatus(const TrainingStatus &s);
     void appendPoints(const QVector<double> &steps, const QVector<double> &loss, const QVector<double> &lr);
     // The loss terms ("lm", "balance", "lpr"), one curve each on the loss axis, made on first use.
@@ -74,7 +74,7 @@ private:
     void onAttachedEnded(const QString &status, const QString &message);
     void setSettingsEditable(bool on);
 
-    TrainingJob *m_job = nullptr;
+    TrainingRunController *m_job = nullptr;
     RunFollower *m_follower = nullptr;
     QTimer *m_scan = nullptr;
     QString m_followedProject;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <concepts>
 #include <functional>
 #include <map>
 #include <optional>
@@ -59,6 +60,16 @@ struct Command {
     bool reportsJson = true;             // accepts --json
     std::function<int(const Args &, Context &)> run;
 };
+
+// An option's default as shown in --help and applied when the option is absent, from the core
+// spec that owns it (ExpansionStageSpec{}, TrainConfig{}...), so the CLI keeps no copy of its own.
+// Doubles in their shortest text that reads back as the same value (1/3: "0.3333333333333333").
+std::string fmtDefault(double v);
+template <std::integral T>
+std::string fmtDefault(T v)
+{
+    return std::to_string(v);
+}
 
 std::vector<Command> &registry();
 struct Register {

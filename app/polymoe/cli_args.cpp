@@ -1,6 +1,7 @@
 // Argument access for commands, and JSON/text output.
 #include "cli.h"
 
+#include <charconv>
 #include <cstdio>
 #include <iostream>
 
@@ -10,6 +11,13 @@ std::vector<Command> &registry()
 {
     static std::vector<Command> commands;
     return commands;
+}
+
+std::string fmtDefault(double v)
+{
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v); // shortest round trip
+    return std::string(buf, r.ptr);
 }
 
 std::string Args::get(const std::string &name, const std::string &fallback) const

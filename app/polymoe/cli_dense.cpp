@@ -119,6 +119,10 @@ void applyTrainOverrides(const Args &a, TrainConfig &t)
     }
 }
 
+// The defaults shown in --help and applied when an option is absent are the core specs' own.
+const TrainConfig kTrain{};
+const GenerateOptions kGenerate{};
+
 const std::vector<OptionSpec> kTrainOptions = {
     {"--recipe", "FILE", "recipe JSON (model shape and training settings)", "demo-base"},
     {"--init", "DIR", "start from this model folder (continued pre-training = full fine-tuning)", ""},
@@ -135,7 +139,7 @@ const std::vector<OptionSpec> kTrainOptions = {
     {"--weights", "LIST", "language mixing weights, e.g. en=0.475,es=0.475,de=0.025,ru=0.025", ""},
     {"--dtype", "TYPE", "auto, fp32 or bf16", ""},
     {"--threads", "N", "intra-op threads (0: all cores)", ""},
-    {"--device", "NAME", "cpu, cuda (needs a CUDA LibTorch) or auto (cuda when a GPU is visible)", "cpu"},
+    {"--device", "NAME", "cpu, cuda (needs a CUDA LibTorch) or auto (cuda when a GPU is visible)", kTrain.device},
     {"--seed", "N", "initialisation and data-order seed", ""},
 };
 
@@ -179,7 +183,7 @@ int eval(const Args &a, Context &ctx)
             throw UsageError("the project has no model yet; give --model DIR or run 'polymoe pretrain'");
         model = models.back().name;
     }
-    const auto rows = evaluateModel(store, model, a.getInt("--tokens", 65536), ctx.progressFn, ctx.stop);
+    const auto rows = evaluateModel(store, model, a.getInt("--tokens", kTrain.evalTokens), ctx.progressFn, ctx.stop);
     ctx.print({{"model", model}, {"evaluation", perplexityJson(rows)}},
               "held-out perplexity of " + model + ":\n" + perplexityTable(rows));
     return kExitOk;
@@ -263,13 +267,13 @@ Register evalCmd({"eval", "held-out perplexity per language", "PROJECT [--model 
                   "95% interval from a bootstrap over those documents (1,000 resamples): how much the figure\n"
                   "depends on which documents were held out. Recorded in the project for its own models.",
                   {{"--model", "NAME|DIR", "a model of the project or a folder (default: the newest model)", ""},
-                   {"--tokens", "N", "held-out tokens per language (0: all)", "65536"}},
+                   {"--tokens", "N", "held-out tokens per language (0: all)", fmtDefault(kTrain.evalTokens)}},
                   1, 1, true, eval});
 Register generateCmdReg({"generate", "sample a continuation of a prompt", "MODEL_DIR PROMPT...", "",
-                         {{"--max-tokens", "N", "new tokens at most", "64"},
-                          {"--temperature", "T", "sampling temperature (0: greedy)", "0.8"},
-                          {"--top-k", "K", "sample among the K likeliest tokens (0: all)", "40"},
-                          {"--seed", "N", "sampling seed", "1"}},
+                         {{"--max-tokens", "N", "new tokens at most", fmtDefault(kGenerate.maxNewTokens)},
+                          {"--temperature", "T", "sampling temperature (0: greedy)", fmtDefault(kGenerate.temperature)},
+                          {"--top-k", "K", "sample among the K likeliest tokens (0: all)", fmtDefault(kGenerate.topK)},
+                          {"--seed", "N", "sampling seed", fmtDefault(kGenerate.seed)}},
                          2, -1, true, generateCmd});
 Register importCmd({"model import", "add an existing Hugging Face model folder to the project", "PROJECT DIR",
                     "DIR: config.json and *.safetensors of a dense Llama, Mistral or Qwen2 model (fp32, bf16 or fp16).\n"

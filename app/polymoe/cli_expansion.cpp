@@ -47,7 +47,7 @@ int allocate(const Args &a, Context &ctx)
 {
     auto store = ProjectStore::open(a.positionals[0]);
     AllocationSpec spec;
-    spec.strategy = a.get("--strategy", "layermoe");
+    spec.strategy = a.get("--strategy", spec.strategy);
     if (spec.strategy == "manual") {
         if (!a.has("--experts"))
             throw UsageError("--strategy manual needs --experts N0,N1,...");
@@ -104,15 +104,15 @@ int train(const Args &a, Context &ctx)
     }
     if (a.has("--allocation"))
         spec.allocationId = a.getInt("--allocation", 0);
-    spec.train.steps = a.getInt("--steps", 0);
-    spec.train.lr = a.getDouble("--lr", 0);
+    spec.train.steps = a.getInt("--steps", spec.train.steps);
+    spec.train.lr = a.getDouble("--lr", spec.train.lr);
     spec.train.batchSize = a.getInt("--batch-size", spec.train.batchSize);
     spec.train.seqLen = a.getInt("--seq-len", spec.train.seqLen);
     spec.train.checkpointEvery = a.getInt("--checkpoint-every", spec.train.checkpointEvery);
-    spec.train.threads = int(a.getInt("--threads", 0));
-    spec.train.dtype = a.get("--dtype", "auto");
-    spec.train.device = a.get("--device", "cpu");
-    spec.train.seed = uint64_t(a.getInt("--seed", 1));
+    spec.train.threads = int(a.getInt("--threads", spec.train.threads));
+    spec.train.dtype = a.get("--dtype", spec.train.dtype);
+    spec.train.device = a.get("--device", spec.train.device);
+    spec.train.seed = uint64_t(a.getInt("--seed", int64_t(spec.train.seed)));
     spec.topK = int(a.getInt("--top-k", spec.topK));
     spec.balanceCoef = a.getDouble("--balance", spec.balanceCoef);
     spec.lprCoef = a.getDouble("--lpr", spec.lprCoef);
@@ -165,6 +165,10 @@ int train(const Args &a, Context &ctx)
     return kExitOk;
 }
 
+// The defaults shown in --help and applied when an option is absent are the core specs' own.
+const AllocationSpec kAllocation{};
+const ExpansionStageSpec kStage{};
+
 Register analyzeCmd({"analyze", "layer similarity of new and old languages (LayerMoE)", "PROJECT [--model NAME] [--tokens N]",
                      "Runs each language's held-out text through the model and compares the FFN inputs layer by layer:\n"
                      "the mean pairwise cosine per language pair, and the layer score S_i (METHOD.md section 1).",
@@ -174,7 +178,7 @@ Register analyzeCmd({"analyze", "layer similarity of new and old languages (Laye
 Register allocateCmd({"allocate", "choose how many experts each layer gets", "PROJECT --strategy layermoe|uniform|manual",
                       "layermoe: --budget new experts in all, spread by 1/S_i (METHOD.md section 2); uniform: --budget\n"
                       "experts in every layer (MoE-LPR); manual: --experts N0,N1,... (N_i counts the frozen original).",
-                      {{"--strategy", "NAME", "layermoe, uniform or manual", "layermoe"},
+                      {{"--strategy", "NAME", "layermoe, uniform or manual", kAllocation.strategy},
                        {"--budget", "N", "layermoe: new experts in all; uniform: experts per layer", ""},
                        {"--experts", "LIST", "manual: experts per layer, e.g. 3,2,2,3", ""},
                        {"--analysis", "ID", "similarity analysis to use (default: the latest)", ""},
@@ -194,21 +198,21 @@ Register trainCmd({"train", "an expansion stage: 1 = new experts and routers on 
                     {"--allocation", "ID", "stage 1: the allocation (default: the latest)", ""},
                     {"--steps", "N", "optimiser steps (0: automatic)", ""},
                     {"--lr", "LR", "peak learning rate (default 1e-3 stage 1, 1e-2 stage 2)", ""},
-                    {"--batch-size", "N", "sequences per step", "16"},
-                    {"--seq-len", "N", "tokens per sequence", "128"},
-                    {"--top-k", "K", "experts per token", "2"},
-                    {"--balance", "C", "stage 1: balance-loss coefficient", "0.01"},
-                    {"--lpr", "C", "stage 2: language-priors loss coefficient", "0.1"},
+                    {"--batch-size", "N", "sequences per step", fmtDefault(kStage.train.batchSize)},
+                    {"--seq-len", "N", "tokens per sequence", fmtDefault(kStage.train.seqLen)},
+                    {"--top-k", "K", "experts per token", fmtDefault(kStage.topK)},
+                    {"--balance", "C", "stage 1: balance-loss coefficient", fmtDefault(kStage.balanceCoef)},
+                    {"--lpr", "C", "stage 2: language-priors loss coefficient", fmtDefault(kStage.lprCoef)},
                     {"--classifier", "", "stage 2: train the old/new classifier in the most similar layers", ""},
-                    {"--classifier-share", "F", "share of MoE layers that get the classifier", "0.3"},
-                    {"--old-share", "F", "stage 2: share of sequences of old-language text", "0.333"},
-                    {"--replay", "F", "stage 2: replayed old tokens as a share of stage-1 tokens", "0.01"},
-                    {"--stats-every", "N", "steps between router statistics", "50"},
-                    {"--checkpoint-every", "N", "steps between checkpoints", "200"},
-                    {"--dtype", "TYPE", "auto, fp32 or bf16", "auto"},
-                    {"--threads", "N", "intra-op threads (0: all cores)", "0"},
-                    {"--device", "NAME", "cpu, cuda (needs a CUDA LibTorch) or auto (cuda when a GPU is visible)", "cpu"},
-                    {"--seed", "N", "data-order seed", "1"},
+                    {"--classifier-share", "F", "share of MoE layers that get the classifier", fmtDefault(kStage.classifierShare)},
+                    {"--old-share", "F", "stage 2: share of sequences of old-language text", fmtDefault(kStage.oldShare)},
+                    {"--replay", "F", "stage 2: replayed old tokens as a share of stage-1 tokens", fmtDefault(kStage.replayShare)},
+                    {"--stats-every", "N", "steps between router statistics", fmtDefault(kStage.routerStatsEvery)},
+                    {"--checkpoint-every", "N", "steps between checkpoints", fmtDefault(kStage.train.checkpointEvery)},
+                    {"--dtype", "TYPE", "auto, fp32 or bf16", kStage.train.dtype},
+                    {"--threads", "N", "intra-op threads (0: all cores)", fmtDefault(kStage.train.threads)},
+                    {"--device", "NAME", "cpu, cuda (needs a CUDA LibTorch) or auto (cuda when a GPU is visible)", kStage.train.device},
+                    {"--seed", "N", "data-order seed", fmtDefault(kStage.train.seed)},
                     {"--name", "NAME", "name of the resulting model", ""},
                     {"--resume", "", "continue the last unfinished run of this stage", ""}},
                    1, 1, true, train});

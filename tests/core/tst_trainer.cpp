@@ -39,9 +39,9 @@ private:
         return s;
     }
 
-    TrainingJob makeJob(CausalLM model, const SequenceBatcher &batcher, const fs::path &dir, int64_t steps)
+    TrainLoopSpec makeJob(CausalLM model, const SequenceBatcher &batcher, const fs::path &dir, int64_t steps)
     {
-        TrainingJob job;
+        TrainLoopSpec job;
         job.model = model;
         for (const auto &item : model->named_parameters())
             job.trainable.emplace_back(item.key(), item.value());

@@ -240,7 +240,7 @@ private Q_SLOTS:
                  qPrintable(page.stateText()));
         QCOMPARE(page.settings().name, QString("s1b"));
         QVERIFY(page.lossPoints() >= 2); // the curve it recorded before it died
-        QSignalSpy status(page.job(), &TrainingJob::status);
+        QSignalSpy status(page.job(), &TrainingRunController::status);
         QSignalSpy done(&page, &TrainingPage::runFinished);
         page.start(true);
         QVERIFY(page.job()->lastArguments().contains("--resume"));
@@ -253,7 +253,7 @@ private Q_SLOTS:
         QCOMPARE(runLiveness(*resumed), RunLiveness::Alive);
         page.cancel();
         QVERIFY(done.wait(60000));
-        QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Cancelled);
+        QCOMPARE(done.first().first().value<TrainingRunController::Outcome>(), TrainingRunController::Outcome::Cancelled);
         QCOMPARE(ProjectStore::open(m_path.toStdString(), true).run(run->id)->status, std::string("cancelled"));
     }
 
@@ -264,7 +264,7 @@ private Q_SLOTS:
         TrainingPage page;
         page.setProjectPath(m_path);
         page.applySettings(endlessStage1("s1c"));
-        QSignalSpy status(page.job(), &TrainingJob::status);
+        QSignalSpy status(page.job(), &TrainingRunController::status);
         QSignalSpy done(&page, &TrainingPage::runFinished);
         page.start();
         QTRY_VERIFY_WITH_TIMEOUT(status.count() > 0, 120000);
@@ -279,7 +279,7 @@ private Q_SLOTS:
         QCOMPARE(done.count(), 0);
         page.cancel();
         QVERIFY(done.wait(60000));
-        QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Cancelled);
+        QCOMPARE(done.first().first().value<TrainingRunController::Outcome>(), TrainingRunController::Outcome::Cancelled);
     }
 
     // "Keep running" when the window quits: the job lets go of its child, which goes on training
@@ -292,7 +292,7 @@ private Q_SLOTS:
             TrainingPage page;
             page.setProjectPath(m_path);
             page.applySettings(endlessStage1("s1d"));
-            QSignalSpy status(page.job(), &TrainingJob::status);
+            QSignalSpy status(page.job(), &TrainingRunController::status);
             QSignalSpy done(&page, &TrainingPage::runFinished);
             page.start();
             QTRY_VERIFY_WITH_TIMEOUT(status.count() > 0, 120000);

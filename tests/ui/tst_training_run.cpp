@@ -67,12 +67,12 @@ private Q_SLOTS:
         s.model = "base";
         page.applySettings(s);
         QVERIFY(page.commandLine().contains("--stage 1 --model base --steps 12"));
-        QSignalSpy status(page.job(), &TrainingJob::status);
+        QSignalSpy status(page.job(), &TrainingRunController::status);
         QSignalSpy done(&page, &TrainingPage::runFinished);
         page.start();
         QVERIFY(page.job()->isRunning());
         QVERIFY(done.wait(120000));
-        QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Completed);
+        QCOMPARE(done.first().first().value<TrainingRunController::Outcome>(), TrainingRunController::Outcome::Completed);
         QVERIFY(status.count() >= 1);
         const auto last = status.last().first().value<TrainingStatus>();
         QCOMPARE(last.step, 12);
@@ -150,13 +150,13 @@ private Q_SLOTS:
         page.setProjectPath(m_path);
         TrainingSettings s = tiny(2, 100000);
         page.applySettings(s);
-        QSignalSpy status(page.job(), &TrainingJob::status);
+        QSignalSpy status(page.job(), &TrainingRunController::status);
         QSignalSpy done(&page, &TrainingPage::runFinished);
         page.start();
         QTRY_VERIFY_WITH_TIMEOUT(status.count() > 0 && status.last().first().value<TrainingStatus>().step >= 6, 120000);
         page.cancel();
         QVERIFY(done.wait(60000));
-        QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Cancelled);
+        QCOMPARE(done.first().first().value<TrainingRunController::Outcome>(), TrainingRunController::Outcome::Cancelled);
         const qint64 stoppedAt = status.last().first().value<TrainingStatus>().step;
         QVERIFY(page.stateText().contains("cancelled"));
         {
@@ -174,7 +174,7 @@ private Q_SLOTS:
                  qPrintable(QString("resumed at %1, stopped at %2").arg(status.first().first().value<TrainingStatus>().step).arg(stoppedAt)));
         page.cancel();
         QVERIFY(done.wait(60000));
-        QCOMPARE(done.first().first().value<TrainingJob::Outcome>(), TrainingJob::Outcome::Cancelled);
+        QCOMPARE(done.first().first().value<TrainingRunController::Outcome>(), TrainingRunController::Outcome::Cancelled);
     }
 };
 

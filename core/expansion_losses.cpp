@@ -1,5 +1,5 @@
-// Stage-1 and stage-2 losses (see expansion_trainer.h).
-#include "expansion_trainer.h"
+// Stage-1 and stage-2 losses (see expansion_losses.h).
+#include "expansion_losses.h"
 
 #include "moe_losses.h"
 #include "polymoe/error.h"

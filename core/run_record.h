@@ -1,0 +1,32 @@
+// How a training run ends in the project store (runs table), shared by the dense jobs and the
+// expansion stages: "completed" with its output model's row, "cancelled" (resumable from its
+// checkpoint) or "failed" with the message.
+//
+// Usage:
+//   recordRun(store, runId, runDir, [&] {
+//       out.train = runTraining(loop, status, stop);
+//       const ModelRecord rec = completeRun(store, runId, out.train.checkpoint,
+//                                           [&] { return saveProjectModel(store, *model, ...); });
+//   });
+#pragma once
+
+#include "polymoe/project_store.h"
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+namespace polymoe {
+
+// Runs `body` (training, then completeRun) for the run `runId` and records a run it leaves by an
+// exception: Cancelled as "cancelled" (resume with --resume; the checkpoint in runDir/checkpoint),
+// anything else as "failed" with its message. The exception is rethrown.
+void recordRun(ProjectStore &store, int64_t runId, const std::filesystem::path &runDir, const std::function<void()> &body);
+
+// Saves the output model (`saveModel` adds its row) and marks the run "completed" in one
+// transaction: a run killed in between is never left unfinished beside its own output model (a
+// resume would then refuse the name). Returns the model's row.
+ModelRecord completeRun(ProjectStore &store, int64_t runId, const std::string &checkpoint,
+                        const std::function<ModelRecord()> &saveModel);
+
+} // namespace polymoe
