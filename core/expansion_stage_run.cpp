@@ -228,6 +228,8 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
     if (plan.cfg.lr <= 0)
         plan.cfg.lr = spec.stage == 1 ? 1e-3 : 1e-2; // the calibrated demo values (section 9)
     const std::string outName = spec.outputName.empty() ? store.uniqueModelName(kind) : spec.outputName;
+    // It becomes a folder name; a resumed run's comes from the project file: checked either way.
+    checkSafeName(outName, "output model name");
     if (!runId && store.model(outName))
         throw ConfigError(store.path().string() + ": a model named '" + outName + "' already exists");
     spec.outputName = outName;

@@ -192,7 +192,9 @@ Register trainCmd({"train", "an expansion stage: 1 = new experts and routers on 
                    "language replay (LM + LPR loss). Everything else stays frozen. Steps 0 = automatic: one pass\n"
                    "over the new text for stage 1, the replay budget for stage 2. Stage 1 on an expanded model is\n"
                    "lifelong expansion (METHOD.md section 7): the next wave's languages ('corpus add --wave N') are\n"
-                   "new, all earlier ones old; the allocation's N_i - 1 experts join each layer's frozen ones.",
+                   "new, all earlier ones old (for replay, the LPR loss and the classifier's labels alike); the\n"
+                   "allocation's N_i - 1 experts join each layer's frozen ones. A layer given no new expert (N_i = 1)\n"
+                   "keeps its router and classifier as they are; stage 2 trains that router on with the others.",
                    {{"--stage", "1|2", "which stage", ""},
                     {"--model", "NAME", "input model (stage 1: the dense base, or an expanded model for the next wave; stage 2: the stage-1 model)", ""},
                     {"--allocation", "ID", "stage 1: the allocation (default: the latest)", ""},
