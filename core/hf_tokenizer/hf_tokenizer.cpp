@@ -2,6 +2,8 @@
 // pre-tokenizer, model, truncation, post-processor, padding; decoders back), plus file loading.
 #include "hf_tokenizer.h"
 
+#include "file_read.h" // core/file_read.cpp, compiled into this library
+
 #include "hf_tokenizer_internal.h"
 
 #include "polymoe/error.h"
@@ -212,41 +214,6 @@ void readSpecialTokens(TokenizerState &s, const std::string &configJson, const s
         s.specials.pad = s.padding.enabled ? s.padding.padId : -1;
 }
 
-std::string readRegularFile(const std::filesystem::path &path)
-{
-    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        throw IoError(path.string() + ": cannot open: " + std::strerror(errno));
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
-    struct stat st {};
-    if (::fstat(fd, &st) != 0)
-        throw IoError(path.string() + ": cannot stat: " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        throw IoError(path.string() + ": not a regular file");
-    if (st.st_size > (off_t(1) << 30))
-        throw IoError(path.string() + ": larger than 1 GiB");
-    std::string data;
-    data.resize(size_t(st.st_size));
-    size_t done = 0;
-    while (true) {
-        if (done == data.size())
-            data.resize(data.size() + 65536); // the file grew
-        const ssize_t n = ::read(fd, data.data() + done, data.size() - done);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            throw IoError(path.string() + ": cannot read: " + std::strerror(errno));
-        }
-        if (n == 0)
-            break;
-        done += size_t(n);
-    }
-    data.resize(done);
-    return data;
-}
 
 } // namespace
 } // namespace detail::hf
