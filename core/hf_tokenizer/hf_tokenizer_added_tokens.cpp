@@ -135,36 +135,6 @@ char32_t lastChar(std::string_view s)
     return c;
 }
 
-// Start of the whitespace that ends s (Rust regex \s*$).
-size_t trailingSpaceStart(std::string_view s)
-{
-    size_t end = s.size();
-    while (end > 0) {
-        size_t start = end - 1;
-        while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80)
-            --start;
-        char32_t c = 0;
-        decodeUtf8(s, start, c);
-        if (!isWhiteSpace(c))
-            break;
-        end = start;
-    }
-    return end;
-}
-
-// Length of the whitespace that starts s (Rust regex ^\s*).
-size_t leadingSpaceLength(std::string_view s)
-{
-    size_t i = 0;
-    while (i < s.size()) {
-        char32_t c = 0;
-        const size_t n = decodeUtf8(s, i, c);
-        if (!isWhiteSpace(c))
-            break;
-        i += n;
-    }
-    return i;
-}
 
 } // namespace
 

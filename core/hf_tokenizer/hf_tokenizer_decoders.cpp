@@ -204,15 +204,7 @@ class ReplaceDecoder final : public Decoder {
 public:
     explicit ReplaceDecoder(const Node &node)
     {
-        const Node pattern = node.at("pattern");
-        pattern.expectObject();
-        const std::string where = node.file() + ": " + pattern.path();
-        if (pattern.has("String"))
-            m_regex = std::make_unique<Regex>(pattern.str("String"), Regex::Syntax::Literal, where);
-        else if (pattern.has("Regex"))
-            m_regex = std::make_unique<Regex>(pattern.str("Regex"), Regex::Syntax::Oniguruma, where);
-        else
-            pattern.fail("expected \"String\" or \"Regex\"");
+        m_regex = patternRegex(node.at("pattern"));
         m_content = node.str("content");
     }
     void decodeChain(std::vector<std::string> &tokens) const override

@@ -93,6 +93,8 @@ std::string utf8Lossy(std::string_view s);
 bool isAscii(std::string_view s);
 
 bool isWhiteSpace(char32_t c);   // the White_Space property (Rust char::is_whitespace)
+size_t trailingSpaceStart(std::string_view s); // start of the whitespace that ends s (Rust \s*$)
+size_t leadingSpaceLength(std::string_view s); // length of the whitespace that starts s (Rust ^\s*)
 bool isNumeric(char32_t c);      // Nd, Nl, No (Rust char::is_numeric)
 bool isPunctuation(char32_t c);  // ASCII punctuation or a P* category (tokenizers' is_punc)
 bool isOther(char32_t c);        // Cc, Cf, Co as BertNormalizer's clean_text sees them
@@ -166,6 +168,10 @@ private:
     pcre2_code_8 *m_code = nullptr;
     bool m_jit = false;
 };
+
+// A tokenizer.json "pattern" object: {"String": literal} or {"Regex": Oniguruma pattern}; anything
+// else fails naming the node.
+std::unique_ptr<Regex> patternRegex(const Node &pattern);
 
 // Oniguruma (Ruby syntax) to PCRE2: \s \S \w \W \h \H rewritten to Onig's Unicode meaning.
 std::string onigToPcre2(std::string_view pattern, const std::string &where);

@@ -63,16 +63,7 @@ class Replace final : public Normalizer {
 public:
     Replace(const Node &node)
     {
-        const Node pattern = node.at("pattern");
-        pattern.expectObject();
-        if (pattern.has("String"))
-            m_regex = std::make_unique<Regex>(pattern.str("String"), Regex::Syntax::Literal,
-                                              node.file() + ": " + pattern.path());
-        else if (pattern.has("Regex"))
-            m_regex = std::make_unique<Regex>(pattern.str("Regex"), Regex::Syntax::Oniguruma,
-                                              node.file() + ": " + pattern.path());
-        else
-            pattern.fail("expected \"String\" or \"Regex\"");
+        m_regex = patternRegex(node.at("pattern"));
         m_content = node.str("content");
     }
     void normalize(std::string &s) const override
@@ -117,27 +108,10 @@ public:
     void normalize(std::string &s) const override
     {
         size_t begin = 0, end = s.size();
-        if (m_left) {
-            while (begin < end) {
-                char32_t c = 0;
-                const size_t n = decodeUtf8(s, begin, c);
-                if (!isWhiteSpace(c))
-                    break;
-                begin += n;
-            }
-        }
-        if (m_right) {
-            while (end > begin) {
-                size_t start = end - 1;
-                while (start > begin && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80)
-                    --start;
-                char32_t c = 0;
-                decodeUtf8(s, start, c);
-                if (!isWhiteSpace(c))
-                    break;
-                end = start;
-            }
-        }
+        if (m_left)
+            begin = leadingSpaceLength(s);
+        if (m_right)
+            end = begin + trailingSpaceStart(std::string_view(s).substr(begin));
         s = s.substr(begin, end - begin);
     }
 

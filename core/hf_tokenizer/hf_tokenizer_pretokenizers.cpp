@@ -137,15 +137,7 @@ class Split final : public PreTokenizer {
 public:
     explicit Split(const Node &node)
     {
-        const Node pattern = node.at("pattern");
-        pattern.expectObject();
-        const std::string where = node.file() + ": " + pattern.path();
-        if (pattern.has("String"))
-            m_regex = std::make_unique<Regex>(pattern.str("String"), Regex::Syntax::Literal, where);
-        else if (pattern.has("Regex"))
-            m_regex = std::make_unique<Regex>(pattern.str("Regex"), Regex::Syntax::Oniguruma, where);
-        else
-            pattern.fail("expected \"String\" or \"Regex\"");
+        m_regex = patternRegex(node.at("pattern"));
         m_behavior = parseSplitBehavior(node, "behavior");
         m_invert = node.boolean("invert", false);
     }

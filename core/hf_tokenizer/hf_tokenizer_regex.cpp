@@ -343,4 +343,15 @@ void applySplitBehavior(const std::vector<Segment> &segs, SplitBehavior behavior
     }
 }
 
+std::unique_ptr<Regex> patternRegex(const Node &pattern)
+{
+    pattern.expectObject();
+    const std::string where = pattern.file() + ": " + pattern.path();
+    if (pattern.has("String"))
+        return std::make_unique<Regex>(pattern.str("String"), Regex::Syntax::Literal, where);
+    if (pattern.has("Regex"))
+        return std::make_unique<Regex>(pattern.str("Regex"), Regex::Syntax::Oniguruma, where);
+    pattern.fail("expected \"String\" or \"Regex\"");
+}
+
 } // namespace polymoe::detail::hf
