@@ -204,13 +204,20 @@ TokenizerRecord importHfTokenizer(ProjectStore &store, const std::filesystem::pa
                       std::filesystem::absolute(file).string());
 }
 
-std::string storedSetting(const ProjectStore &store, const char *key)
+// The current tokenizer's settings object (an empty object when unreadable). ConfigError if none.
+nlohmann::json currentSettings(const ProjectStore &store)
 {
     Statement st(store.db(), "SELECT settings FROM tokenizers WHERE is_current = 1");
     if (!st.step())
-        return {};
-    const auto j = nlohmann::json::parse(st.text(0), nullptr, false);
-    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+        throw ConfigError(store.path().string() + ": the project has no tokenizer yet; run 'polymoe tokenizer train'");
+    auto j = nlohmann::json::parse(st.text(0), nullptr, false);
+    return j.is_object() ? j : nlohmann::json::object();
+}
+
+std::string storedSetting(const ProjectStore &store, const char *key)
+{
+    const auto j = currentSettings(store);
+    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
 }
 
 } // namespace
@@ -276,17 +283,12 @@ std::optional<TokenizerRecord> currentTokenizerRecord(const ProjectStore &store)
 
 SpecialTokens projectSpecialTokens(const ProjectStore &store)
 {
-    Statement st(store.db(), "SELECT settings FROM tokenizers WHERE is_current = 1");
-    if (!st.step())
-        throw ConfigError(store.path().string() + ": the project has no tokenizer yet; run 'polymoe tokenizer train'");
-    const auto j = nlohmann::json::parse(st.text(0), nullptr, false);
+    const auto j = currentSettings(store);
     SpecialTokens sp;
-    if (j.is_object()) {
-        sp.bos = j.value("bos_id", -1);
-        sp.eos = j.value("eos_id", -1);
-        sp.unk = j.value("unk_id", -1);
-        sp.pad = j.value("pad_id", -1);
-    }
+    sp.bos = j.value("bos_id", -1);
+    sp.eos = j.value("eos_id", -1);
+    sp.unk = j.value("unk_id", -1);
+    sp.pad = j.value("pad_id", -1);
     return sp;
 }
 
@@ -300,12 +302,8 @@ std::string projectTokenizerBytes(const ProjectStore &store)
 
 std::string projectWhitespacePolicy(const ProjectStore &store)
 {
-    Statement st(store.db(), "SELECT settings FROM tokenizers WHERE is_current = 1");
-    if (!st.step())
-        throw ConfigError(store.path().string() + ": the project has no tokenizer yet; run 'polymoe tokenizer train'");
-    const auto j = nlohmann::json::parse(st.text(0), nullptr, false);
     // Tokenizers stored before the policy was recorded were imported or trained on lines: verbatim.
-    const std::string policy = j.is_object() ? j.value("whitespace", std::string(kWhitespaceVerbatim)) : kWhitespaceVerbatim;
+    const std::string policy = currentSettings(store).value("whitespace", std::string(kWhitespaceVerbatim));
     if (policy != kWhitespaceVerbatim && policy != kWhitespaceCollapse)
         throw FormatError(store.path().string() + ": the current tokenizer's whitespace policy '" + policy +
                           "' is unknown (verbatim or collapse)");
