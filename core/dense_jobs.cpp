@@ -213,7 +213,7 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
 }
 
 std::vector<PerplexityRow> evaluateModel(ProjectStore &store, const std::string &modelNameOrDir, int64_t maxTokens,
-                                         const ProgressFn &progress, std::stop_token stop)
+                                         const ProgressFn &progress, std::stop_token stop, int64_t seqLenAsked)
 {
     std::optional<ModelRecord> rec = store.model(modelNameOrDir);
     fs::path dir = rec ? store.modelPath(*rec) : fs::path(modelNameOrDir);
@@ -223,8 +223,8 @@ std::vector<PerplexityRow> evaluateModel(ProjectStore &store, const std::string 
                 rec = m;
     CausalLM model = loadModelFolder(dir);
     setTrainingThreads(0);
-    int64_t seqLen = 128;
-    if (rec) {
+    int64_t seqLen = seqLenAsked > 0 ? seqLenAsked : 128;
+    if (rec && seqLenAsked <= 0) {
         // Evaluate with the sequence length the model was trained with, when known.
         for (const auto &r : store.runs())
             if (r.modelOut == rec->id) {
@@ -279,28 +279,60 @@ std::string describeModelFolder(const fs::path &dir)
     return j.dump(2);
 }
 
-std::string generateText(const fs::path &modelDir, const std::string &prompt, const GenerateOptions &o)
+namespace {
+
+// A continuation of `prompt`, encoded as transformers encodes a prompt (a tokenizer.json's
+// post-processor adds what it adds; otherwise BOS, then the text), without a final EOS.
+std::string continuePrompt(CausalLM &model, const ITokenizer &tok, const std::string &prompt, const GenerateOptions &o)
 {
-    auto tok = loadFolderTokenizer(modelDir); // tokenizer.json, else tokenizer.model
-    CausalLM model = loadModelFolder(modelDir);
-    setTrainingThreads(0);
     std::vector<int64_t> ids;
-    const SpecialTokens sp = tok->specialTokens();
-    if (const auto *hf = dynamic_cast<const HfTokenizer *>(tok.get())) {
-        // As transformers encodes a prompt: the tokenizer.json's post-processor adds what it adds.
+    const SpecialTokens sp = tok.specialTokens();
+    if (const auto *hf = dynamic_cast<const HfTokenizer *>(&tok)) {
         for (int32_t id : hf->encode(prompt, true))
             ids.push_back(id);
     } else {
         if (sp.bos >= 0)
             ids.push_back(sp.bos);
-        for (int32_t id : tok->encode(prompt))
+        for (int32_t id : tok.encode(prompt))
             ids.push_back(id);
     }
     const auto out = generate(model, ids, o.maxNewTokens, o.temperature, o.topK, o.seed, sp.eos);
     std::vector<int32_t> newIds(out.begin(), out.end());
     if (!newIds.empty() && newIds.back() == sp.eos)
         newIds.pop_back();
-    return tok->decode(newIds);
+    return tok.decode(newIds);
+}
+
+} // namespace
+
+std::string generateText(const fs::path &modelDir, const std::string &prompt, const GenerateOptions &o)
+{
+    auto tok = loadFolderTokenizer(modelDir); // tokenizer.json, else tokenizer.model
+    CausalLM model = loadModelFolder(modelDir);
+    setTrainingThreads(0);
+    return continuePrompt(model, *tok, prompt, o);
+}
+
+std::vector<SampleRecord> recordSamples(ProjectStore &store, const std::string &modelName,
+                                        const std::vector<SamplePrompt> &prompts, int64_t maxNewTokens,
+                                        const ProgressFn &progress, std::stop_token stop)
+{
+    const ModelRecord rec = requireModel(store, modelName);
+    auto tok = loadProjectTokenizer(store);
+    CausalLM model = loadModelFolder(store.modelPath(rec));
+    setTrainingThreads(0);
+    GenerateOptions o;
+    o.maxNewTokens = maxNewTokens;
+    o.temperature = 0; // greedy: the same text on every run
+    std::vector<SampleRecord> out;
+    for (const auto &p : prompts) {
+        throwIfStopped(stop);
+        out.push_back({rec.id, p.language, p.prompt, continuePrompt(model, *tok, p.prompt, o), maxNewTokens});
+        if (progress)
+            progress({"samples " + modelName, int64_t(out.size()), int64_t(prompts.size()), "prompts", p.language});
+    }
+    store.addSamples(out);
+    return out;
 }
 
 } // namespace polymoe

@@ -60,6 +60,19 @@ std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::ve
             i = j;
         }
         PerplexityRow r;
+        // The text covered: a document scored in part counts in proportion to its scored targets
+        // (every token of a document after its BOS is a target: its text and its EOS).
+        if (stream.documentCharacters.size() == stream.documentEnds.size() &&
+            stream.documentBytes.size() == stream.documentEnds.size())
+            for (size_t d = 0; d < stream.documentEnds.size(); ++d) {
+                if (docTargets[d] == 0)
+                    continue;
+                const int64_t start = d == 0 ? 0 : stream.documentEnds[d - 1];
+                const int64_t scorable = stream.documentEnds[d] - start - (stream.bos >= 0 ? 1 : 0);
+                const double share = scorable > 0 ? std::min(1.0, double(docTargets[d]) / double(scorable)) : 0.0;
+                r.characters += share * double(stream.documentCharacters[d]);
+                r.bytes += share * double(stream.documentBytes[d]);
+            }
         r.language = stream.language;
         r.group = stream.isNew ? "new" : "old";
         r.tokens = count;

@@ -3,6 +3,7 @@
 
 #include "polymoe/error.h"
 #include "polymoe/project_tokenizer.h"
+#include "sqlite_db.h"
 #include "token_shard.h"
 
 namespace polymoe {
@@ -32,6 +33,24 @@ std::vector<LanguageStream> projectStreams(const ProjectStore &store, const std:
         out.push_back(makeStream(shard, lang.group == LanguageGroup::New, w, sp.bos, sp.eos));
     }
     return out;
+}
+
+void attachDocumentSizes(const ProjectStore &store, const std::string &split, std::vector<LanguageStream> &streams)
+{
+    for (auto &s : streams) {
+        detail::Statement st(store.db(), "SELECT n_characters, length(CAST(text AS BLOB)) FROM documents "
+                                 "WHERE language = ? AND split = ? ORDER BY id");
+        st.bind(1, s.language).bind(2, split);
+        std::vector<int64_t> chars, bytes;
+        while (st.step()) {
+            chars.push_back(st.int64(0));
+            bytes.push_back(st.int64(1));
+        }
+        if (chars.size() != s.documentEnds.size())
+            continue;
+        s.documentCharacters = std::move(chars);
+        s.documentBytes = std::move(bytes);
+    }
 }
 
 } // namespace polymoe

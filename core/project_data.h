@@ -16,4 +16,9 @@ namespace polymoe {
 std::vector<LanguageStream> projectStreams(const ProjectStore &store, const std::string &split,
                                            const std::map<std::string, double> &weights = {});
 
+// Fills each stream's document sizes (characters, UTF-8 bytes) from the project's documents of
+// `split`, in the order the shards hold them; a stream whose document count differs is left
+// without sizes (its bits per character stay unknown).
+void attachDocumentSizes(const ProjectStore &store, const std::string &split, std::vector<LanguageStream> &streams);
+
 } // namespace polymoe

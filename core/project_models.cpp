@@ -58,6 +58,7 @@ std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &
                                              int64_t batchSize, const ProgressFn &progress, std::stop_token stop)
 {
     auto heldout = projectStreams(store, "heldout");
+    attachDocumentSizes(store, "heldout", heldout);
     auto rows = evaluatePerplexity(model, heldout, seqLen, maxTokens, batchSize, progress, stop);
     if (modelId) {
         std::vector<EvaluationRecord> recs;
@@ -66,6 +67,8 @@ std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &
             e.documents = r.documents;
             e.perplexityLow = r.perplexityLow;
             e.perplexityHigh = r.perplexityHigh;
+            e.characters = r.characters;
+            e.bytes = r.bytes;
             recs.push_back(e);
         }
         store.addEvaluations(recs);

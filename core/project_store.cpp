@@ -184,6 +184,21 @@ ALTER TABLE evaluations ADD COLUMN n_documents INTEGER;
 ALTER TABLE evaluations ADD COLUMN perplexity_low REAL;
 ALTER TABLE evaluations ADD COLUMN perplexity_high REAL;
 )sql",
+    // 5 -> 6: the text an evaluation's scored tokens cover, in characters and UTF-8 bytes (for bits
+    // per character and per byte, comparable across languages and tokenizers; NULL before), and
+    // generation samples: a model's greedy continuation of a prompt in one language.
+    R"sql(
+ALTER TABLE evaluations ADD COLUMN n_characters REAL;
+ALTER TABLE evaluations ADD COLUMN n_bytes REAL;
+CREATE TABLE samples(
+  id INTEGER PRIMARY KEY,
+  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+  language TEXT NOT NULL,
+  prompt TEXT NOT NULL,
+  continuation TEXT NOT NULL,
+  max_new_tokens INTEGER NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')));
+)sql",
 };
 
 constexpr const char *kNow = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -627,13 +642,15 @@ void ProjectStore::addEvaluations(const std::vector<EvaluationRecord> &rows)
 {
     Transaction tx(*m_db);
     Statement st(*m_db, "INSERT INTO evaluations(model_id, run_id, language, split, n_tokens, loss, perplexity, "
-                        "n_documents, perplexity_low, perplexity_high) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                        "n_documents, perplexity_low, perplexity_high, n_characters, n_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     const auto finite = [](double x) { return std::isfinite(x) ? std::optional<double>(x) : std::nullopt; };
     for (const auto &r : rows) {
         st.bind(1, r.modelId).bind(2, r.runId).bind(3, r.language).bind(4, r.split).bind(5, r.tokens)
             .bind(6, r.loss).bind(7, r.perplexity)
             .bind(8, r.documents > 0 ? std::optional<int64_t>(r.documents) : std::nullopt)
-            .bind(9, finite(r.perplexityLow)).bind(10, finite(r.perplexityHigh)).run();
+            .bind(9, finite(r.perplexityLow)).bind(10, finite(r.perplexityHigh))
+            .bind(11, r.characters > 0 ? finite(r.characters) : std::nullopt)
+            .bind(12, r.bytes > 0 ? finite(r.bytes) : std::nullopt).run();
         st.reset();
     }
     tx.commit();
@@ -643,7 +660,7 @@ std::vector<EvaluationRecord> ProjectStore::evaluations(int64_t modelId) const
 {
     std::vector<EvaluationRecord> out;
     Statement st(*m_db, "SELECT model_id, run_id, language, split, n_tokens, loss, perplexity, created_at, "
-                        "n_documents, perplexity_low, perplexity_high FROM evaluations e WHERE model_id = ? AND id = (SELECT max(id) FROM evaluations "
+                        "n_documents, perplexity_low, perplexity_high, n_characters, n_bytes FROM evaluations e WHERE model_id = ? AND id = (SELECT max(id) FROM evaluations "
                         "WHERE model_id = e.model_id AND language = e.language AND split = e.split) ORDER BY language");
     st.bind(1, modelId);
     while (st.step()) {
@@ -662,8 +679,34 @@ std::vector<EvaluationRecord> ProjectStore::evaluations(int64_t modelId) const
             r.perplexityLow = st.real(9);
             r.perplexityHigh = st.real(10);
         }
+        r.characters = st.isNull(11) ? 0 : st.real(11);
+        r.bytes = st.isNull(12) ? 0 : st.real(12);
         out.push_back(r);
     }
+    return out;
+}
+
+void ProjectStore::addSamples(const std::vector<SampleRecord> &rows)
+{
+    Transaction tx(*m_db);
+    Statement del(*m_db, "DELETE FROM samples WHERE model_id = ? AND language = ? AND prompt = ?");
+    Statement ins(*m_db, "INSERT INTO samples(model_id, language, prompt, continuation, max_new_tokens) VALUES (?, ?, ?, ?, ?)");
+    for (const auto &r : rows) {
+        del.bind(1, r.modelId).bind(2, r.language).bind(3, r.prompt).run();
+        del.reset();
+        ins.bind(1, r.modelId).bind(2, r.language).bind(3, r.prompt).bind(4, r.continuation).bind(5, r.maxNewTokens).run();
+        ins.reset();
+    }
+    tx.commit();
+}
+
+std::vector<SampleRecord> ProjectStore::samples(int64_t modelId) const
+{
+    std::vector<SampleRecord> out;
+    Statement st(*m_db, "SELECT model_id, language, prompt, continuation, max_new_tokens FROM samples WHERE model_id = ? ORDER BY id");
+    st.bind(1, modelId);
+    while (st.step())
+        out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3), st.int64(4)});
     return out;
 }
 

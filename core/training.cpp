@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -23,6 +24,13 @@ bool cpuHasBf16()
     return false;
 }
 } // namespace
+
+double bitsPerUnit(double loss, int64_t tokens, double units)
+{
+    if (!(units > 0) || tokens <= 0 || !std::isfinite(loss))
+        return std::nan("");
+    return loss * double(tokens) / std::log(2.0) / units;
+}
 
 std::string resolveDtype(const std::string &requested, bool cuda)
 {

@@ -63,19 +63,21 @@ std::string perplexityTable(const std::vector<PerplexityRow> &rows)
 {
     std::ostringstream os;
     char buf[160];
-    std::snprintf(buf, sizeof buf, "%-8s %-5s %10s %9s %11s  %-21s %s\n", "language", "group", "tokens", "loss", "perplexity",
-                  "95% interval", "documents");
+    std::snprintf(buf, sizeof buf, "%-8s %-5s %10s %9s %11s  %-21s %9s %6s %6s\n", "language", "group", "tokens", "loss",
+                  "perplexity", "95% interval", "documents", "bits/c", "bits/B");
     os << buf;
     for (const auto &r : rows) {
         char ci[64] = "-";
         if (std::isfinite(r.perplexityLow) && std::isfinite(r.perplexityHigh))
             std::snprintf(ci, sizeof ci, "%.2f - %.2f", r.perplexityLow, r.perplexityHigh);
-        std::snprintf(buf, sizeof buf, "%-8s %-5s %10lld %9.4f %11.2f  %-21s %lld\n", r.language.c_str(), r.group.c_str(),
-                      (long long)r.tokens, r.loss, r.perplexity, ci, (long long)r.documents);
+        std::snprintf(buf, sizeof buf, "%-8s %-5s %10lld %9.4f %11.2f  %-21s %9lld %6.3f %6.3f\n", r.language.c_str(),
+                      r.group.c_str(), (long long)r.tokens, r.loss, r.perplexity, ci, (long long)r.documents,
+                      bitsPerUnit(r.loss, r.tokens, r.characters), bitsPerUnit(r.loss, r.tokens, r.bytes));
         os << buf;
     }
     os << "(95% interval: a bootstrap over the held-out documents, i.e. how much the figure depends on which\n"
-          " documents were held out)\n";
+          " documents were held out; bits/c, bits/B: bits per character and per UTF-8 byte of the scored text,\n"
+          " comparable across languages and tokenizers, unlike per-token perplexity)\n";
     return os.str();
 }
 
@@ -86,7 +88,10 @@ nlohmann::json perplexityJson(const std::vector<PerplexityRow> &rows)
     for (const auto &r : rows)
         j.push_back({{"language", r.language}, {"group", r.group}, {"tokens", r.tokens}, {"loss", r.loss},
                      {"perplexity", r.perplexity}, {"documents", r.documents},
-                     {"perplexity_low", finite(r.perplexityLow)}, {"perplexity_high", finite(r.perplexityHigh)}});
+                     {"perplexity_low", finite(r.perplexityLow)}, {"perplexity_high", finite(r.perplexityHigh)},
+                     {"characters", r.characters}, {"bytes", r.bytes},
+                     {"bits_per_character", finite(bitsPerUnit(r.loss, r.tokens, r.characters))},
+                     {"bits_per_byte", finite(bitsPerUnit(r.loss, r.tokens, r.bytes))}});
     return j;
 }
 
@@ -183,7 +188,8 @@ int eval(const Args &a, Context &ctx)
             throw UsageError("the project has no model yet; give --model DIR or run 'polymoe pretrain'");
         model = models.back().name;
     }
-    const auto rows = evaluateModel(store, model, a.getInt("--tokens", kTrain.evalTokens), ctx.progressFn, ctx.stop);
+    const auto rows = evaluateModel(store, model, a.getInt("--tokens", kTrain.evalTokens), ctx.progressFn, ctx.stop,
+                                    a.getInt("--seq-len", 0));
     ctx.print({{"model", model}, {"evaluation", perplexityJson(rows)}},
               "held-out perplexity of " + model + ":\n" + perplexityTable(rows));
     return kExitOk;
@@ -267,7 +273,8 @@ Register evalCmd({"eval", "held-out perplexity per language", "PROJECT [--model 
                   "95% interval from a bootstrap over those documents (1,000 resamples): how much the figure\n"
                   "depends on which documents were held out. Recorded in the project for its own models.",
                   {{"--model", "NAME|DIR", "a model of the project or a folder (default: the newest model)", ""},
-                   {"--tokens", "N", "held-out tokens per language (0: all)", fmtDefault(kTrain.evalTokens)}},
+                   {"--tokens", "N", "held-out tokens per language (0: all)", fmtDefault(kTrain.evalTokens)},
+                   {"--seq-len", "N", "tokens per evaluated sequence (0: as the model was trained, else 128)", "0"}},
                   1, 1, true, eval});
 Register generateCmdReg({"generate", "sample a continuation of a prompt", "MODEL_DIR PROMPT...", "",
                          {{"--max-tokens", "N", "new tokens at most", fmtDefault(kGenerate.maxNewTokens)},

@@ -199,6 +199,45 @@ private Q_SLOTS:
         QVERIFY(std::isnan(single[0].perplexityLow) && std::isnan(single[0].perplexityHigh));
         QVERIFY(std::abs(single[0].loss - r.loss) < 1e-9);
     }
+
+    // Bits per character: the text the scored targets cover. With document sizes, the first two
+    // documents (BOS + 20 and BOS + 9 text tokens + EOS) are scored whole; sequences of 16 and
+    // maxTokens 32 score targets 1..32, so the third document (BOS at 33) is not reached. With
+    // maxTokens 48 it is scored at positions 34..48: 15 of its 31 targets.
+    void bitsPerCharacterCoverTheScoredText()
+    {
+        QVERIFY(std::isnan(bitsPerUnit(2.0, 10, 0)));
+        QVERIFY(std::abs(bitsPerUnit(std::log(2.0), 12, 4.0) - 3.0) < 1e-12); // 12 tokens of 1 bit over 4 characters
+
+        const ModelConfig c = test::tinyLlamaConfig();
+        torch::manual_seed(9);
+        CausalLM model(c);
+        LanguageStream s;
+        s.language = "xx";
+        s.bos = 1;
+        for (int len : {20, 9, 30}) {
+            s.tokens.push_back(1);
+            for (int i = 0; i < len; ++i)
+                s.tokens.push_back(int32_t(3 + (i * 3 + len) % 29));
+            s.tokens.push_back(2);
+            s.documentEnds.push_back(int64_t(s.tokens.size()));
+        }
+        const auto noSizes = evaluatePerplexity(*model, {s}, 16, 32, 4);
+        QCOMPARE(noSizes[0].characters, 0.0);
+        s.documentCharacters = {100, 40, 155};
+        s.documentBytes = {110, 80, 310};
+        const auto two = evaluatePerplexity(*model, {s}, 16, 32, 4);
+        QCOMPARE(two[0].tokens, int64_t(31)); // 21 + 10: position 22 is the second BOS
+        QVERIFY(std::abs(two[0].characters - 140.0) < 1e-9);
+        QVERIFY(std::abs(two[0].bytes - 190.0) < 1e-9);
+        const auto three = evaluatePerplexity(*model, {s}, 16, 48, 4);
+        QCOMPARE(three[0].tokens, int64_t(31 + 15));
+        QVERIFY(std::abs(three[0].characters - (140.0 + 155.0 * 15.0 / 31.0)) < 1e-9);
+        QVERIFY(std::abs(three[0].bytes - (190.0 + 310.0 * 15.0 / 31.0)) < 1e-9);
+        // Sizes that do not match the documents are ignored, not misread.
+        s.documentCharacters.pop_back();
+        QCOMPARE(evaluatePerplexity(*model, {s}, 16, 32, 4)[0].characters, 0.0);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestEvaluation)

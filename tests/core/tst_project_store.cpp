@@ -360,6 +360,42 @@ private Q_SLOTS:
         QCOMPARE(rows[1].documents, int64_t(40));
         QCOMPARE(rows[1].perplexityLow, 60.5);
         QCOMPARE(rows[1].perplexityHigh, 74.0);
+        QCOMPARE(rows[1].characters, 0.0); // not given: stored as NULL, read as unknown
+        QCOMPARE(store.db().queryInt("SELECT count(*) FROM evaluations WHERE n_characters IS NULL"), int64_t(2));
+    }
+
+    void schemaSixAddsTextSizesAndSamples()
+    {
+        auto p = file("v5.polymoe");
+        {
+            auto store = ProjectStore::createAtVersion(p, 5);
+            store.addLanguage({"en", "English", LanguageGroup::Old, 0});
+            store.db().exec("INSERT INTO models(name, kind, path, config) VALUES ('base', 'base', 'models/base', '{}');"
+                            "INSERT INTO evaluations(model_id, language, split, n_tokens, loss, perplexity) "
+                            "VALUES (1, 'en', 'heldout', 100, 4.0, 54.6)");
+        }
+        auto store = ProjectStore::open(p);
+        QCOMPARE(store.schemaVersion(), ProjectStore::kSchemaVersion);
+        QCOMPARE(store.evaluations(1)[0].characters, 0.0);
+        EvaluationRecord e{1, std::nullopt, "en", "heldout", 200, 3.5, 33.1, {}};
+        e.characters = 812.5;
+        e.bytes = 830.0;
+        store.addEvaluations({e});
+        QCOMPARE(store.evaluations(1)[0].characters, 812.5);
+        QCOMPARE(store.evaluations(1)[0].bytes, 830.0);
+
+        QVERIFY(store.samples(1).empty());
+        store.addSamples({{1, "en", "The capital of France is", " Paris.", 8}, {1, "de", "Die Hauptstadt", " von", 8}});
+        // The same model, language and prompt again: replaced, not added.
+        store.addSamples({{1, "en", "The capital of France is", " Lyon?", 4}});
+        const auto samples = store.samples(1);
+        QCOMPARE(samples.size(), size_t(2));
+        QCOMPARE(QString::fromStdString(samples[0].language), QString("de"));
+        QCOMPARE(QString::fromStdString(samples[1].continuation), QString(" Lyon?"));
+        QCOMPARE(samples[1].maxNewTokens, int64_t(4));
+        // A sample belongs to its model: removing the model removes them.
+        store.db().exec("DELETE FROM models WHERE id = 1");
+        QCOMPARE(store.db().queryInt("SELECT count(*) FROM samples"), int64_t(0));
     }
 };
 

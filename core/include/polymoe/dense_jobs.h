@@ -50,9 +50,10 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
                                   const ProgressFn &progress = {}, std::stop_token stop = {});
 
 // Held-out perplexity of a model (a project model's name, or a folder) on every project language;
-// recorded when the model belongs to the project.
+// recorded when the model belongs to the project. seqLen 0: the sequence length its training run
+// used, else 128.
 std::vector<PerplexityRow> evaluateModel(ProjectStore &store, const std::string &modelNameOrDir, int64_t maxTokens,
-                                         const ProgressFn &progress = {}, std::stop_token stop = {});
+                                         const ProgressFn &progress = {}, std::stop_token stop = {}, int64_t seqLen = 0);
 
 // Adds an existing Hugging Face folder (validated by loading it) as an "imported" model.
 ModelRecord importModelFolder(ProjectStore &store, const std::filesystem::path &dir, const std::string &name = {});
@@ -66,7 +67,18 @@ struct GenerateOptions {
     int64_t topK = 40;        // 0 = all
     uint64_t seed = 1;
 };
-// Samples a continuation with the folder's tokenizer.model; returns the new text.
+// Samples a continuation with the folder's tokenizer (tokenizer.json, else tokenizer.model); returns
+// the new text.
 std::string generateText(const std::filesystem::path &modelDir, const std::string &prompt, const GenerateOptions &o);
+
+struct SamplePrompt {
+    std::string language;
+    std::string prompt;
+};
+// Greedy continuations (at most maxNewTokens each) of the prompts by a project model, with the
+// project's tokenizer, recorded in the project (generation samples of the forgetting report).
+std::vector<SampleRecord> recordSamples(ProjectStore &store, const std::string &modelName,
+                                        const std::vector<SamplePrompt> &prompts, int64_t maxNewTokens,
+                                        const ProgressFn &progress = {}, std::stop_token stop = {});
 
 } // namespace polymoe

@@ -73,6 +73,17 @@ struct EvaluationRecord {
     int64_t documents = 0; // 0: not recorded (evaluations before schema 5)
     double perplexityLow = std::numeric_limits<double>::quiet_NaN(); // 95% document-bootstrap interval
     double perplexityHigh = std::numeric_limits<double>::quiet_NaN();
+    // The held-out text its scored tokens cover (0: not recorded, before schema 6).
+    double characters = 0, bytes = 0;
+};
+
+// A model's greedy continuation of a prompt (the demo's generation samples).
+struct SampleRecord {
+    int64_t modelId = 0;
+    std::string language;
+    std::string prompt;
+    std::string continuation;
+    int64_t maxNewTokens = 0;
 };
 
 // The method's analyses (METHOD.md sections 1, 2 and 8).
@@ -132,7 +143,7 @@ bool validLanguageCode(const std::string &code);
 
 class ProjectStore {
 public:
-    static constexpr int kSchemaVersion = 5;
+    static constexpr int kSchemaVersion = 6;
 
     // Creates a new project file; refuses to overwrite an existing one.
     static ProjectStore create(const std::filesystem::path &path);
@@ -200,6 +211,9 @@ public:
     void addEvaluations(const std::vector<EvaluationRecord> &rows);
     // The latest evaluation of each language for a model.
     std::vector<EvaluationRecord> evaluations(int64_t modelId) const;
+    // Generation samples: replaces the model's samples of the same language and prompt.
+    void addSamples(const std::vector<SampleRecord> &rows);
+    std::vector<SampleRecord> samples(int64_t modelId) const; // in the order they were added
 
     // Similarity analyses, allocations, router statistics
     int64_t addSimilarityAnalysis(const SimilarityAnalysisRecord &analysis, const std::vector<SimilarityValueRecord> &values,

@@ -68,7 +68,15 @@ struct PerplexityRow {
     int64_t documents = 0;
     double perplexityLow = std::numeric_limits<double>::quiet_NaN();
     double perplexityHigh = std::numeric_limits<double>::quiet_NaN();
+    // The text the scored tokens cover, in characters and UTF-8 bytes (a document scored in part
+    // counts in proportion); 0 when the documents' sizes are unknown.
+    double characters = 0, bytes = 0;
 };
+
+// Bits per character (or per byte) of `tokens` tokens at mean loss `loss` nats covering `units` of
+// text: tokens * loss / ln 2 / units. Unlike per-token perplexity it compares languages and
+// tokenizers with each other. NaN when units <= 0.
+double bitsPerUnit(double loss, int64_t tokens, double units);
 
 // Resolves "auto" against the CPU (bf16 when it has AVX-512 BF16 instructions); on a CUDA device
 // training runs fp32 (bf16 there is refused: only CPU autocast is implemented).
