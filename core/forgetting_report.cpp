@@ -3,6 +3,7 @@
 #include "polymoe/forgetting_report.h"
 
 #include "polymoe/error.h"
+#include "polymoe/training.h"
 
 #include <nlohmann/json.hpp>
 
@@ -149,6 +150,10 @@ ForgettingReport buildForgettingReport(const ProjectStore &store, const std::str
                 x.perplexity[e.language] = e.perplexity;
                 if (std::isfinite(e.perplexityLow) && std::isfinite(e.perplexityHigh))
                     x.perplexityInterval[e.language] = {e.perplexityLow, e.perplexityHigh};
+                if (e.characters > 0)
+                    x.bitsPerCharacter[e.language] = bitsPerUnit(e.loss, e.tokens, e.characters);
+                if (e.bytes > 0)
+                    x.bitsPerByte[e.language] = bitsPerUnit(e.loss, e.tokens, e.bytes);
             }
         r.models.push_back(std::move(x));
     }
@@ -209,6 +214,21 @@ ForgettingReport buildForgettingReport(const ProjectStore &store, const std::str
         return std::tuple(modelIndex(a.model), languageIndex(a.language), a.layer) <
                std::tuple(modelIndex(b.model), languageIndex(b.language), b.layer);
     });
+
+    // Generation samples: grouped by prompt (in the order first recorded), models in report order.
+    std::vector<std::pair<std::string, std::string>> prompts; // (language, prompt)
+    for (const auto &x : r.models)
+        for (auto &s : store.samples(x.id)) {
+            if (std::find(prompts.begin(), prompts.end(), std::pair(s.language, s.prompt)) == prompts.end())
+                prompts.emplace_back(s.language, s.prompt);
+            r.samples.push_back({x.name, s.language, s.prompt, s.continuation});
+        }
+    std::stable_sort(r.samples.begin(), r.samples.end(), [&](const ReportSample &a, const ReportSample &b) {
+        const auto pa = std::find(prompts.begin(), prompts.end(), std::pair(a.language, a.prompt)) - prompts.begin();
+        const auto pb = std::find(prompts.begin(), prompts.end(), std::pair(b.language, b.prompt)) - prompts.begin();
+        return std::tuple(languageIndex(a.language), pa, modelIndex(a.model)) <
+               std::tuple(languageIndex(b.language), pb, modelIndex(b.model));
+    });
     return r;
 }
 
@@ -219,7 +239,11 @@ std::string forgettingReportText(const ForgettingReport &r)
     os << "held-out perplexity per language, and its ratio to the base '" << r.base
        << "' (old: > 1 is forgetting; new: < 1 is gain)\n\n";
     char buf[256];
-    std::snprintf(buf, sizeof buf, "%-30s", "model");
+    const auto label = [&](const ReportModel &m) { return m.role == m.name ? m.name : m.name + " (" + m.role + ")"; };
+    int width = 30;
+    for (const auto &m : r.models)
+        width = std::max(width, int(label(m).size()) + 1);
+    std::snprintf(buf, sizeof buf, "%-*s", width, "model");
     os << buf;
     for (const auto &l : r.languages) {
         std::snprintf(buf, sizeof buf, " %17s", (l.code + " (" + toString(l.group) + ")").c_str());
@@ -227,7 +251,7 @@ std::string forgettingReportText(const ForgettingReport &r)
     }
     os << "\n";
     for (const auto &m : r.models) {
-        std::snprintf(buf, sizeof buf, "%-30s", (m.role == m.name ? m.name : m.name + " (" + m.role + ")").c_str());
+        std::snprintf(buf, sizeof buf, "%-*s", width, label(m).c_str());
         os << buf;
         for (const auto &l : r.languages) {
             auto it = m.perplexity.find(l.code);
@@ -256,6 +280,37 @@ std::string forgettingReportText(const ForgettingReport &r)
                 if (auto it = m.perplexityInterval.find(l.code); it != m.perplexityInterval.end())
                     os << "  " << l.code << " " << fmt(it->second.first < 100 ? "%.1f" : "%.0f", it->second.first) << "-"
                        << fmt(it->second.second < 100 ? "%.1f" : "%.0f", it->second.second);
+            os << "\n";
+        }
+    }
+    bool anyBits = false;
+    for (const auto &m : r.models)
+        anyBits = anyBits || !m.bitsPerCharacter.empty();
+    if (anyBits) {
+        os << "\nbits per character (per UTF-8 byte) of the same held-out text; these, not per-token perplexity,\n"
+              "compare languages with each other:\n";
+        std::snprintf(buf, sizeof buf, "%-30s", "model");
+        os << buf;
+        for (const auto &l : r.languages) {
+            std::snprintf(buf, sizeof buf, " %13s", l.code.c_str());
+            os << buf;
+        }
+        os << "\n";
+        for (const auto &m : r.models) {
+            if (m.bitsPerCharacter.empty())
+                continue;
+            std::snprintf(buf, sizeof buf, "%-30s", m.name.c_str());
+            os << buf;
+            for (const auto &l : r.languages) {
+                std::string cell = "-";
+                if (auto c = m.bitsPerCharacter.find(l.code); c != m.bitsPerCharacter.end()) {
+                    cell = fmt("%.3f", c->second);
+                    if (auto b = m.bitsPerByte.find(l.code); b != m.bitsPerByte.end())
+                        cell += " (" + fmt("%.3f", b->second) + ")";
+                }
+                std::snprintf(buf, sizeof buf, " %13s", cell.c_str());
+                os << buf;
+            }
             os << "\n";
         }
     }
@@ -308,6 +363,23 @@ std::string forgettingReportText(const ForgettingReport &r)
         }
         os << "\n";
     }
+    if (!r.samples.empty()) {
+        os << "\ngeneration samples (greedy continuations of the same prompts):\n";
+        std::string lang, prompt;
+        for (const auto &x : r.samples) {
+            if (x.language != lang || x.prompt != prompt) {
+                lang = x.language;
+                prompt = x.prompt;
+                os << "\n  [" << lang << "] " << prompt << "\n";
+            }
+            std::string text = x.continuation;
+            for (char &c : text)
+                if (c == '\n' || c == '\r' || c == '\t')
+                    c = ' ';
+            std::snprintf(buf, sizeof buf, "    %-26s ", (x.model + ":").c_str());
+            os << buf << text << "\n";
+        }
+    }
     return os.str();
 }
 
@@ -327,6 +399,11 @@ std::string forgettingReportJson(const ForgettingReport &r)
         }
         for (const auto &[code, ci] : m.perplexityInterval)
             interval[code] = {ci.first, ci.second};
+        nlohmann::json bpc = nlohmann::json::object(), bpb = nlohmann::json::object();
+        for (const auto &[code, v] : m.bitsPerCharacter)
+            bpc[code] = num(v);
+        for (const auto &[code, v] : m.bitsPerByte)
+            bpb[code] = num(v);
         nlohmann::json groups = nlohmann::json::object();
         for (const auto &g : r.groups)
             if (g.model == m.name)
@@ -336,14 +413,18 @@ std::string forgettingReportJson(const ForgettingReport &r)
                                {"active_parameters_per_token", m.activeParametersPerToken},
                                {"experts_per_layer", m.experts}, {"top_k", m.topK}, {"tokens", m.tokens},
                                {"seconds", m.seconds}, {"perplexity", ppl}, {"perplexity_interval", interval},
-                               {"ratio_to_base", ratio},
+                               {"ratio_to_base", ratio}, {"bits_per_character", bpc}, {"bits_per_byte", bpb},
                                {"group_ratio", groups}});
     }
     j["routing"] = nlohmann::json::array();
     for (const auto &x : r.routing)
         j["routing"].push_back({{"model", x.model}, {"language", x.language}, {"group", x.group}, {"layer", x.layer},
                                 {"expert0_top1", x.expert0Top1}, {"entropy", x.entropy}});
-    return j.dump(2);
+    j["samples"] = nlohmann::json::array();
+    for (const auto &x : r.samples)
+        j["samples"].push_back({{"model", x.model}, {"language", x.language}, {"prompt", x.prompt},
+                                {"continuation", x.continuation}});
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 } // namespace polymoe

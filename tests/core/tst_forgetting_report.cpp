@@ -82,6 +82,48 @@ private Q_SLOTS:
         const auto json = nlohmann::json::parse(forgettingReportJson(r));
         QCOMPARE(json["models"][0]["perplexity_interval"]["en"][1].get<double>(), 57.5);
         QVERIFY(json["models"][1]["perplexity_interval"].empty());
+        QVERIFY(json["samples"].empty());
+        QVERIFY(text.find("bits per character") == std::string::npos); // no text sizes recorded
+    }
+
+    // Bits per character and per byte from the recorded loss, tokens and text size; generation
+    // samples grouped by prompt, languages old first, models in report order.
+    void bitsPerCharacterAndSamples()
+    {
+        auto store = ProjectStore::create(m_dir.filePath("b.polymoe").toStdString());
+        store.addLanguage({"en", "English", LanguageGroup::Old, 0});
+        store.addLanguage({"ru", "Russian", LanguageGroup::New, 1});
+        const int64_t base = store.addModel({0, "base", "imported", "/m", config(""), {}, {}, 1000, {}});
+        const int64_t ft = store.addModel({0, "ft", "finetuned", "models/ft", config(""), base, {}, 1000, {}});
+        EvaluationRecord en{base, {}, "en", "heldout", 300, 2.0, std::exp(2.0), {}};
+        en.characters = 1200; // 300 tokens x 2 nats = 865.617 bits over 1,200 characters
+        en.bytes = 1250;
+        EvaluationRecord ru{base, {}, "ru", "heldout", 800, 3.0, std::exp(3.0), {}};
+        ru.characters = 1000;
+        ru.bytes = 1900;
+        store.addEvaluations({en, ru, {ft, {}, "en", "heldout", 300, 2.5, std::exp(2.5), {}}});
+        store.addSamples({{ft, "ru", "Столица", " Москва", 4}, {ft, "en", "Hi", " there", 4}});
+        store.addSamples({{base, "en", "Hi", " you", 4}, {base, "ru", "Столица", " —", 4}});
+
+        const auto r = buildForgettingReport(store);
+        const double ln2 = std::log(2.0);
+        QVERIFY(std::abs(r.models[0].bitsPerCharacter.at("en") - 300 * 2.0 / ln2 / 1200) < 1e-12);
+        QVERIFY(std::abs(r.models[0].bitsPerByte.at("en") - 300 * 2.0 / ln2 / 1250) < 1e-12);
+        QVERIFY(std::abs(r.models[0].bitsPerCharacter.at("ru") - 800 * 3.0 / ln2 / 1000) < 1e-12);
+        QVERIFY(r.models[1].bitsPerCharacter.empty()); // its evaluation has no text size
+        QCOMPARE(r.samples.size(), size_t(4));
+        const std::vector<std::pair<std::string, std::string>> order = {{"en", "base"}, {"en", "ft"}, {"ru", "base"}, {"ru", "ft"}};
+        for (size_t i = 0; i < order.size(); ++i) {
+            QCOMPARE(r.samples[i].language, order[i].first);
+            QCOMPARE(r.samples[i].model, order[i].second);
+        }
+        const std::string text = forgettingReportText(r);
+        QVERIFY2(text.find("0.721 (0.692)") != std::string::npos, text.c_str()); // en: 865.6 bits / 1,200 chars, / 1,250 bytes
+        QVERIFY2(text.find("[ru] Столица") != std::string::npos && text.find(" Москва") != std::string::npos, text.c_str());
+        const auto json = nlohmann::json::parse(forgettingReportJson(r));
+        QCOMPARE(json["samples"].size(), size_t(4));
+        QCOMPARE(json["samples"][3]["continuation"].get<std::string>(), std::string(" Москва"));
+        QVERIFY(std::abs(json["models"][0]["bits_per_character"]["ru"].get<double>() - 3.4624) < 1e-4);
     }
 
     void missingEvaluationIsNamed()

@@ -39,6 +39,17 @@ struct ReportModel {
     std::map<std::string, double> perplexity; // held-out, by language code
     // Its 95% interval over the held-out documents (document bootstrap), where recorded.
     std::map<std::string, std::pair<double, double>> perplexityInterval;
+    // Bits per character and per UTF-8 byte of the same evaluations, where the text size was
+    // recorded: unlike per-token perplexity these compare languages (and tokenizers) with each other.
+    std::map<std::string, double> bitsPerCharacter, bitsPerByte;
+};
+
+// A model's greedy continuation of a prompt (generation samples, recorded by the demo).
+struct ReportSample {
+    std::string model;
+    std::string language;
+    std::string prompt;
+    std::string continuation;
 };
 
 // Per model and language group: the geometric mean over the group's languages of ppl / base ppl
@@ -66,6 +77,7 @@ struct ForgettingReport {
     std::vector<ReportModel> models;     // the base first, then by creation
     std::vector<ReportGroupRatio> groups;
     std::vector<ReportRouting> routing;  // for every expanded model with final statistics
+    std::vector<ReportSample> samples;   // by prompt (languages old first), then model in report order
 
     // ppl(model, language) / ppl(base, language); NaN where either is missing.
     double ratio(const std::string &model, const std::string &language) const;
