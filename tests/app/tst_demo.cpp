@@ -7,6 +7,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QSet>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -140,6 +141,67 @@ private Q_SLOTS:
         QCOMPARE(second["report"].toObject()["models"].toArray().size(), report["models"].toArray().size());
         QCOMPARE(modelByRole(second["report"].toObject(), "MoE stage 2")["perplexity"].toObject()["en"].toDouble(),
                  s2["perplexity"].toObject()["en"].toDouble());
+
+        // Generation samples: the same two prompts in each of the four languages, for every model.
+        const QJsonArray samples = report["samples"].toArray();
+        QCOMPARE(samples.size(), 2 * 4 * report["models"].toArray().size());
+        QSet<QString> prompts;
+        for (const auto &v : samples)
+            prompts.insert(v.toObject()["language"].toString() + ":" + v.toObject()["prompt"].toString());
+        QCOMPARE(prompts.size(), 8);
+        QVERIFY(prompts.contains("de:Die Hauptstadt von Frankreich ist"));
+        // Bits per character beside every perplexity, and consistent with it: bits/char =
+        // log2(ppl) * tokens per character of the scored text (> 0, and finite).
+        for (const auto &m : report["models"].toArray())
+            for (const char *lang : {"en", "es", "de", "ru"}) {
+                const double bpc = m.toObject()["bits_per_character"].toObject()[lang].toDouble(-1);
+                const double ppl = m.toObject()["perplexity"].toObject()[lang].toDouble();
+                QVERIFY2(bpc > 0 && std::isfinite(bpc), qPrintable(m.toObject()["name"].toString() + " " + lang));
+                // A unigram SentencePiece of 2,000 pieces spends between 0.1 and 1 token per character.
+                QVERIFY(bpc > 0.1 * std::log2(ppl) && bpc < std::log2(ppl));
+            }
+    }
+
+    // The smollm2 profile's pipeline on a small stand-in for SmolLM2 (a 2-layer Llama with a byte-level
+    // BPE tokenizer.json that the Python tokenizers library trained, tests/data): the model's own
+    // tokenizer, three languages, every baseline, the samples, the export. --smoke: a few sequences
+    // per step, so only the pipeline is checked here; the real profile is in the README.
+    void pretrainedProfileSmoke()
+    {
+        const QString dir = m_tmp.path() + "/smollm2-like";
+        QVERIFY(QDir().mkpath(dir));
+        const QString proj = dir + "/maker.polymoe";
+        QVERIFY(!runJson({"project", "init", proj, "--json"}).isEmpty());
+        QVERIFY(!runJson({"corpus", "demo", proj, "--languages", "en,de,ru", "--old", "en", "--max-chars", "100000",
+                          "--json", "--progress", "none"}).isEmpty());
+        QVERIFY(!runJson({"tokenizer", "import", proj, QStringLiteral(POLYMOE_TEST_DATA_DIR "/tokenizer/smollm2.tokenizer.json"),
+                          "--json", "--progress", "none"}).isEmpty());
+        QVERIFY(!runJson({"pretrain", proj, "--recipe", "demo-base-tiny", "--steps", "2", "--name", "stand-in",
+                          "--json", "--progress", "none"}).isEmpty());
+        const QString model = dir + "/maker.polymoe.d/models/stand-in";
+        QVERIFY(QFileInfo::exists(model + "/tokenizer.json"));
+
+        const QJsonObject demo = runJson({"demo", "--profile", "smollm2", "--smoke", "--model", model, "--out", dir + "/out",
+                                          "--json", "--progress", "none"});
+        QVERIFY(!demo.isEmpty());
+        QCOMPARE(demo["languages"].toArray().size(), 3);
+        const QJsonObject report = demo["report"].toObject();
+        QStringList names;
+        for (const auto &m : report["models"].toArray())
+            names << m.toObject()["name"].toString();
+        QCOMPARE(names, QStringList({"base", "finetuned", "finetuned-replay", "stage1-uniform", "stage2-uniform",
+                                     "stage1-layermoe", "stage2-layermoe"}));
+        QCOMPARE(report["samples"].toArray().size(), 2 * 3 * 7);
+        for (const auto &m : report["models"].toArray())
+            QVERIFY(m.toObject()["bits_per_character"].toObject()["ru"].toDouble() > 0);
+        // The project's tokenizer is the model's tokenizer.json, and the export carries it.
+        const QJsonArray exported = demo["exported"].toArray();
+        QVERIFY(!exported.isEmpty());
+        QVERIFY(QFileInfo::exists(exported[0].toString() + "/tokenizer.json"));
+        // Without the model folder: a clear message saying how to fetch it, not a crash.
+        QByteArray err;
+        QVERIFY(runJson({"demo", "--profile", "smollm2", "--smoke", "--model", dir + "/missing", "--out", dir + "/out2"}, &err).isEmpty());
+        QVERIFY2(err.contains("fetch-smollm2.sh"), err.constData());
     }
 };
 

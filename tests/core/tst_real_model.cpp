@@ -2,7 +2,7 @@
 // (transformers 5 config with rope_parameters, head_dim, tied embeddings without lm_head.weight),
 // loaded by loadModelFolder, its logits for a fixed text compared with transformers' own
 // (tests/tools/smollm2_reference.py, run through the repository's .venv). Skipped without the
-// folder (POLYMOE_SMOLLM2_DIR, default models/smollm2-135m) or without .venv: not part of CI.
+// folder (POLYMOE_SMOLLM2_DIR, default models/smollm2-135m) or without .venv; `installer/run.sh test` (CI) fetches it.
 #include "model_io.h"
 #include "polymoe/error.h"
 #include "safetensors.h"
