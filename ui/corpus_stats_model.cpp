@@ -53,6 +53,10 @@ QVariant CorpusStatsModel::data(const QModelIndex &index, int role) const
         if (display)
             return s.tokensPerWord > 0 ? QString::number(s.tokensPerWord, 'f', 2) : QStringLiteral("–");
         return s.tokensPerWord;
+    case TokensPerCharacter:
+        if (display)
+            return s.tokensPerCharacter > 0 ? QString::number(s.tokensPerCharacter, 'f', 3) : QStringLiteral("–");
+        return s.tokensPerCharacter;
     case Characters: return qlonglong(s.characters);
     }
     return {};
@@ -72,6 +76,7 @@ QVariant CorpusStatsModel::headerData(int section, Qt::Orientation orientation, 
     case TrainTokens: return tr("Tokens (train)");
     case HeldoutTokens: return tr("Tokens (held-out)");
     case TokensPerWord: return tr("Tokens/word");
+    case TokensPerCharacter: return tr("Tokens/char");
     case Characters: return tr("Characters");
     }
     return {};

@@ -12,7 +12,7 @@ namespace polymoe::ui {
 class CorpusStatsModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Code, Name, Group, Wave, TrainDocuments, HeldoutDocuments, TrainTokens, HeldoutTokens, TokensPerWord, Characters, ColumnCount };
+    enum Column { Code, Name, Group, Wave, TrainDocuments, HeldoutDocuments, TrainTokens, HeldoutTokens, TokensPerWord, TokensPerCharacter, Characters, ColumnCount };
 
     explicit CorpusStatsModel(QObject *parent = nullptr);
     void setStats(std::vector<LanguageStats> stats);

@@ -88,13 +88,16 @@ QVariant ForgettingModel::data(const QModelIndex &index, int role) const
     const double v = perplexity(row, model);
     const double q = m_report.ratio(m_models[model].toStdString(), m_languages[row].toStdString());
     const bool isBase = m_models[model].toStdString() == m_report.base;
+    const auto &bpcs = m_report.models[size_t(model)].bitsPerCharacter;
+    const auto bpc = bpcs.find(m_languages[row].toStdString());
+    const QString bits = bpc == bpcs.end() ? QString() : QString("  %1 b/c").arg(bpc->second, 0, 'f', 3);
     switch (role) {
     case Qt::DisplayRole:
         if (!std::isfinite(v))
             return QStringLiteral("–");
         if (!isBase && std::isfinite(q))
-            return QString("%1 (×%2)").arg(v, 0, 'f', 1).arg(q, 0, 'f', 2);
-        return QString::number(v, 'f', 1);
+            return QString("%1 (×%2)").arg(v, 0, 'f', 1).arg(q, 0, 'f', 2) + bits;
+        return QString::number(v, 'f', 1) + bits;
     case Qt::EditRole: return std::isfinite(v) ? QVariant(v) : QVariant();
     case Qt::TextAlignmentRole: return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     case Qt::ForegroundRole:
@@ -110,6 +113,13 @@ QVariant ForgettingModel::data(const QModelIndex &index, int role) const
             tip += tr("\n95% interval over the held-out documents: %1 – %2")
                        .arg(it->second.first, 0, 'f', 1)
                        .arg(it->second.second, 0, 'f', 1);
+        if (bpc != bpcs.end()) {
+            tip += tr("\nb/c: %1 bits per character").arg(bpc->second, 0, 'f', 3);
+            const auto &bpbs = m_report.models[size_t(model)].bitsPerByte;
+            if (const auto b = bpbs.find(m_languages[row].toStdString()); b != bpbs.end())
+                tip += tr(", %1 per UTF-8 byte").arg(b->second, 0, 'f', 3);
+            tip += tr(" (unlike per-token perplexity, comparable across languages and tokenizers)");
+        }
         return tip;
     }
     }

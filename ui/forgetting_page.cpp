@@ -16,6 +16,7 @@
 #include <QSplitter>
 #include <QTabWidget>
 #include <QTableView>
+#include <QTableWidget>
 
 #include <cmath>
 
@@ -60,6 +61,17 @@ ForgettingPage::ForgettingPage(QWidget *parent)
     m_tabs->addTab(m_plot, tr("Perplexity per language"));
     m_tabs->addTab(m_ratioPlot, tr("Old / new ratio"));
     m_tabs->addTab(routing, tr("Expert 0 per layer"));
+    m_samples = new QTableWidget(0, 4, this);
+    m_samples->setObjectName("samplesTable");
+    m_samples->setHorizontalHeaderLabels({tr("Language"), tr("Prompt"), tr("Model"), tr("Greedy continuation")});
+    m_samples->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_samples->verticalHeader()->setVisible(false);
+    m_samples->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_samples->horizontalHeader()->setStretchLastSection(true);
+    m_samples->setWordWrap(true);
+    m_samples->setToolTip(tr("The same prompts in each language, continued greedily by every model (made by "
+                             "'polymoe demo'): English answers should stay, German and Russian ones improve."));
+    m_tabs->addTab(m_samples, tr("Generation samples"));
 
     m_table = new QTableView(this);
     m_table->setModel(m_model);
@@ -157,6 +169,22 @@ void ForgettingPage::draw()
     }
     m_routingModel->setEnabled(!routed.isEmpty());
     drawBarChart(m_routingPlot, expert0Chart(r, m_routingModel->currentText().toStdString()));
+
+    m_samples->setRowCount(0);
+    m_samples->setRowCount(int(r.samples.size()));
+    int row = 0;
+    std::string lastPrompt;
+    for (const auto &x : r.samples) {
+        const bool first = x.language + "\n" + x.prompt != lastPrompt; // the prompt once per group of rows
+        lastPrompt = x.language + "\n" + x.prompt;
+        const QStringList cells = {first ? QString::fromStdString(x.language) : QString(),
+                                   first ? QString::fromStdString(x.prompt) : QString(), QString::fromStdString(x.model),
+                                   QString::fromStdString(x.continuation).simplified()};
+        for (int c = 0; c < cells.size(); ++c)
+            m_samples->setItem(row, c, new QTableWidgetItem(cells[c]));
+        ++row;
+    }
+    m_tabs->setTabEnabled(m_tabs->indexOf(m_samples), !r.samples.empty());
 }
 
 } // namespace polymoe::ui

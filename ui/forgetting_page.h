@@ -11,6 +11,7 @@ class QCustomPlot;
 class QLabel;
 class QTabWidget;
 class QTableView;
+class QTableWidget;
 
 namespace polymoe::ui {
 
@@ -27,6 +28,7 @@ public:
     QCustomPlot *plot() const { return m_plot; }              // perplexity per language
     QCustomPlot *ratioPlot() const { return m_ratioPlot; }    // old/new group ratio per model
     QCustomPlot *routingPlot() const { return m_routingPlot; } // expert-0 share of one expanded model
+    QTableWidget *samplesTable() const { return m_samples; }   // generation samples: prompt, model, continuation
     QStringList routedModels() const;                        // the models the routing chart can show
     void showRouting(const QString &model);
     QString summaryText() const;
@@ -41,6 +43,7 @@ private:
     QComboBox *m_routingModel = nullptr;
     QTableView *m_table = nullptr, *m_summaryTable = nullptr;
     QLabel *m_summary = nullptr;
+    QTableWidget *m_samples = nullptr;
 };
 
 } // namespace polymoe::ui

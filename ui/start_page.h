@@ -7,6 +7,7 @@
 #include <QPointer>
 
 class QComboBox;
+class QProcess;
 class QLabel;
 class QListWidget;
 class QPlainTextEdit;
@@ -29,6 +30,10 @@ public:
     // Where the demo projects are built: $POLYMOE_DEMO_DIR if set, else <AppData>/demo.
     static QString demoFolder();
 
+    // Where the smollm2 profile's model is (fetched there first when missing): $POLYMOE_SMOLLM2_DIR
+    // if set, else models/smollm2-135m in the source tree, as installer/fetch-smollm2.sh puts it.
+    static QString smollm2Folder();
+
     void startDemo(const QString &profile);
     bool demoRunning() const;
 
@@ -42,6 +47,8 @@ public Q_SLOTS:
 
 private:
     void demoFinished(int exitCode, bool crashed);
+    void runDemo(const QString &profile);
+    void fetchSmollm2(); // installer/fetch-smollm2.sh, then the smollm2 demo
 
     QListWidget *m_recent = nullptr;
     QComboBox *m_profile = nullptr;
@@ -51,6 +58,7 @@ private:
     QLabel *m_stage = nullptr;
     QPlainTextEdit *m_log = nullptr;
     CliProcess *m_demo = nullptr;
+    QProcess *m_fetch = nullptr;
     QPointer<NewProjectWizard> m_wizard;
     QString m_demoProfile;
 };

@@ -38,6 +38,7 @@
 #include <QMessageBox>
 #include <QTimer>
 #include <QSignalSpy>
+#include <QTableWidget>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
@@ -90,7 +91,44 @@ private Q_SLOTS:
             QCOMPARE(docs, fixture::kDocuments.at(code));
             // Not tokenized: shown as a dash, not as -1.
             QCOMPARE(m->index(r, CorpusStatsModel::TrainTokens).data().toString(), QStringLiteral("–"));
+            QCOMPARE(m->index(r, CorpusStatsModel::TokensPerCharacter).data().toString(), QStringLiteral("–"));
         }
+    }
+
+    // Generation samples in their own tab, grouped by prompt; bits per character beside the
+    // perplexity where the evaluation recorded the text's size (4,096 tokens x ln(63.5) nats / ln 2
+    // over 10,000 characters for the base's English: 2.4530 bits per character).
+    void forgettingShowsSamplesAndBitsPerCharacter()
+    {
+        const QString path = m_dir.filePath("samples.polymoe");
+        {
+            auto store = ProjectStore::create(path.toStdString());
+            const auto ids = fixture::build(store);
+            const double ppl = fixture::kPerplexity.at("base").at("en");
+            EvaluationRecord e{ids.models.at("base"), std::nullopt, "en", "heldout", 4096, std::log(ppl), ppl, ""};
+            e.characters = 10000;
+            e.bytes = 10000;
+            store.addEvaluations({e});
+            store.addSamples({{ids.models.at("stage1"), "en", "The capital of France is", " Paris.\nIt", 4},
+                              {ids.models.at("base"), "en", "The capital of France is", " Lyon.", 4},
+                              {ids.models.at("base"), "de", "Die Hauptstadt", " ist", 4}});
+        }
+        ForgettingPage page;
+        page.setProjectPath(path);
+        QVERIFY2(page.errorText().isEmpty(), qPrintable(page.errorText()));
+        QTableWidget *t = page.samplesTable();
+        QCOMPARE(t->rowCount(), 3);
+        QCOMPARE(t->item(0, 1)->text(), QString("The capital of France is")); // old language first
+        QCOMPARE(t->item(0, 2)->text(), QString("base"));
+        QCOMPARE(t->item(1, 1)->text(), QString()); // the same prompt is not repeated
+        QCOMPARE(t->item(1, 2)->text(), QString("stage1"));
+        QCOMPARE(t->item(1, 3)->text(), QString("Paris. It"));
+        QCOMPARE(t->item(2, 0)->text(), QString("de"));
+        const double bpc = 4096 * std::log(fixture::kPerplexity.at("base").at("en")) / std::log(2.0) / 10000;
+        QCOMPARE(QString::number(bpc, 'f', 3), QString("2.453"));
+        const QString cell = page.model()->index(0, ForgettingModel::kFirstModelColumn).data().toString();
+        QVERIFY2(cell.contains("2.453 b/c"), qPrintable(cell));
+        QVERIFY(!page.model()->index(1, ForgettingModel::kFirstModelColumn).data().toString().contains("b/c"));
     }
 
     void forgettingTableEqualsEvaluations()
