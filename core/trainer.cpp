@@ -145,6 +145,7 @@ double scheduledLearningRate(const TrainConfig &c, int64_t step)
 
 bool checkTrainingDevice(const TrainConfig &c)
 {
+    validateTrainConfig(c);
     const bool have = torch::cuda::is_available();
     if (c.device != "cpu" && c.device != "cuda" && c.device != "auto")
         throw ConfigError("training device must be cpu, cuda or auto, not '" + c.device + "'");

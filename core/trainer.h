@@ -41,9 +41,10 @@ struct TrainLoopSpec {
     bool resume = false;                  // continue from checkpointDir's checkpoint
 };
 
-// Checks the device and dtype settings without touching the model, so that a job can refuse them
-// before it records a run: throws ConfigError for an unknown device or dtype, for cuda without a
-// visible CUDA device, and for bf16 on CUDA. Returns whether training will run on CUDA.
+// Checks the settings (validateTrainConfig), the device and the dtype without touching the model,
+// so that a job can refuse them before it records a run: throws ConfigError for a setting out of
+// range, an unknown device or dtype, cuda without a visible CUDA device, and bf16 on CUDA. Returns
+// whether training will run on CUDA.
 bool checkTrainingDevice(const TrainConfig &c);
 
 // Runs the job to config.steps. On cancellation it writes a checkpoint of the last finished step

@@ -25,6 +25,54 @@ bool cpuHasBf16()
 }
 } // namespace
 
+void validateTrainConfig(const TrainConfig &c)
+{
+    const auto fail = [](const std::string &what) { throw ConfigError("training settings: " + what); };
+    const auto inRange = [&](const char *name, int64_t v, int64_t lo, int64_t hi) {
+        if (v < lo || v > hi)
+            fail(std::string(name) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                 ", not " + std::to_string(v));
+    };
+    const auto real = [&](const char *name, double v, double lo, double hi, bool openHigh = false) {
+        if (!std::isfinite(v) || v < lo || v > hi || (openHigh && v == hi))
+            fail(std::string(name) + " must be a finite number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                 (openHigh ? ")" : "]") + ", not " + std::to_string(v));
+    };
+    constexpr int64_t kMaxSequences = int64_t(1) << 20, kMaxSeqLen = int64_t(1) << 20;
+    constexpr int64_t kMaxTokensPerStep = int64_t(1) << 28, kMaxSteps = int64_t(1) << 40;
+    inRange("seq_len", c.seqLen, 2, kMaxSeqLen);
+    inRange("batch_size", c.batchSize, 1, kMaxSequences);
+    inRange("grad_accum", c.gradAccum, 1, c.batchSize);
+    if (c.batchSize % c.gradAccum != 0)
+        fail("batch_size " + std::to_string(c.batchSize) + " is not a multiple of grad_accum " + std::to_string(c.gradAccum));
+    if (c.batchSize * c.seqLen > kMaxTokensPerStep) // both are bounded above, so the product cannot overflow
+        fail("batch_size x seq_len = " + std::to_string(c.batchSize * c.seqLen) + " tokens per step, more than " +
+             std::to_string(kMaxTokensPerStep));
+    inRange("steps", c.steps, 1, kMaxSteps);
+    inRange("warmup_steps", c.warmupSteps, 0, kMaxSteps);
+    inRange("log_every", c.logEvery, 1, kMaxSteps);
+    inRange("checkpoint_every", c.checkpointEvery, 0, kMaxSteps);
+    inRange("eval_tokens", c.evalTokens, 0, int64_t(1) << 40);
+    inRange("threads", c.threads, 0, 4096);
+    if (!std::isfinite(c.lr) || !(c.lr > 0) || c.lr > 100)
+        fail("lr must be a finite number in (0, 100], not " + std::to_string(c.lr));
+    real("min_lr_ratio", c.minLrRatio, 0, 1);
+    real("weight_decay", c.weightDecay, 0, 1e6);
+    real("beta1", c.beta1, 0, 1, true);
+    real("beta2", c.beta2, 0, 1, true);
+    if (!std::isfinite(c.eps) || !(c.eps > 0) || c.eps > 1)
+        fail("eps must be a finite number in (0, 1], not " + std::to_string(c.eps));
+    real("grad_clip", c.gradClip, 0, 1e12);
+    double total = 0;
+    for (const auto &[code, w] : c.languageWeights) {
+        if (!std::isfinite(w) || w < 0)
+            fail("the weight of language '" + code + "' must be a finite number >= 0, not " + std::to_string(w));
+        total += w;
+    }
+    if (!c.languageWeights.empty() && !(total > 0))
+        fail("the language weights are all 0: no language to train on");
+}
+
 double bitsPerUnit(double loss, int64_t tokens, double units)
 {
     if (!(units > 0) || tokens <= 0 || !std::isfinite(loss))

@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <stop_token>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ public:
 
     bool has(const std::string &name) const { return values.count(name) > 0; }
     std::string get(const std::string &name, const std::string &fallback = {}) const;
+    // An integer that must fit an int and lie in [lo, hi]; UsageError naming the option otherwise.
+    int getInt32(const std::string &name, int fallback, int lo = std::numeric_limits<int>::min(),
+                 int hi = std::numeric_limits<int>::max()) const;
     int64_t getInt(const std::string &name, int64_t fallback) const;
     double getDouble(const std::string &name, double fallback) const;
     std::vector<std::string> getList(const std::string &name, const std::vector<std::string> &fallback = {}) const;

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -42,6 +43,15 @@ int64_t Args::getInt(const std::string &name, int64_t fallback) const
     }
 }
 
+int Args::getInt32(const std::string &name, int fallback, int lo, int hi) const
+{
+    const int64_t v = getInt(name, fallback);
+    if (v < lo || v > hi)
+        throw UsageError(name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", not " +
+                         std::to_string(v));
+    return int(v);
+}
+
 double Args::getDouble(const std::string &name, double fallback) const
 {
     auto it = values.find(name);
@@ -52,9 +62,11 @@ double Args::getDouble(const std::string &name, double fallback) const
         const double v = std::stod(it->second, &used);
         if (used != it->second.size())
             throw std::invalid_argument("trailing characters");
+        if (!std::isfinite(v)) // no option means anything by NaN or an infinity
+            throw std::invalid_argument("not finite");
         return v;
     } catch (const std::exception &) {
-        throw UsageError(name + " expects a number, not '" + it->second + "'");
+        throw UsageError(name + " expects a finite number, not '" + it->second + "'");
     }
 }
 

@@ -68,7 +68,7 @@ int corpusAdd(const Args &a, Context &ctx)
     lang.code = a.get("--lang");
     lang.name = a.get("--name", lang.code);
     lang.group = parseLanguageGroup(a.get("--group"));
-    lang.wave = int(a.getInt("--wave", lang.group == LanguageGroup::Old ? 0 : 1));
+    lang.wave = a.getInt32("--wave", lang.group == LanguageGroup::Old ? 0 : 1, 0, 1000);
     CorpusImportOptions o;
     o.format = parseTextFormat(a.get("--format", "auto"));
     o.heldoutFraction = a.getDouble("--heldout", o.heldoutFraction);

@@ -108,7 +108,7 @@ void applyTrainOverrides(const Args &a, TrainConfig &t)
     t.warmupSteps = a.getInt("--warmup", t.warmupSteps);
     t.checkpointEvery = a.getInt("--checkpoint-every", t.checkpointEvery);
     t.seed = uint64_t(a.getInt("--seed", int64_t(t.seed)));
-    t.threads = int(a.getInt("--threads", t.threads));
+    t.threads = a.getInt32("--threads", t.threads, 0, 4096);
     if (a.has("--dtype"))
         t.dtype = a.get("--dtype");
     if (a.has("--device"))

@@ -56,7 +56,7 @@ int allocate(const Args &a, Context &ctx)
         if (!a.has("--budget"))
             throw UsageError("--strategy " + spec.strategy + " needs --budget (" +
                              (spec.strategy == "uniform" ? "experts per layer" : "new experts in all") + ")");
-        spec.budget = int(a.getInt("--budget", 0));
+        spec.budget = a.getInt32("--budget", 0, 0, 1000000);
     } else {
         throw UsageError("--strategy must be layermoe, uniform or manual");
     }
@@ -88,7 +88,7 @@ int train(const Args &a, Context &ctx)
 {
     auto store = ProjectStore::open(a.positionals[0]);
     ExpansionStageSpec spec;
-    spec.stage = int(a.getInt("--stage", 0));
+    spec.stage = a.getInt32("--stage", 0);
     if (spec.stage != 1 && spec.stage != 2)
         throw UsageError("--stage must be 1 or 2");
     spec.model = a.get("--model");
@@ -109,11 +109,11 @@ int train(const Args &a, Context &ctx)
     spec.train.batchSize = a.getInt("--batch-size", spec.train.batchSize);
     spec.train.seqLen = a.getInt("--seq-len", spec.train.seqLen);
     spec.train.checkpointEvery = a.getInt("--checkpoint-every", spec.train.checkpointEvery);
-    spec.train.threads = int(a.getInt("--threads", spec.train.threads));
+    spec.train.threads = a.getInt32("--threads", spec.train.threads, 0, 4096);
     spec.train.dtype = a.get("--dtype", spec.train.dtype);
     spec.train.device = a.get("--device", spec.train.device);
     spec.train.seed = uint64_t(a.getInt("--seed", int64_t(spec.train.seed)));
-    spec.topK = int(a.getInt("--top-k", spec.topK));
+    spec.topK = a.getInt32("--top-k", spec.topK, 1, 1024);
     spec.balanceCoef = a.getDouble("--balance", spec.balanceCoef);
     spec.lprCoef = a.getDouble("--lpr", spec.lprCoef);
     spec.classifier = a.has("--classifier");

@@ -57,7 +57,7 @@ int tokenizerTrain(const Args &a, Context &ctx)
         throw UsageError("--vocab-size is required");
     auto store = ProjectStore::open(a.positionals[0]);
     TokenizerTrainOptions o;
-    o.vocabSize = int(a.getInt("--vocab-size", o.vocabSize));
+    o.vocabSize = a.getInt32("--vocab-size", o.vocabSize, 1, 16777216);
     o.modelType = a.get("--model-type", o.modelType);
     if (o.modelType != "unigram" && o.modelType != "bpe")
         throw UsageError("--model-type must be unigram or bpe");

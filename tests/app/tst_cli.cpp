@@ -101,7 +101,16 @@ private Q_SLOTS:
     {
         auto r = run({"project", "init", m_project, "--json"});
         QCOMPARE(r.code, 0);
-        QCOMPARE(json(r).object()["schema_version"].toInt(), 5); // schema 5: evaluation intervals
+        QCOMPARE(json(r).object()["schema_version"].toInt(), 6); // schema 6: text sizes of evaluations, samples
+        // Numbers: NaN and infinities refused, an int option never truncated (2^32 + 1 is not 1).
+        r = run({"pretrain", m_project, "--lr", "nan"});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("--lr expects a finite number"), qPrintable(r.err));
+        QCOMPARE(run({"pretrain", m_project, "--lr", "inf"}).code, 2);
+        r = run({"pretrain", m_project, "--threads", "4294967297"});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("--threads must be between 0 and 4096"), qPrintable(r.err));
+        QCOMPARE(run({"train", m_project, "--stage", "1", "--top-k", "0"}).code, 2);
         auto again = run({"project", "init", m_project});
         QCOMPARE(again.code, 1);
         QVERIFY(again.err.contains("already exists"));

@@ -14,6 +14,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <limits>
 
 using namespace polymoe;
 namespace fs = std::filesystem;
@@ -189,6 +190,40 @@ private Q_SLOTS:
         for (int i = 0; i < 10; ++i)
             QVERIFY2(part[size_t(i)] == full[size_t(i)],
                      qPrintable(QString("step %1: %2 vs %3").arg(i + 1).arg(part[size_t(i)], 0, 'g', 17).arg(full[size_t(i)], 0, 'g', 17)));
+    }
+
+    // Settings out of range are refused by name before anything runs: the overflow of
+    // batch x sequence, NaN, infinities, zero-sum weights (issue: hostile inputs).
+    void settingsOutOfRangeAreRefused()
+    {
+        validateTrainConfig(TrainConfig{}); // the defaults are valid
+        const auto refused = [](auto change, const char *word) {
+            TrainConfig c;
+            change(c);
+            try {
+                validateTrainConfig(c);
+            } catch (const ConfigError &e) {
+                return std::string(e.what()).find(word) != std::string::npos;
+            }
+            return false;
+        };
+        QVERIFY(refused([](TrainConfig &c) { c.batchSize = int64_t(1) << 61; c.seqLen = 7; }, "batch_size"));
+        QVERIFY(refused([](TrainConfig &c) { c.batchSize = 1 << 15; c.seqLen = 1 << 15; }, "tokens per step"));
+        QVERIFY(refused([](TrainConfig &c) { c.seqLen = 1; }, "seq_len"));
+        QVERIFY(refused([](TrainConfig &c) { c.gradAccum = 3; }, "multiple of grad_accum"));
+        QVERIFY(refused([](TrainConfig &c) { c.steps = 0; }, "steps"));
+        QVERIFY(refused([](TrainConfig &c) { c.lr = std::nan(""); }, "lr"));
+        QVERIFY(refused([](TrainConfig &c) { c.lr = 0; }, "lr"));
+        QVERIFY(refused([](TrainConfig &c) { c.beta2 = 1.0; }, "beta2"));
+        QVERIFY(refused([](TrainConfig &c) { c.gradClip = std::numeric_limits<double>::infinity(); }, "grad_clip"));
+        QVERIFY(refused([](TrainConfig &c) { c.threads = -1; }, "threads"));
+        QVERIFY(refused([](TrainConfig &c) { c.checkpointEvery = -50; }, "checkpoint_every"));
+        QVERIFY(refused([](TrainConfig &c) { c.languageWeights = {{"en", std::nan("")}}; }, "'en'"));
+        QVERIFY(refused([](TrainConfig &c) { c.languageWeights = {{"en", 0.0}, {"de", 0.0}}; }, "all 0"));
+        // checkTrainingDevice, which every job calls before recording a run, applies the same checks.
+        TrainConfig c;
+        c.lr = -1;
+        QVERIFY_THROWS_EXCEPTION(ConfigError, checkTrainingDevice(c));
     }
 
     void trainingDevice()

@@ -73,6 +73,13 @@ struct PerplexityRow {
     double characters = 0, bytes = 0;
 };
 
+// Throws ConfigError naming the first setting out of range: sizes positive and bounded (at most
+// 2^20 sequences of at most 2^20 tokens, 2^28 tokens per step, 2^40 steps), the batch a multiple of
+// the accumulation, every real number finite (learning rate > 0, betas in [0, 1), weight decay and
+// clipping >= 0, the cosine floor in [0, 1]), threads 0-4096, language weights finite, >= 0 and not
+// all 0. Run before a run is recorded, so a refused setting leaves nothing behind.
+void validateTrainConfig(const TrainConfig &c);
+
 // Bits per character (or per byte) of `tokens` tokens at mean loss `loss` nats covering `units` of
 // text: tokens * loss / ln 2 / units. Unlike per-token perplexity it compares languages and
 // tokenizers with each other. NaN when units <= 0.
