@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <stdexcept>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <sqlite3.h>
@@ -21,6 +22,21 @@ class TestProjectStore : public QObject {
 private:
     QTemporaryDir m_dir;
     std::filesystem::path file(const char *name) const { return std::filesystem::path(m_dir.path().toStdString()) / name; }
+
+    // A project at an older schema version with one model and its English evaluation (ppl 54.6),
+    // written the way that version wrote it.
+    std::filesystem::path projectWithOneEvaluation(const char *name, int version) const
+    {
+        const auto p = file(name);
+        auto store = ProjectStore::createAtVersion(p, version);
+        if (store.schemaVersion() != version)
+            throw std::runtime_error("createAtVersion made another version");
+        store.addLanguage({"en", "English", LanguageGroup::Old, 0});
+        store.db().exec("INSERT INTO models(name, kind, path, config) VALUES ('base', 'base', 'models/base', '{}');"
+                        "INSERT INTO evaluations(model_id, language, split, n_tokens, loss, perplexity) "
+                        "VALUES (1, 'en', 'heldout', 100, 4.0, 54.6)");
+        return p;
+    }
 
     // Independent look at the file through SQLite itself, not through the store.
     static int64_t rawInt(const std::filesystem::path &p, const char *sql)
@@ -316,16 +332,7 @@ private Q_SLOTS:
     void schemaFiveKeepsOlderEvaluations()
     {
         // An evaluation recorded at schema 4 has no interval: after the migration it reads as none.
-        auto p = file("v4.polymoe");
-        {
-            auto store = ProjectStore::createAtVersion(p, 4);
-            QCOMPARE(store.schemaVersion(), 4);
-            store.addLanguage({"en", "English", LanguageGroup::Old, 0});
-            store.db().exec("INSERT INTO models(name, kind, path, config) VALUES ('base', 'base', 'models/base', '{}');"
-                            "INSERT INTO evaluations(model_id, language, split, n_tokens, loss, perplexity) "
-                            "VALUES (1, 'en', 'heldout', 100, 4.0, 54.6)");
-        }
-        auto store = ProjectStore::open(p);
+        auto store = ProjectStore::open(projectWithOneEvaluation("v4.polymoe", 4));
         QCOMPARE(store.schemaVersion(), ProjectStore::kSchemaVersion);
         const auto rows = store.evaluations(1);
         QCOMPARE(rows.size(), size_t(1));
@@ -366,15 +373,7 @@ private Q_SLOTS:
 
     void schemaSixAddsTextSizesAndSamples()
     {
-        auto p = file("v5.polymoe");
-        {
-            auto store = ProjectStore::createAtVersion(p, 5);
-            store.addLanguage({"en", "English", LanguageGroup::Old, 0});
-            store.db().exec("INSERT INTO models(name, kind, path, config) VALUES ('base', 'base', 'models/base', '{}');"
-                            "INSERT INTO evaluations(model_id, language, split, n_tokens, loss, perplexity) "
-                            "VALUES (1, 'en', 'heldout', 100, 4.0, 54.6)");
-        }
-        auto store = ProjectStore::open(p);
+        auto store = ProjectStore::open(projectWithOneEvaluation("v5.polymoe", 5));
         QCOMPARE(store.schemaVersion(), ProjectStore::kSchemaVersion);
         QCOMPARE(store.evaluations(1)[0].characters, 0.0);
         EvaluationRecord e{1, std::nullopt, "en", "heldout", 200, 3.5, 33.1, {}};
