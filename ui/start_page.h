@@ -48,6 +48,7 @@ public Q_SLOTS:
 private:
     void demoFinished(int exitCode, bool crashed);
     void runDemo(const QString &profile);
+    void setDemoButtons(bool running); // "Open the demo" off and Cancel on while the demo (or its fetch) runs
     void fetchSmollm2(); // installer/fetch-smollm2.sh, then the smollm2 demo
 
     QListWidget *m_recent = nullptr;

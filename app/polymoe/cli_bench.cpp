@@ -74,11 +74,7 @@ int benchExpansion(const Args &a, Context &ctx)
     DemoSteps steps(ctx, [&](const std::string &s) { if (!ctx.json) std::cerr << s << std::flush; }, 5 + 8 + 1);
     DemoProject p = steps.prepare(prof, a.get("--project-dir", "polymoe-demo"));
     const AllocationRecord uniform = steps.allocation(p, "uniform", prof.newExperts, "bench-uniform");
-    int uniformNew = 0;
-    for (int n : uniform.experts)
-        uniformNew += n - 1;
-    const int layerBudget = std::max(1, int(std::lround(0.4 * uniformNew)));
-    const AllocationRecord layer40 = steps.allocation(p, "layermoe", layerBudget, "bench-layermoe-40");
+    const AllocationRecord layer40 = steps.layerMoeAt40Percent(p, uniform, "bench-layermoe-40");
 
     const int64_t s1 = prof.stage1Steps, s2 = prof.stage2Steps;
     const auto replay = DemoSteps::replayWeights(p, double(s2) * prof.stage2OldShare / double(s1 + s2));

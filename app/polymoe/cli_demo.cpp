@@ -38,10 +38,7 @@ int demo(const Args &a, Context &ctx)
         // over the layers) and LayerMoE with 40% of its new experts.
         const AllocationRecord uniform = steps.allocation(p, "uniform", prof.newExperts);
         steps.step("uniform allocation '" + uniform.name + "': experts per layer " + formatExpertList(uniform.experts));
-        int uniformNew = 0;
-        for (int n : uniform.experts)
-            uniformNew += n - 1;
-        const AllocationRecord layer = steps.allocation(p, "layermoe", std::max(1, int(std::lround(0.4 * uniformNew))));
+        const AllocationRecord layer = steps.layerMoeAt40Percent(p, uniform);
         steps.step("layermoe allocation '" + layer.name + "' (40% of the uniform new experts): experts per layer " +
                    formatExpertList(layer.experts));
         if (baseline) {

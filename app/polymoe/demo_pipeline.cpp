@@ -8,6 +8,7 @@
 #include "polymoe/project_tokenizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 namespace polymoe::cli {
@@ -16,11 +17,11 @@ DemoProfile demoProfile(const std::string &name, const std::string &pretrained, 
 {
     DemoProfile p;
     if (name == "standard") {
-        p = {.name = name, .baseRecipe = "demo-base", .duration = "about 25 minutes"};
+        p = {.name = name, .baseRecipe = "demo-base"};
     } else if (name == "tiny") {
         p = {.name = name, .baseRecipe = "demo-base-tiny", .characters = 400'000, .vocabSize = 2000,
              .similarityTokens = 20000, .newExperts = 4, .finetuneSteps = 40, .stage1Steps = 40, .stage2Steps = 30,
-             .statsEvery = 10, .duration = "a few minutes"};
+             .statsEvery = 10};
     } else if (name == "smollm2") {
         // A pretrained 135M model on 2 cores: B 4 x T 256 steps (about 5 s each in bf16); one learning
         // rate for fine-tuning and stage 1, as in the papers, one for a pretrained model (1e-3 makes
@@ -31,8 +32,7 @@ DemoProfile demoProfile(const std::string &name, const std::string &pretrained, 
              .languages = {"en", "de", "ru"}, .oldLanguages = {"en"},
              .pretrained = pretrained.empty() ? std::string("models/smollm2-135m") : pretrained,
              .batchSize = 4, .seqLen = 256, .evalTokens = 8192, .checkpointEvery = 20,
-             .dtype = "auto", .finetuneLr = 2e-4, .stage1Lr = 2e-4, .stage2Lr = 1e-2, .allBaselines = true,
-             .duration = "about an hour on 2 cores"};
+             .dtype = "auto", .finetuneLr = 2e-4, .stage1Lr = 2e-4, .stage2Lr = 1e-2, .allBaselines = true};
     } else {
         throw UsageError("--profile must be tiny, standard or smollm2");
     }
@@ -49,7 +49,6 @@ DemoProfile demoProfile(const std::string &name, const std::string &pretrained, 
         p.evalTokens = 256;
         p.checkpointEvery = 0;
         p.sampleTokens = 4;
-        p.duration = "a few minutes";
     }
     return p;
 }
@@ -137,10 +136,11 @@ DemoProject DemoSteps::prepare(const DemoProfile &prof, const std::filesystem::p
         if (!store.model("base"))
             importModelFolder(store, folder, "base");
         p.base = *store.model("base");
-        const int64_t seqLen = trainSettings(p, 1, 1).seqLen;
-        step("base model: '" + folder.string() + "' (held-out evaluation, sequences of " + std::to_string(seqLen) + ")");
+        // Evaluated as the trained models will be: their sequence length and held-out tokens.
+        const TrainConfig evalAs = trainSettings(p, 1, 1);
+        step("base model: '" + folder.string() + "' (held-out evaluation, sequences of " + std::to_string(evalAs.seqLen) + ")");
         if (store.evaluations(p.base.id).empty())
-            evaluateModel(store, "base", trainSettings(p, 1, 1).evalTokens, m_ctx.progressFn, m_ctx.stop, seqLen);
+            evaluateModel(store, "base", evalAs.evalTokens, m_ctx.progressFn, m_ctx.stop, evalAs.seqLen);
     } else {
         step("SentencePiece unigram tokenizer");
         if (!currentTokenizerRecord(store)) {
@@ -191,6 +191,14 @@ AllocationRecord DemoSteps::allocation(DemoProject &p, const std::string &strate
     spec.modelName = "base";
     spec.name = name;
     return *p.store.allocation(allocateExperts(p.store, spec).id);
+}
+
+AllocationRecord DemoSteps::layerMoeAt40Percent(DemoProject &p, const AllocationRecord &uniform, const std::string &name)
+{
+    int uniformNew = 0;
+    for (int n : uniform.experts)
+        uniformNew += n - 1;
+    return allocation(p, "layermoe", std::max(1, int(std::lround(0.4 * uniformNew))), name);
 }
 
 TrainConfig DemoSteps::trainSettings(const DemoProject &p, int64_t steps, double lr) const

@@ -47,7 +47,6 @@ struct DemoProfile {
     double finetuneLr = 1e-3, stage1Lr = 1e-3, stage2Lr = 1e-2;
     bool allBaselines = false;         // fine-tuning with replay, and both allocations, in 'polymoe demo'
     int64_t sampleTokens = 24;         // generation samples: new tokens per prompt
-    std::string duration{};            // what the whole profile takes here, for help texts and the Start view
 };
 // Throws UsageError for a name other than tiny, standard or smollm2. smollm2's model folder is
 // `pretrained` (default models/smollm2-135m); smoke shrinks every step to a few sequences (a check
@@ -75,6 +74,9 @@ public:
     DemoProject prepare(const DemoProfile &profile, const std::filesystem::path &outDir);
     // An allocation of `strategy` with `newExperts` new experts in all, on the project's analysis.
     AllocationRecord allocation(DemoProject &p, const std::string &strategy, int newExperts, const std::string &name = {});
+    // LayerMoE with 40% of `uniform`'s new experts (at least one): the comparison of the papers'
+    // "about 60% fewer experts".
+    AllocationRecord layerMoeAt40Percent(DemoProject &p, const AllocationRecord &uniform, const std::string &name = {});
     // Full fine-tuning of the base: `weights` empty = new languages only.
     void finetune(DemoProject &p, const std::string &name, int64_t steps, const std::map<std::string, double> &weights = {});
     // Stage 1 on `alloc` (model s1Name), then stage 2 (model s2Name) unless s2Name is empty.
