@@ -3,7 +3,9 @@
 
 #include "hf_tokenizer.h"
 
+#include "distributed_ops.h"
 #include "evaluation.h"
+#include "polymoe/distributed.h"
 #include "model_io.h"
 #include "models/generate.h"
 #include "polymoe/error.h"
@@ -116,16 +118,23 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     std::optional<int64_t> parentId;
     fs::path initDir;
     nlohmann::json runConfig;
+    const bool primary = isPrimaryRank(); // data-parallel: rank 0 alone writes the project
     if (spec.resume) {
-        const auto run = store.unfinishedRun(cfg.kind, spec.outputName);
+        // Rank 0 picks the run (on the other ranks the liveness check would see rank 0 itself).
+        runId = dist::decideOnPrimary([&] {
+            const auto run = store.unfinishedRun(cfg.kind, spec.outputName);
+            if (!run)
+                throw ConfigError(store.path().string() + ": no unfinished " + cfg.kind + " run" +
+                                  (spec.outputName.empty() ? "" : " making '" + spec.outputName + "'") + " to resume");
+            if (const auto l = runLiveness(*run); l == RunLiveness::Alive || l == RunLiveness::Remote)
+                throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
+                                  std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
+                                  "); stop it before resuming");
+            return run->id;
+        }, "the run to resume");
+        const auto run = store.run(runId);
         if (!run)
-            throw ConfigError(store.path().string() + ": no unfinished " + cfg.kind + " run" +
-                              (spec.outputName.empty() ? "" : " making '" + spec.outputName + "'") + " to resume");
-        if (const auto l = runLiveness(*run); l == RunLiveness::Alive || l == RunLiveness::Remote)
-            throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
-                              std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
-                              "); stop it before resuming");
-        runId = run->id;
+            throw ConfigError(store.path().string() + ": run " + std::to_string(runId) + " is not in the project");
         runConfig = nlohmann::json::parse(run->config);
         cfg = trainConfigFromJson(runConfig["train"].dump(), "run " + std::to_string(runId));
         if (runConfig.contains("init_dir"))
@@ -160,20 +169,24 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
 
     checkTrainingDevice(cfg); // a refused device or dtype records no run
     if (!runId) {
-        runConfig = {{"train", nlohmann::json::parse(trainConfigToJson(cfg))},
-                     {"model", nlohmann::json::parse(modelConfigToJson(model->config()))},
-                     {"recipe", spec.recipe.source}, {"tokenizer_id", tokRec->id}};
-        if (!spec.outputName.empty())
-            runConfig["output_name"] = spec.outputName;
-        if (!initDir.empty())
-            runConfig["init_dir"] = initDir.string();
-        if (parentId)
-            runConfig["parent_id"] = *parentId;
-        runId = store.beginRun(cfg.kind, runConfig.dump(), parentId);
-    } else {
+        runId = dist::decideOnPrimary([&] {
+            runConfig = {{"train", nlohmann::json::parse(trainConfigToJson(cfg))},
+                         {"model", nlohmann::json::parse(modelConfigToJson(model->config()))},
+                         {"recipe", spec.recipe.source}, {"tokenizer_id", tokRec->id}};
+            if (!spec.outputName.empty())
+                runConfig["output_name"] = spec.outputName;
+            if (!initDir.empty())
+                runConfig["init_dir"] = initDir.string();
+            if (parentId)
+                runConfig["parent_id"] = *parentId;
+            runConfig["world_size"] = distributedWorldSize();
+            return store.beginRun(cfg.kind, runConfig.dump(), parentId);
+        }, "the run's id");
+    } else if (primary) {
         store.resumeRun(runId); // the run row is reused: running again, in this process
     }
-    const fs::path runDir = store.ensureDataDir("runs/" + std::to_string(runId));
+    const fs::path runDir = primary ? store.ensureDataDir("runs/" + std::to_string(runId))
+                                    : store.dataDir() / "runs" / std::to_string(runId);
 
     auto trainStreams = projectStreams(store, "train", cfg.languageWeights);
     SequenceBatcher batcher(trainStreams, cfg.seqLen, cfg.seed);
@@ -184,11 +197,15 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     job.batcher = &batcher;
     job.config = cfg;
     job.checkpointDir = runDir;
-    job.store = &store;
+    job.store = primary ? &store : nullptr;
     job.runId = runId;
     job.resume = spec.resume && hasCheckpoint(runDir);
 
     DenseTrainOutcome out;
+    if (!primary) { // its share of every step; rank 0 records, saves and evaluates the model
+        out.train = runTraining(job, status, stop);
+        return out;
+    }
     recordRun(store, runId, runDir, [&] {
         out.train = runTraining(job, status, stop);
         const std::string name = spec.outputName.empty() ? store.uniqueModelName(cfg.kind == "pretrain" ? "base" : "finetuned")

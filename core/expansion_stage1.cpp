@@ -70,7 +70,7 @@ void planStage1(const StageInputs &in, ExpansionStageSpec &spec, StagePlan &plan
         for (const auto &c : plan.wave.fresh)
             if (const LanguageStream *s = findStream(in.trainStreams, c))
                 total += int64_t(s->tokens.size());
-        cfg.steps = std::max<int64_t>(1, total / (cfg.batchSize * cfg.seqLen));
+        cfg.steps = std::max<int64_t>(1, total / (sequencesPerStep(cfg) * cfg.seqLen));
     }
     plan.trainable = expansionTrainable(model, /*experts=*/true, /*routers=*/true, /*classifiers=*/false, firstNew);
     plan.loss = stage1Loss(model, spec.balanceCoef);

@@ -98,7 +98,7 @@ void planStage2(const StageInputs &in, const ExpansionStageSpec &spec, StagePlan
         if (out.stage1Tokens <= 0)
             throw ConfigError("stage 2: the stage-1 token count of '" + in.inRec.name + "' is unknown; set the steps");
         const double steps = spec.replayShare * double(out.stage1Tokens) /
-                             (spec.oldShare * double(cfg.batchSize * cfg.seqLen));
+                             (spec.oldShare * double(sequencesPerStep(cfg) * cfg.seqLen));
         cfg.steps = std::max<int64_t>(1, std::llround(steps));
     }
     if (spec.classifier)
@@ -107,7 +107,7 @@ void planStage2(const StageInputs &in, const ExpansionStageSpec &spec, StagePlan
     CausalLM model = in.model;
     plan.trainable = expansionTrainable(model, /*experts=*/false, /*routers=*/true, spec.classifier);
     plan.loss = stage2Loss(model, spec.lprCoef, spec.classifier ? spec.classifierCoef : 0.0);
-    const int64_t stage2Tokens = cfg.steps * cfg.batchSize * cfg.seqLen;
+    const int64_t stage2Tokens = cfg.steps * sequencesPerStep(cfg) * cfg.seqLen;
     out.replayTokens = std::llround(double(stage2Tokens) * spec.oldShare);
     plan.details["stage1_tokens"] = out.stage1Tokens;
     plan.details["stage2_tokens"] = stage2Tokens;

@@ -8,6 +8,8 @@
 //   evaluation (section 8): held-out perplexity per language of the saved model
 #include "expansion_stage.h"
 
+#include "distributed_ops.h"
+#include "polymoe/distributed.h"
 #include "polymoe/error.h"
 #include "polymoe/project_tokenizer.h"
 #include "polymoe/run_liveness.h"
@@ -65,14 +67,21 @@ ExpansionStageSpec specFromJson(const nlohmann::json &j, const TrainConfig &trai
 // run's).
 int64_t findRunToResume(ProjectStore &store, const std::string &kind, ExpansionStageSpec &spec)
 {
-    const auto run = store.unfinishedRun(kind, spec.outputName);
+    // Data-parallel: rank 0 picks the run (on the other ranks the liveness check would see rank 0).
+    const int64_t id = dist::decideOnPrimary([&] {
+        const auto run = store.unfinishedRun(kind, spec.outputName);
+        if (!run)
+            throw ConfigError(store.path().string() + ": no unfinished " + kind + " run" +
+                              (spec.outputName.empty() ? "" : " making '" + spec.outputName + "'") + " to resume");
+        if (const auto l = runLiveness(*run); l == RunLiveness::Alive || l == RunLiveness::Remote)
+            throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
+                              std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
+                              "); stop it before resuming");
+        return run->id;
+    }, "the run to resume");
+    const auto run = store.run(id);
     if (!run)
-        throw ConfigError(store.path().string() + ": no unfinished " + kind + " run" +
-                          (spec.outputName.empty() ? "" : " making '" + spec.outputName + "'") + " to resume");
-    if (const auto l = runLiveness(*run); l == RunLiveness::Alive || l == RunLiveness::Remote)
-        throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
-                          std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
-                          "); stop it before resuming");
+        throw ConfigError(store.path().string() + ": run " + std::to_string(id) + " is not in the project");
     const auto runConfig = nlohmann::json::parse(run->config);
     spec = specFromJson(runConfig.at("expansion"),
                         trainConfigFromJson(runConfig.at("train").dump(), "run " + std::to_string(run->id)));
@@ -92,7 +101,7 @@ int64_t beginStageRun(ProjectStore &store, const std::string &kind, const Expans
                                 {"new_languages", plan.wave.fresh},
                                 {"experts_per_layer", out.experts}, {"classifier_layers", out.classifierLayers},
                                 {"old_share", spec.oldShare}, {"replay_share", spec.replayShare},
-                                {"output_name", spec.outputName}};
+                                {"output_name", spec.outputName}, {"world_size", distributedWorldSize()}};
     for (auto it = plan.details.begin(); it != plan.details.end(); ++it)
         runConfig[it.key()] = it.value();
     return store.beginRun(kind, runConfig.dump(), inRec.id);
@@ -139,7 +148,9 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
     ProjectStore &store = r.store;
     CausalLM model = r.model;
     const TrainConfig &cfg = r.plan.cfg;
-    const fs::path runDir = store.ensureDataDir("runs/" + std::to_string(r.runId));
+    const bool primary = isPrimaryRank(); // data-parallel: rank 0 alone writes the project
+    const fs::path runDir = primary ? store.ensureDataDir("runs/" + std::to_string(r.runId))
+                                    : store.dataDir() / "runs" / std::to_string(r.runId);
 
     // The batcher draws rows by the stage's language weights (0: a language the stage leaves out).
     std::vector<LanguageStream> streams;
@@ -154,9 +165,11 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
     auto heldout = projectStreams(store, "heldout");
     groupByWave(heldout, r.plan.wave);
     const auto probe = makeProbeSets(heldout, cfg.seqLen, r.spec.probeSequences);
+    // Every rank computes them (the ranks stay in step), rank 0 records them.
     auto recordStats = [&](int64_t step, std::optional<int64_t> modelId) {
         auto rows = routerStatistics(*model, probe);
-        store.addRouterStats(toRecords(rows, r.runId, modelId, step));
+        if (primary)
+            store.addRouterStats(toRecords(rows, r.runId, modelId, step));
         return rows;
     };
 
@@ -167,7 +180,7 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
     loop.config = cfg;
     loop.loss = r.plan.loss;
     loop.checkpointDir = runDir;
-    loop.store = &store;
+    loop.store = primary ? &store : nullptr;
     loop.runId = r.runId;
     loop.resume = r.spec.resume && hasCheckpoint(runDir);
     // Router statistics on step boundaries: before the first step, every N steps, at the end.
@@ -178,6 +191,12 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
             status(s);
     };
 
+    if (!primary) { // its share of every step; rank 0 records, saves and evaluates the model
+        if (!loop.resume)
+            recordStats(0, std::nullopt);
+        out.train = runTraining(loop, withStats, stop);
+        return;
+    }
     recordRun(store, r.runId, runDir, [&] {
         if (!loop.resume)
             recordStats(0, std::nullopt);
@@ -255,8 +274,9 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
 
     checkTrainingDevice(plan.cfg); // a refused device or dtype records no run
     if (!runId)
-        runId = beginStageRun(store, kind, spec, plan, model, inRec, tokRec->id, out);
-    else
+        runId = dist::decideOnPrimary([&] { return beginStageRun(store, kind, spec, plan, model, inRec, tokRec->id, out); },
+                                      "the run's id");
+    else if (isPrimaryRank())
         store.resumeRun(runId); // the run row is reused: running again, in this process
     out.runId = runId;
     trainAndSave({store, spec, plan, inRec, tokRec->id, runId, model}, std::move(trainStreams), status, progress, stop, out);

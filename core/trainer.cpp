@@ -1,7 +1,9 @@
 // The shared training loop (see trainer.h).
 #include "trainer.h"
 
+#include "distributed_ops.h"
 #include "module_state.h"
+#include "polymoe/distributed.h"
 #include "polymoe/error.h"
 #include "polymoe/progress.h"
 #include "polymoe/project_store.h"
@@ -55,6 +57,8 @@ struct AutocastGuard {
 void writeCheckpoint(const fs::path &dir, TrainLoopSpec &job, torch::optim::AdamW &opt, int64_t step,
                      int64_t tokens, double seconds)
 {
+    if (!isPrimaryRank())
+        return; // every rank holds the same weights and optimizer state; rank 0 writes them
     const fs::path final = dir / kCheckpoint;
     const fs::path tmp = dir / (std::string(kCheckpoint) + ".tmp");
     const fs::path old = dir / (std::string(kCheckpoint) + ".old");
@@ -68,6 +72,7 @@ void writeCheckpoint(const fs::path &dir, TrainLoopSpec &job, torch::optim::Adam
     writeSafetensors(tmp / "trainable.safetensors", tensors);
     torch::save(opt, (tmp / "optimizer.pt").string());
     nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"seconds", seconds},
+                            {"world_size", distributedWorldSize()},
                             {"config", nlohmann::json::parse(trainConfigToJson(job.config))}};
     {
         std::ofstream out(tmp / "state.json");
@@ -162,9 +167,8 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     const TrainConfig &c = job.config;
     if (!job.batcher)
         throw ConfigError("training job has no data");
-    if (c.steps < 1 || c.batchSize < 1 || c.gradAccum < 1 || c.batchSize % c.gradAccum != 0)
-        throw ConfigError("steps and batch size must be positive, and the batch size a multiple of the "
-                          "accumulation (" + std::to_string(c.batchSize) + " / " + std::to_string(c.gradAccum) + ")");
+    if (c.steps < 1 || c.batchSize < 1 || c.gradAccum < 1)
+        throw ConfigError("steps, batch size and accumulation must be positive");
     if (job.trainable.empty())
         throw ConfigError("nothing to train: no trainable parameters");
 
@@ -209,13 +213,31 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
             p.copy_(saved.tensor(name));
         }
         torch::load(optimizer, (ck / "optimizer.pt").string());
+        const int savedWorld = state.value("world_size", 1);
+        if (savedWorld != distributedWorldSize())
+            throw ConfigError((ck / "state.json").string() + ": the checkpoint was made by " + std::to_string(savedWorld) +
+                              " process(es); resume it with as many (this run has " +
+                              std::to_string(distributedWorldSize()) + ")");
         step = state["step"].get<int64_t>();
         tokens = state["tokens"].get<int64_t>();
         previousSeconds = state["seconds"].get<double>();
     }
 
+    // Every rank starts from rank 0's weights (the same seed and files give them anyway; this
+    // makes it certain).
+    std::vector<at::Tensor> params;
+    for (auto &[n, p] : job.trainable)
+        params.push_back(p);
+    {
+        at::NoGradGuard ng;
+        dist::broadcastFromPrimary(params, "starting weights");
+    }
+
     job.model->train();
-    const int64_t micro = c.batchSize / c.gradAccum;
+    // One step: the global batch of world x accumulation x batch sequences, drawn by step and seed
+    // alone; this rank reads its accumulation x batch rows of it, one micro-batch at a time.
+    const int world = distributedWorldSize(), rank = distributedRank();
+    const int64_t micro = c.batchSize, local = c.batchSize * c.gradAccum, global = local * world;
     const auto start = std::chrono::steady_clock::now();
     auto elapsed = [&] {
         return previousSeconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -224,26 +246,31 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     double lastLoss = 0;
     std::map<std::string, double> lastMetrics;
     const bool bf16 = result.dtype == "bf16";
+    bool stopAgreed = false; // data-parallel: every rank stops after the same step
 
     try {
         while (step < c.steps) {
-            throwIfStopped(stop);
+            if (world == 1)
+                throwIfStopped(stop);
+            else if (stopAgreed)
+                throw Cancelled();
             const int64_t next = step + 1;
             const double lr = scheduledLearningRate(c, next);
             for (auto &g : optimizer.param_groups())
                 static_cast<torch::optim::AdamWOptions &>(g.options()).lr(lr);
             optimizer.zero_grad();
-            const SequenceBatch batch = job.batcher->batch(step, c.batchSize);
+            const SequenceBatch batch = job.batcher->batch(step, global);
             double lossSum = 0;
             std::map<std::string, double> metrics;
             for (int64_t m = 0; m < c.gradAccum; ++m) {
+                const int64_t first = rank * local + m * micro;
                 SequenceBatch part;
                 part.rows = micro;
                 part.seqLen = batch.seqLen;
                 const int64_t w = batch.seqLen + 1;
-                part.tokens.assign(batch.tokens.begin() + m * micro * w, batch.tokens.begin() + (m + 1) * micro * w);
-                part.language.assign(batch.language.begin() + m * micro, batch.language.begin() + (m + 1) * micro);
-                part.isNew.assign(batch.isNew.begin() + m * micro, batch.isNew.begin() + (m + 1) * micro);
+                part.tokens.assign(batch.tokens.begin() + first * w, batch.tokens.begin() + (first + micro) * w);
+                part.language.assign(batch.language.begin() + first, batch.language.begin() + first + micro);
+                part.isNew.assign(batch.isNew.begin() + first, batch.isNew.begin() + first + micro);
                 const at::Tensor all = toTensor(part.tokens, micro, w).to(device);
                 const at::Tensor inputs = all.slice(1, 0, batch.seqLen);
                 const at::Tensor targets = all.slice(1, 1, w);
@@ -253,28 +280,38 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
                     loss = job.loss ? job.loss(part, inputs, targets, metrics)
                                     : languageModelLoss(*job.model, inputs, targets);
                 }
-                if (!std::isfinite(loss.item<double>()))
-                    throw Error("training diverged at step " + std::to_string(next) +
-                                ": the loss is not finite; lower the learning rate");
+                // Each micro-batch's mean loss over K, summed: the mean over the rank's rows.
                 (loss / double(c.gradAccum)).backward();
                 lossSum += loss.item<double>();
             }
-            if (c.gradClip > 0) {
-                std::vector<at::Tensor> params;
-                for (auto &[n, p] : job.trainable)
-                    params.push_back(p);
-                torch::nn::utils::clip_grad_norm_(params, c.gradClip);
+            // Data-parallel: gradients, the loss, the metrics and the stop requests summed over
+            // the ranks in one go (one process: nothing to do).
+            std::vector<double> sums = {lossSum, stop.stop_requested() ? 1.0 : 0.0};
+            for (auto &[k, v] : metrics)
+                sums.push_back(v);
+            dist::averageGradients(params, sums, "gradients at step " + std::to_string(next));
+            lossSum = sums[0] / double(world);
+            stopAgreed = sums[1] > 0;
+            {
+                size_t i = 2;
+                for (auto &[k, v] : metrics)
+                    v = sums[i++] / double(world);
             }
+            if (!std::isfinite(lossSum))
+                throw Error("training diverged at step " + std::to_string(next) +
+                            ": the loss is not finite; lower the learning rate");
+            if (c.gradClip > 0)
+                torch::nn::utils::clip_grad_norm_(params, c.gradClip);
             optimizer.step();
             step = next;
-            tokens += c.batchSize * batch.seqLen;
+            tokens += global * batch.seqLen;
             lastLoss = lossSum / double(c.gradAccum);
             for (auto &[k, v] : metrics)
                 v /= double(c.gradAccum);
             lastMetrics = metrics;
 
             const double secs = elapsed();
-            if (job.store && (step % std::max<int64_t>(1, c.logEvery) == 0 || step == c.steps || step == firstStep + 1)) {
+            if (job.store && isPrimaryRank() && (step % std::max<int64_t>(1, c.logEvery) == 0 || step == c.steps || step == firstStep + 1)) {
                 std::vector<std::pair<std::string, double>> row = {
                     {"loss", lastLoss}, {"lr", lr}, {"tokens", double(tokens)}, {"seconds", secs}};
                 for (auto &[k, v] : metrics)
@@ -291,7 +328,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
                 s.loss = lastLoss;
                 s.lr = lr;
                 const double runSecs = secs - previousSeconds;
-                s.tokensPerSecond = runSecs > 0 ? double((step - firstStep) * c.batchSize * batch.seqLen) / runSecs : 0;
+                s.tokensPerSecond = runSecs > 0 ? double((step - firstStep) * global * batch.seqLen) / runSecs : 0;
                 s.elapsedSeconds = secs;
                 s.etaSeconds = step > firstStep ? runSecs / double(step - firstStep) * double(c.steps - step) : 0;
                 s.metrics = metrics;
@@ -311,6 +348,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     result.tokens = tokens;
     result.seconds = elapsed();
     result.finalLoss = lastLoss;
+    result.worldSize = world;
     result.checkpoint = (job.checkpointDir / kCheckpoint).string();
     return result;
 }

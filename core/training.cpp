@@ -1,6 +1,7 @@
 // Training settings: dtype and thread resolution, JSON round trip.
 #include "polymoe/training.h"
 
+#include "polymoe/distributed.h"
 #include "polymoe/error.h"
 
 #include <ATen/Parallel.h>
@@ -42,12 +43,11 @@ void validateTrainConfig(const TrainConfig &c)
     constexpr int64_t kMaxTokensPerStep = int64_t(1) << 28, kMaxSteps = int64_t(1) << 40;
     inRange("seq_len", c.seqLen, 2, kMaxSeqLen);
     inRange("batch_size", c.batchSize, 1, kMaxSequences);
-    inRange("grad_accum", c.gradAccum, 1, c.batchSize);
-    if (c.batchSize % c.gradAccum != 0)
-        fail("batch_size " + std::to_string(c.batchSize) + " is not a multiple of grad_accum " + std::to_string(c.gradAccum));
-    if (c.batchSize * c.seqLen > kMaxTokensPerStep) // both are bounded above, so the product cannot overflow
-        fail("batch_size x seq_len = " + std::to_string(c.batchSize * c.seqLen) + " tokens per step, more than " +
-             std::to_string(kMaxTokensPerStep));
+    inRange("grad_accum", c.gradAccum, 1, kMaxSequences);
+    // All three are bounded above, so the product cannot overflow.
+    if (c.batchSize * c.gradAccum * c.seqLen > kMaxTokensPerStep)
+        fail("batch_size x grad_accum x seq_len = " + std::to_string(c.batchSize * c.gradAccum * c.seqLen) +
+             " tokens per process and step, more than " + std::to_string(kMaxTokensPerStep));
     inRange("steps", c.steps, 1, kMaxSteps);
     inRange("warmup_steps", c.warmupSteps, 0, kMaxSteps);
     inRange("log_every", c.logEvery, 1, kMaxSteps);
@@ -71,6 +71,11 @@ void validateTrainConfig(const TrainConfig &c)
     }
     if (!c.languageWeights.empty() && !(total > 0))
         fail("the language weights are all 0: no language to train on");
+}
+
+int64_t sequencesPerStep(const TrainConfig &c)
+{
+    return c.batchSize * c.gradAccum * distributedWorldSize();
 }
 
 double bitsPerUnit(double loss, int64_t tokens, double units)

@@ -9,6 +9,7 @@ build_pkgs=(
   cmake g++ make pkg-config git
   qt6-base-dev libqt6sql6-sqlite libqcustomplot-dev   # Qt 6 Widgets/SQL/Test, QCustomPlot 2.1
   libtorch-dev libopenblas0-openmp                    # LibTorch 1.13 (CPU) and a fast BLAS for it
+  libgloo-dev                                         # Gloo headers for c10d data-parallel training
   libsentencepiece-dev sentencepiece                  # tokenizer plugin and its CLI tools
   libsqlite3-dev nlohmann-json3-dev zlib1g-dev        # project store, JSON, gzip'd man pages
   libpcre2-dev libutf8proc-dev                        # tokenizer.json: Unicode regexes (JIT), normalization

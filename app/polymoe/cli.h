@@ -50,6 +50,7 @@ struct Context {
     std::string progress;   // "bar", "plain", "json", "none"
     std::stop_token stop;   // Ctrl-C requests a stop
     ProgressFn progressFn;  // prints according to `progress`
+    bool quiet = false;     // a data-parallel rank other than 0: rank 0 prints the results
     void print(const nlohmann::json &j, const std::string &text) const; // JSON or text
 };
 
@@ -63,6 +64,9 @@ struct Command {
     int maxPositionals = 0;              // -1: any number
     bool reportsJson = true;             // accepts --json
     std::function<int(const Args &, Context &)> run;
+    // Runs data-parallel when a launcher (polymoe launch, torchrun, srun) starts it as one of
+    // several ranks; every other command refuses to start as a rank.
+    bool dataParallel = false;
 };
 
 // An option's default as shown in --help and applied when the option is absent, from the core

@@ -91,6 +91,8 @@ std::vector<std::string> Args::getList(const std::string &name, const std::vecto
 
 void Context::print(const nlohmann::json &j, const std::string &text) const
 {
+    if (quiet)
+        return;
     if (json) // on one line when progress lines share stdout, so the stream stays one JSON object a line
         std::cout << (progress == "json" ? j.dump() : j.dump(2)) << std::endl;
     else

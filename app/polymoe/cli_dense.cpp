@@ -136,8 +136,8 @@ const std::vector<OptionSpec> kTrainOptions = {
     {"--resume", "", "continue the last unfinished run of this kind from its checkpoint", ""},
     {"--steps", "N", "optimiser steps", ""},
     {"--lr", "LR", "peak learning rate", ""},
-    {"--batch-size", "N", "sequences per step", ""},
-    {"--grad-accum", "N", "micro-batches per step", ""},
+    {"--batch-size", "N", "sequences per micro-batch and process", ""},
+    {"--grad-accum", "K", "micro-batches summed per step (a step: processes x K x batch)", ""},
     {"--seq-len", "N", "tokens per sequence", ""},
     {"--warmup", "N", "warm-up steps", ""},
     {"--checkpoint-every", "N", "steps between checkpoints", ""},
@@ -266,8 +266,9 @@ Register pretrainCmd({"pretrain", "train a dense base model on the project's tex
                       "new-language text (METHOD.md section 9). With --init/--init-model: continued pre-training of\n"
                       "that model on the new languages (the full fine-tuning baseline). The model is saved in the\n"
                       "project's data folder as a Hugging Face folder, then evaluated on held-out text. Ctrl-C stops\n"
-                      "at the next step and keeps a checkpoint; --resume continues it exactly.",
-                      kTrainOptions, 1, 1, true, pretrain});
+                      "at the next step and keeps a checkpoint; --resume continues it exactly. Data-parallel:\n"
+                      "'polymoe launch --nproc N -- pretrain ...', torchrun or srun (README).",
+                      kTrainOptions, 1, 1, true, pretrain, /*dataParallel=*/true});
 Register evalCmd({"eval", "held-out perplexity per language", "PROJECT [--model NAME|DIR]",
                   "Mean next-token cross-entropy on each language's held-out documents, as perplexity, with a\n"
                   "95% interval from a bootstrap over those documents (1,000 resamples): how much the figure\n"

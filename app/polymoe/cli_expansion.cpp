@@ -107,6 +107,7 @@ int train(const Args &a, Context &ctx)
     spec.train.steps = a.getInt("--steps", spec.train.steps);
     spec.train.lr = a.getDouble("--lr", spec.train.lr);
     spec.train.batchSize = a.getInt("--batch-size", spec.train.batchSize);
+    spec.train.gradAccum = a.getInt("--grad-accum", spec.train.gradAccum);
     spec.train.seqLen = a.getInt("--seq-len", spec.train.seqLen);
     spec.train.checkpointEvery = a.getInt("--checkpoint-every", spec.train.checkpointEvery);
     spec.train.threads = a.getInt32("--threads", spec.train.threads, 0, 4096);
@@ -194,13 +195,15 @@ Register trainCmd({"train", "an expansion stage: 1 = new experts and routers on 
                    "lifelong expansion (METHOD.md section 7): the next wave's languages ('corpus add --wave N') are\n"
                    "new, all earlier ones old (for replay, the LPR loss and the classifier's labels alike); the\n"
                    "allocation's N_i - 1 experts join each layer's frozen ones. A layer given no new expert (N_i = 1)\n"
-                   "keeps its router and classifier as they are; stage 2 trains that router on with the others.",
+                   "keeps its router and classifier as they are; stage 2 trains that router on with the others.\n"
+                   "Data-parallel: 'polymoe launch --nproc N -- train ...', torchrun or srun (README).",
                    {{"--stage", "1|2", "which stage", ""},
                     {"--model", "NAME", "input model (stage 1: the dense base, or an expanded model for the next wave; stage 2: the stage-1 model)", ""},
                     {"--allocation", "ID", "stage 1: the allocation (default: the latest)", ""},
                     {"--steps", "N", "optimiser steps (0: automatic)", ""},
                     {"--lr", "LR", "peak learning rate (default 1e-3 stage 1, 1e-2 stage 2)", ""},
-                    {"--batch-size", "N", "sequences per step", fmtDefault(kStage.train.batchSize)},
+                    {"--batch-size", "N", "sequences per micro-batch and process", fmtDefault(kStage.train.batchSize)},
+                    {"--grad-accum", "K", "micro-batches summed per step (a step: processes x K x batch)", fmtDefault(kStage.train.gradAccum)},
                     {"--seq-len", "N", "tokens per sequence", fmtDefault(kStage.train.seqLen)},
                     {"--top-k", "K", "experts per token", fmtDefault(kStage.topK)},
                     {"--balance", "C", "stage 1: balance-loss coefficient", fmtDefault(kStage.balanceCoef)},
@@ -217,7 +220,7 @@ Register trainCmd({"train", "an expansion stage: 1 = new experts and routers on 
                     {"--seed", "N", "data-order seed", fmtDefault(kStage.train.seed)},
                     {"--name", "NAME", "name of the resulting model", ""},
                     {"--resume", "", "continue the last unfinished run of this stage", ""}},
-                   1, 1, true, train});
+                   1, 1, true, train, /*dataParallel=*/true});
 
 } // namespace
 } // namespace polymoe::cli

@@ -3,6 +3,7 @@
 // stderr, failures exit 1, wrong usage 2, cancellation (Ctrl-C) 3.
 #include "cli.h"
 
+#include "polymoe/distributed.h"
 #include "polymoe/error.h"
 
 #include <atomic>
@@ -189,6 +190,17 @@ int runCommand(const Command &cmd, const std::vector<std::string> &argv)
         if (!o.defaultValue.empty() && !o.valueName.empty() && !args.has(o.name))
             args.values[o.name] = o.defaultValue;
 
+    // A rank of a data-parallel run (polymoe launch, torchrun, srun set WORLD_SIZE or SLURM's
+    // variables): join the process group; only rank 0 prints.
+    const DistributedEnv denv = distributedEnvFromEnvironment();
+    if (denv.worldSize > 1 && !cmd.dataParallel)
+        throw UsageError("started as rank " + std::to_string(denv.rank) + " of " + std::to_string(denv.worldSize) +
+                         " (" + (denv.launcher == "slurm" ? "SLURM's variables" : "WORLD_SIZE is set") +
+                         "), but only 'pretrain' and 'train' run data-parallel; start this command once");
+    initDistributed(denv);
+    struct Leave {
+        ~Leave() { shutdownDistributed(); }
+    } leave;
     // Ctrl-C asks the job to stop at its next step; a watcher turns the signal flag into a request.
     std::stop_source stopSource;
     std::signal(SIGINT, onSignal);
@@ -204,6 +216,9 @@ int runCommand(const Command &cmd, const std::vector<std::string> &argv)
         }
     });
     Context ctx;
+    ctx.quiet = distributedRank() > 0;
+    if (ctx.quiet)
+        progress = "none";
     ctx.json = json;
     ctx.progress = json && progress != "json" ? (progress == "bar" ? "none" : progress) : progress;
     if (json && progress == "bar")

@@ -208,9 +208,11 @@ private Q_SLOTS:
             return false;
         };
         QVERIFY(refused([](TrainConfig &c) { c.batchSize = int64_t(1) << 61; c.seqLen = 7; }, "batch_size"));
-        QVERIFY(refused([](TrainConfig &c) { c.batchSize = 1 << 15; c.seqLen = 1 << 15; }, "tokens per step"));
+        QVERIFY(refused([](TrainConfig &c) { c.batchSize = 1 << 15; c.seqLen = 1 << 15; }, "tokens per process and step"));
+        QVERIFY(refused([](TrainConfig &c) { c.batchSize = 1 << 10; c.gradAccum = 1 << 10; c.seqLen = 1 << 10; },
+                        "batch_size x grad_accum x seq_len"));
         QVERIFY(refused([](TrainConfig &c) { c.seqLen = 1; }, "seq_len"));
-        QVERIFY(refused([](TrainConfig &c) { c.gradAccum = 3; }, "multiple of grad_accum"));
+        QVERIFY(refused([](TrainConfig &c) { c.gradAccum = 0; }, "grad_accum"));
         QVERIFY(refused([](TrainConfig &c) { c.steps = 0; }, "steps"));
         QVERIFY(refused([](TrainConfig &c) { c.lr = std::nan(""); }, "lr"));
         QVERIFY(refused([](TrainConfig &c) { c.lr = 0; }, "lr"));

@@ -14,8 +14,8 @@ namespace polymoe {
 struct TrainConfig {
     std::string kind = "pretrain";  // "pretrain", "finetune", "stage1", "stage2"
     int64_t seqLen = 128;           // tokens per sequence
-    int64_t batchSize = 16;         // sequences per optimiser step (per micro-batch x accumulation)
-    int64_t gradAccum = 1;          // micro-batches per step; batchSize must divide by it
+    int64_t batchSize = 16;         // sequences per micro-batch and process
+    int64_t gradAccum = 1;          // micro-batches summed per step: a step sees world x gradAccum x batchSize
     int64_t steps = 800;            // optimiser steps
     double lr = 2e-3;               // peak learning rate
     double minLrRatio = 0.1;        // final learning rate as a share of the peak (cosine floor)
@@ -54,6 +54,7 @@ struct TrainResult {
     std::string dtype;              // what ran: "fp32" or "bf16"
     std::string device;             // where it ran: "cpu" or "cuda:N"
     int threads = 0;
+    int worldSize = 1;              // processes of a data-parallel run
     std::string checkpoint;         // the folder of the last checkpoint
 };
 
@@ -74,11 +75,14 @@ struct PerplexityRow {
 };
 
 // Throws ConfigError naming the first setting out of range: sizes positive and bounded (at most
-// 2^20 sequences of at most 2^20 tokens, 2^28 tokens per step, 2^40 steps), the batch a multiple of
-// the accumulation, every real number finite (learning rate > 0, betas in [0, 1), weight decay and
+// 2^20 sequences of at most 2^20 tokens, 2^20 micro-batches, 2^28 tokens per process and step,
+// 2^40 steps), every real number finite (learning rate > 0, betas in [0, 1), weight decay and
 // clipping >= 0, the cosine floor in [0, 1]), threads 0-4096, language weights finite, >= 0 and not
 // all 0. Run before a run is recorded, so a refused setting leaves nothing behind.
 void validateTrainConfig(const TrainConfig &c);
+
+// Sequences in one optimiser step: batch x accumulation x the data-parallel world size.
+int64_t sequencesPerStep(const TrainConfig &c);
 
 // Bits per character (or per byte) of `tokens` tokens at mean loss `loss` nats covering `units` of
 // text: tokens * loss / ln 2 / units. Unlike per-token perplexity it compares languages and

@@ -1,0 +1,207 @@
+// polymoe launch: a data-parallel run on this machine, started the way torchrun starts one. It runs
+// N copies of this polymoe with RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and
+// MASTER_PORT set (polymoe/distributed.h reads them), watches them, and when one fails names it and
+// ends the others: they leave on their own when c10d loses the rank, and are stopped otherwise.
+#include "cli.h"
+
+#include "polymoe/distributed.h"
+#include "polymoe/error.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+namespace polymoe::cli {
+
+namespace {
+
+// A TCP port nobody listens on now (the kernel picks it); rank 0 binds it a moment later.
+int freePort()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        throw IoError(std::string("launch: cannot open a socket: ") + std::strerror(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0) {
+        const std::string why = std::strerror(errno);
+        ::close(fd);
+        throw IoError("launch: cannot find a free port on 127.0.0.1: " + why);
+    }
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+std::string describeExit(int status)
+{
+    if (WIFEXITED(status))
+        return "exited with status " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) {
+        const int sig = WTERMSIG(status);
+        const char *name = sigabbrev_np(sig);
+        return "was killed by signal " + std::to_string(sig) + (name ? std::string(" (SIG") + name + ")" : "");
+    }
+    return "ended (status " + std::to_string(status) + ")";
+}
+
+int launch(const Args &a, Context &ctx)
+{
+    const int nproc = a.getInt32("--nproc", 2, 1, 1024);
+    const std::string backend = a.get("--backend");
+    if (!backend.empty() && backend != "gloo" && backend != "nccl")
+        throw UsageError("--backend expects gloo or nccl");
+    const double timeout = a.getDouble("--timeout", 60);
+    if (!(timeout > 0) || timeout > 86400)
+        throw UsageError("--timeout expects seconds in (0, 86400]");
+    const std::vector<std::string> &command = a.positionals;
+    // The command must be one that runs data-parallel (the longest matching name, as main does).
+    const Command *target = nullptr;
+    for (const auto &c : registry()) {
+        const std::string joined = [&] {
+            std::string j;
+            for (size_t i = 0; i < command.size() && j.size() < c.name.size(); ++i)
+                j += (j.empty() ? "" : " ") + command[i];
+            return j;
+        }();
+        if (joined == c.name && (!target || c.name.size() > target->name.size()))
+            target = &c;
+    }
+    if (!target || !target->dataParallel)
+        throw UsageError("'" + command[0] + "' does not run data-parallel; launch runs 'pretrain' or 'train' "
+                         "(polymoe launch --nproc N -- train PROJECT --stage 1 ...)");
+    if (!distributedAvailable())
+        throw ConfigError("this polymoe was built without LibTorch's c10d Gloo; it runs in one process only");
+
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec)
+        throw IoError("launch: cannot find this program (/proc/self/exe): " + ec.message());
+    const int port = a.has("--port") ? a.getInt32("--port", 0, 1, 65535) : freePort();
+
+    std::vector<pid_t> pids;
+    for (int r = 0; r < nproc; ++r) {
+        const pid_t pid = ::fork();
+        if (pid < 0)
+            throw IoError(std::string("launch: fork failed: ") + std::strerror(errno));
+        if (pid == 0) {
+            ::setenv("RANK", std::to_string(r).c_str(), 1);
+            ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+            ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+            ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+            ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+            ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+            ::setenv("POLYMOE_DIST_TIMEOUT", fmtDefault(timeout).c_str(), 1);
+            if (!backend.empty())
+                ::setenv("POLYMOE_DIST_BACKEND", backend.c_str(), 1);
+            ::unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+            std::vector<std::string> args{self.string()};
+            args.insert(args.end(), command.begin(), command.end());
+            std::vector<char *> argv;
+            for (auto &s : args)
+                argv.push_back(s.data());
+            argv.push_back(nullptr);
+            ::execv(self.c_str(), argv.data());
+            std::fprintf(stderr, "polymoe launch: cannot start rank %d: %s\n", r, std::strerror(errno));
+            ::_exit(127);
+        }
+        pids.push_back(pid);
+    }
+    if (!ctx.quiet && ctx.progress != "none")
+        std::cerr << "polymoe launch: " << nproc << " ranks of '" << target->name << "' on 127.0.0.1:" << port
+                  << " (pids";
+    for (size_t r = 0; r < pids.size() && ctx.progress != "none"; ++r)
+        std::cerr << (r ? ", " : " ") << pids[r];
+    if (ctx.progress != "none")
+        std::cerr << ")" << std::endl;
+
+    // Watch: a failed rank is named at once; the others get a grace period to leave on their own
+    // (c10d tells them the rank is gone), then SIGTERM, then SIGKILL.
+    using clock = std::chrono::steady_clock;
+    std::vector<int> status(pids.size(), -1);
+    size_t running = pids.size();
+    int firstFailure = -1;
+    clock::time_point failedAt{};
+    bool forwardedStop = false, sentTerm = false, sentKill = false;
+    while (running > 0) {
+        for (size_t r = 0; r < pids.size(); ++r) {
+            if (status[r] != -1)
+                continue;
+            int st = 0;
+            const pid_t got = ::waitpid(pids[r], &st, WNOHANG);
+            if (got != pids[r])
+                continue;
+            status[r] = st;
+            --running;
+            const bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+            const bool cancelled = WIFEXITED(st) && WEXITSTATUS(st) == kExitCancelled;
+            if (!ok && !cancelled && firstFailure < 0) {
+                firstFailure = int(r);
+                failedAt = clock::now();
+                std::cerr << "polymoe launch: rank " << r << " (pid " << pids[r] << ") " << describeExit(st)
+                          << "; ending the other ranks" << std::endl;
+            }
+        }
+        if (ctx.stop.stop_requested() && !forwardedStop) {
+            forwardedStop = true; // Ctrl-C or SIGTERM: every rank stops after the same step
+            for (size_t r = 0; r < pids.size(); ++r)
+                if (status[r] == -1)
+                    ::kill(pids[r], SIGTERM);
+        }
+        if (firstFailure >= 0 && running > 0) {
+            const auto waited = clock::now() - failedAt;
+            if (!sentTerm && waited > std::chrono::seconds(10)) {
+                sentTerm = true;
+                for (size_t r = 0; r < pids.size(); ++r)
+                    if (status[r] == -1)
+                        ::kill(pids[r], SIGTERM);
+            }
+            if (!sentKill && waited > std::chrono::seconds(15)) {
+                sentKill = true;
+                for (size_t r = 0; r < pids.size(); ++r)
+                    if (status[r] == -1)
+                        ::kill(pids[r], SIGKILL);
+            }
+        }
+        if (running > 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (firstFailure >= 0) {
+        const int st = status[size_t(firstFailure)];
+        return WIFEXITED(st) ? WEXITSTATUS(st) : kExitError;
+    }
+    for (int st : status)
+        if (WIFEXITED(st) && WEXITSTATUS(st) == kExitCancelled)
+            return kExitCancelled;
+    return kExitOk;
+}
+
+Register launchCmd({"launch", "run 'pretrain' or 'train' data-parallel in N processes on this machine",
+                    "--nproc N [--backend gloo|nccl] -- pretrain|train PROJECT ...",
+                    "Starts N ranks of the command, as 'torchrun --nproc-per-node N --no-python polymoe ...' would,\n"
+                    "over LibTorch's c10d (Gloo) on 127.0.0.1. Each step's global batch is N x --grad-accum x\n"
+                    "--batch-size sequences; each rank reads its own share; rank 0 alone writes the project, the\n"
+                    "checkpoints and the model. A rank that fails is named, and the others end within the\n"
+                    "timeout; the last checkpoint stays valid and the same launch with --resume continues it.\n"
+                    "Several machines: torchrun or srun (README, 'Data-parallel training').",
+                    {{"--nproc", "N", "processes (ranks)", "2"},
+                     {"--backend", "NAME", "gloo (CPU and CUDA tensors); nccl is not wired in yet", ""},
+                     {"--port", "P", "rendezvous port on 127.0.0.1 (default: a free one)", ""},
+                     {"--timeout", "S", "seconds a rendezvous or a collective may wait for a rank", "60"}},
+                    1, -1, false, launch});
+
+} // namespace
+
+} // namespace polymoe::cli

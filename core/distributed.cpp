@@ -1,0 +1,381 @@
+// The process group of a data-parallel run and its collectives (polymoe/distributed.h,
+// distributed_ops.h): c10d's TCPStore for the rendezvous and ProcessGroupGloo for the sums. Nothing
+// here is home-made communication; this file only finds the ranks, wraps c10d's errors in messages
+// that name the rank, and packs gradients into buckets.
+#include "polymoe/distributed.h"
+
+#include "distributed_ops.h"
+#include "polymoe/error.h"
+
+#include <ATen/ATen.h>
+
+#if POLYMOE_HAVE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+
+namespace polymoe {
+
+namespace {
+
+int64_t parseInteger(const std::string &name, const std::string &value, int64_t lo, int64_t hi)
+{
+    int64_t v = 0;
+    const char *end = value.data() + value.size();
+    const auto [p, ec] = std::from_chars(value.data(), end, v);
+    if (ec != std::errc() || p != end || value.empty())
+        throw ConfigError("environment variable " + name + "='" + value + "' is not a whole number");
+    if (v < lo || v > hi)
+        throw ConfigError("environment variable " + name + "=" + value + " is out of range (" + std::to_string(lo) +
+                          "-" + std::to_string(hi) + ")");
+    return v;
+}
+
+// SLURM writes counts like "2(x3)" (2 tasks on each of 3 nodes): the leading number.
+std::string leadingCount(const std::string &v)
+{
+    size_t n = 0;
+    while (n < v.size() && v[n] >= '0' && v[n] <= '9')
+        ++n;
+    return v.substr(0, n);
+}
+
+struct Group {
+    int rank = 0, world = 1;
+    double timeout = 60;
+#if POLYMOE_HAVE_C10D_GLOO
+    c10::intrusive_ptr<c10d::Store> store;
+    c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+#endif
+};
+Group &group()
+{
+    static Group g;
+    return g;
+}
+
+std::string whoFailed(const std::string &what, const std::string &cause)
+{
+    const Group &g = group();
+    const std::string others = g.world == 2 ? "rank " + std::to_string(1 - g.rank) : "another rank";
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%g", g.timeout);
+    return "rank " + std::to_string(g.rank) + " of " + std::to_string(g.world) + ": " + what + " failed: " + others +
+           " stopped (it died, was killed, or did not answer within " + secs +
+           " s, POLYMOE_DIST_TIMEOUT); the last checkpoint stays valid and the run resumes with --resume (c10d: " +
+           cause + ")";
+}
+
+} // namespace
+
+std::string firstSlurmHost(const std::string &nodelist)
+{
+    // The first item: up to a comma outside brackets.
+    size_t end = 0;
+    int depth = 0;
+    for (; end < nodelist.size(); ++end) {
+        if (nodelist[end] == '[')
+            ++depth;
+        else if (nodelist[end] == ']')
+            --depth;
+        else if (nodelist[end] == ',' && depth == 0)
+            break;
+    }
+    const std::string item = nodelist.substr(0, end);
+    const size_t open = item.find('[');
+    if (open == std::string::npos)
+        return item;
+    // prefix[003-005,010]suffix -> prefix003suffix: the first number of the range, its zeros kept.
+    const size_t close = item.find(']', open);
+    const std::string inside = item.substr(open + 1, (close == std::string::npos ? item.size() : close) - open - 1);
+    size_t n = 0;
+    while (n < inside.size() && inside[n] != '-' && inside[n] != ',')
+        ++n;
+    return item.substr(0, open) + inside.substr(0, n) + (close == std::string::npos ? "" : item.substr(close + 1));
+}
+
+DistributedEnv distributedEnvFrom(const EnvLookup &get)
+{
+    DistributedEnv e;
+    auto intVar = [&](const std::string &name, int64_t lo, int64_t hi) -> std::optional<int64_t> {
+        const auto v = get(name);
+        if (!v)
+            return std::nullopt;
+        return parseInteger(name, *v, lo, hi);
+    };
+    constexpr int64_t kMaxWorld = 1 << 20;
+    if (const auto world = intVar("WORLD_SIZE", 1, kMaxWorld)) {
+        e.worldSize = int(*world);
+        const auto rank = intVar("RANK", 0, kMaxWorld - 1);
+        if (!rank && e.worldSize > 1)
+            throw ConfigError("environment variable WORLD_SIZE=" + std::to_string(e.worldSize) + " is set but RANK is not");
+        e.rank = int(rank.value_or(0));
+        e.localRank = int(intVar("LOCAL_RANK", 0, kMaxWorld - 1).value_or(e.rank));
+        e.localWorldSize = int(intVar("LOCAL_WORLD_SIZE", 1, kMaxWorld).value_or(e.worldSize));
+        e.launcher = get("TORCHELASTIC_RUN_ID") ? "torchrun" : "env";
+        if (const auto a = get("MASTER_ADDR"))
+            e.masterAddr = *a;
+        e.masterPort = int(intVar("MASTER_PORT", 1, 65535).value_or(e.masterPort));
+    } else if (const auto tasks = get("SLURM_STEP_NUM_TASKS") ? get("SLURM_STEP_NUM_TASKS") : get("SLURM_NTASKS")) {
+        const char *worldName = get("SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS";
+        e.worldSize = int(parseInteger(worldName, leadingCount(*tasks).empty() ? *tasks : leadingCount(*tasks), 1, kMaxWorld));
+        e.rank = int(intVar("SLURM_PROCID", 0, kMaxWorld - 1).value_or(0));
+        e.localRank = int(intVar("SLURM_LOCALID", 0, kMaxWorld - 1).value_or(0));
+        if (const auto per = get("SLURM_NTASKS_PER_NODE"))
+            e.localWorldSize = int(parseInteger("SLURM_NTASKS_PER_NODE", leadingCount(*per).empty() ? *per : leadingCount(*per), 1, kMaxWorld));
+        else
+            e.localWorldSize = e.worldSize;
+        e.launcher = "slurm";
+        if (const auto a = get("MASTER_ADDR"))
+            e.masterAddr = *a;
+        else if (const auto nodes = get("SLURM_STEP_NODELIST") ? get("SLURM_STEP_NODELIST") : get("SLURM_JOB_NODELIST"))
+            e.masterAddr = firstSlurmHost(*nodes);
+        // One port per job, so that two jobs sharing a node do not meet.
+        const int64_t job = intVar("SLURM_JOB_ID", 0, std::numeric_limits<int64_t>::max()).value_or(0);
+        e.masterPort = int(intVar("MASTER_PORT", 1, 65535).value_or(29500 + job % 1000));
+    }
+    if (e.rank >= e.worldSize)
+        throw ConfigError("rank " + std::to_string(e.rank) + " is not below the world size " + std::to_string(e.worldSize));
+    if (e.localRank >= e.localWorldSize && e.worldSize > 1)
+        throw ConfigError("local rank " + std::to_string(e.localRank) + " is not below the local world size " +
+                          std::to_string(e.localWorldSize));
+    if (e.masterAddr.empty())
+        throw ConfigError("environment variable MASTER_ADDR is empty");
+    if (const auto v = get("TORCHELASTIC_USE_AGENT_STORE"))
+        e.agentStore = *v == "True" || *v == "true" || *v == "1";
+    e.restartCount = int(intVar("TORCHELASTIC_RESTART_COUNT", 0, 1 << 30).value_or(0));
+    if (const auto b = get("POLYMOE_DIST_BACKEND"))
+        e.backend = *b;
+    if (const auto t = get("POLYMOE_DIST_TIMEOUT")) {
+        char *end = nullptr;
+        const double secs = std::strtod(t->c_str(), &end);
+        if (t->empty() || *end != '\0' || !std::isfinite(secs) || secs <= 0 || secs > 86400)
+            throw ConfigError("environment variable POLYMOE_DIST_TIMEOUT='" + *t + "' must be seconds in (0, 86400]");
+        e.timeoutSeconds = secs;
+    }
+    return e;
+}
+
+DistributedEnv distributedEnvFromEnvironment()
+{
+    return distributedEnvFrom([](const std::string &name) -> std::optional<std::string> {
+        if (const char *v = std::getenv(name.c_str()))
+            return std::string(v);
+        return std::nullopt;
+    });
+}
+
+bool distributedAvailable()
+{
+    return POLYMOE_HAVE_C10D_GLOO != 0;
+}
+
+int distributedRank() { return group().rank; }
+int distributedWorldSize() { return group().world; }
+double distributedTimeoutSeconds() { return group().timeout; }
+
+void initDistributed(const DistributedEnv &env)
+{
+    Group &g = group();
+    if (env.worldSize <= 1)
+        return;
+    if (g.world > 1)
+        throw ConfigError("the process group is already joined");
+    const std::string backend = env.backend.empty() ? "gloo" : env.backend;
+    if (backend != "gloo") {
+        if (backend == "nccl")
+            throw ConfigError("backend nccl: this build's data-parallel runs use Gloo (CPU and CUDA tensors); "
+                              "NCCL is not wired in yet, give POLYMOE_DIST_BACKEND=gloo or leave it unset");
+        throw ConfigError("backend must be gloo or nccl, not '" + backend + "'");
+    }
+#if POLYMOE_HAVE_C10D_GLOO
+    const auto timeout = std::chrono::milliseconds(int64_t(env.timeoutSeconds * 1000));
+    const std::string where = env.masterAddr + ":" + std::to_string(env.masterPort);
+    g.rank = env.rank;
+    g.world = env.worldSize;
+    g.timeout = env.timeoutSeconds;
+    try {
+        c10d::TCPStoreOptions so;
+        so.port = uint16_t(env.masterPort);
+        so.isServer = env.rank == 0 && !env.agentStore;
+        if (!env.agentStore)
+            so.numWorkers = size_t(env.worldSize);
+        so.waitWorkers = !env.agentStore;
+        so.timeout = timeout;
+        auto tcp = c10::make_intrusive<c10d::TCPStore>(env.masterAddr, so);
+        g.store = c10::make_intrusive<c10d::PrefixStore>("polymoe/" + std::to_string(env.restartCount), tcp);
+        auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+        const char *ifname = std::getenv("GLOO_SOCKET_IFNAME");
+        const bool loopback = env.masterAddr == "127.0.0.1" || env.masterAddr == "localhost" || env.masterAddr == "::1";
+        if (ifname && *ifname)
+            opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+        else if (loopback)
+            opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+        else
+            opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+        opts->threads = 2;
+        g.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g.store, env.rank, env.worldSize, opts);
+    } catch (const std::exception &e) {
+        g = Group{};
+        std::string cause = e.what();
+        if (const auto nl = cause.find('\n'); nl != std::string::npos)
+            cause = cause.substr(0, nl);
+        throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) +
+                    ": the rendezvous at " + where + " failed (" + cause + "); every rank must start within " +
+                    std::to_string(int(env.timeoutSeconds)) + " s (POLYMOE_DIST_TIMEOUT) with the same MASTER_ADDR, "
+                    "MASTER_PORT and WORLD_SIZE");
+    }
+#else
+    throw ConfigError("this polymoe was built without LibTorch's c10d Gloo (libgloo-dev and Debian's libtorch-dev); "
+                      "it runs in one process only");
+#endif
+}
+
+void shutdownDistributed()
+{
+    group() = Group{};
+}
+
+namespace dist {
+
+namespace {
+
+#if POLYMOE_HAVE_C10D_GLOO
+template <typename Start>
+void waitFor(const std::string &what, Start start)
+{
+    try {
+        auto work = start();
+        work->wait();
+    } catch (const Error &) {
+        throw;
+    } catch (const std::exception &e) {
+        std::string cause = e.what();
+        if (const auto nl = cause.find('\n'); nl != std::string::npos)
+            cause = cause.substr(0, nl);
+        throw Error(whoFailed(what, cause));
+    }
+}
+#endif
+
+} // namespace
+
+void allReduceSum(std::vector<at::Tensor> &tensors, const std::string &what)
+{
+    if (group().world <= 1 || tensors.empty())
+        return;
+#if POLYMOE_HAVE_C10D_GLOO
+    for (auto &t : tensors) {
+        std::vector<at::Tensor> one{t};
+        waitFor("the sum of " + what, [&] { return group().pg->allreduce(one); });
+    }
+#endif
+}
+
+void broadcastFromPrimary(std::vector<at::Tensor> &tensors, const std::string &what)
+{
+    if (group().world <= 1 || tensors.empty())
+        return;
+#if POLYMOE_HAVE_C10D_GLOO
+    for (auto &t : tensors) {
+        std::vector<at::Tensor> one{t};
+        waitFor("rank 0's " + what, [&] { return group().pg->broadcast(one); });
+    }
+#endif
+}
+
+int64_t decideOnPrimary(const std::function<int64_t()> &decide, const std::string &what)
+{
+    if (group().world <= 1)
+        return decide();
+    at::Tensor message = at::zeros({2}, at::kLong); // value, ok
+    if (group().rank == 0) {
+        try {
+            message[0] = decide();
+            message[1] = 1;
+        } catch (...) {
+            std::vector<at::Tensor> t{message};
+            try {
+                broadcastFromPrimary(t, what);
+            } catch (...) {
+            }
+            throw;
+        }
+    }
+    std::vector<at::Tensor> t{message};
+    broadcastFromPrimary(t, what);
+    if (message[1].item<int64_t>() == 0)
+        throw Error("rank " + std::to_string(group().rank) + ": rank 0 stopped while deciding " + what +
+                    "; see its message");
+    return message[0].item<int64_t>();
+}
+
+void averageGradients(const std::vector<at::Tensor> &params, std::vector<double> &extra, const std::string &what)
+{
+    const int world = group().world;
+    if (world <= 1 || params.empty())
+        return;
+    // The small sums first: extra values, then one "had a gradient" flag per parameter.
+    at::Tensor small = at::zeros({int64_t(extra.size() + params.size())}, at::kDouble);
+    auto acc = small.accessor<double, 1>();
+    for (size_t i = 0; i < extra.size(); ++i)
+        acc[int64_t(i)] = extra[i];
+    std::vector<at::Tensor> grads;
+    for (size_t i = 0; i < params.size(); ++i) {
+        at::Tensor p = params[i];
+        const bool had = p.grad().defined();
+        acc[int64_t(extra.size() + i)] = had ? 1 : 0;
+        if (!had)
+            p.mutable_grad() = at::zeros_like(p);
+        grads.push_back(p.grad());
+    }
+    // Buckets of about 25 MB in reverse order (the order backward produces them), one dtype and
+    // device each: one flat sum per bucket.
+    constexpr int64_t kBucketBytes = 25 << 20;
+    std::vector<at::Tensor> bucket;
+    int64_t bytes = 0;
+    auto flush = [&] {
+        if (bucket.empty())
+            return;
+        std::vector<at::Tensor> flat;
+        for (const auto &g : bucket)
+            flat.push_back(g.reshape({-1}));
+        std::vector<at::Tensor> sum{at::cat(flat)};
+        allReduceSum(sum, what);
+        sum[0].div_(double(world));
+        int64_t offset = 0;
+        for (auto &g : bucket) {
+            g.copy_(sum[0].slice(0, offset, offset + g.numel()).view_as(g));
+            offset += g.numel();
+        }
+        bucket.clear();
+        bytes = 0;
+    };
+    for (auto it = grads.rbegin(); it != grads.rend(); ++it) {
+        if (!bucket.empty() && (bucket.front().scalar_type() != it->scalar_type() ||
+                                bucket.front().device() != it->device() || bytes >= kBucketBytes))
+            flush();
+        bucket.push_back(*it);
+        bytes += it->numel() * int64_t(it->element_size());
+    }
+    flush();
+    std::vector<at::Tensor> s{small};
+    allReduceSum(s, what);
+    for (size_t i = 0; i < extra.size(); ++i)
+        extra[i] = acc[int64_t(i)];
+    for (size_t i = 0; i < params.size(); ++i)
+        if (acc[int64_t(extra.size() + i)] == 0) {
+            at::Tensor p = params[i];
+            p.mutable_grad() = at::Tensor(); // no rank reached it: no gradient, as in one process
+        }
+}
+
+} // namespace dist
+
+} // namespace polymoe

@@ -1,0 +1,307 @@
+// Data-parallel training over c10d Gloo on 127.0.0.1, with the real CLI as separate processes: two
+// ranks give the weights of one process with the same global batch (pre-training and stage 1), a
+// rank killed with SIGKILL ends the other with a message naming it within the timeout, a run
+// stopped and resumed with two ranks ends where an uninterrupted one does, only rank 0 writes; and
+// the launcher variables (torchrun, SLURM) read as documented.
+#include "common/tiny_training_project.h"
+#include "polymoe/distributed.h"
+#include "polymoe/error.h"
+#include "polymoe/project_store.h"
+#include "safetensors.h"
+
+#include <ATen/ATen.h>
+
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <csignal>
+#include <fstream>
+
+using namespace polymoe;
+
+class TestDistributed : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_project, m_recipe;
+
+    struct Result {
+        int code = -1;
+        QByteArray out, err;
+    };
+
+    static QString binary() { return QStringLiteral(POLYMOE_BINARY_DIR "/bin/polymoe"); }
+
+    Result run(const QStringList &args, const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment(),
+               int timeoutMs = 240000)
+    {
+        QProcess p;
+        p.setProcessEnvironment(env);
+        p.setWorkingDirectory(m_dir.path());
+        p.start(binary(), args);
+        if (!p.waitForFinished(timeoutMs)) {
+            p.kill();
+            p.waitForFinished();
+        }
+        return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
+                p.readAllStandardError()};
+    }
+
+    static QJsonObject json(const Result &r)
+    {
+        QJsonParseError e;
+        auto doc = QJsonDocument::fromJson(r.out, &e);
+        if (e.error != QJsonParseError::NoError)
+            qWarning() << "not JSON:" << r.out.left(400) << r.err.left(800);
+        return doc.object();
+    }
+
+    // The largest absolute difference between two model folders' tensors (all names must match).
+    static double maxDifference(const QString &dirA, const QString &dirB)
+    {
+        SafetensorsFile a((dirA + "/model.safetensors").toStdString()), b((dirB + "/model.safetensors").toStdString());
+        if (a.names() != b.names())
+            return 1e9;
+        double worst = 0;
+        for (const auto &n : a.names())
+            worst = std::max(worst, (a.tensor(n).to(at::kDouble) - b.tensor(n).to(at::kDouble)).abs().max().item<double>());
+        return worst;
+    }
+
+    // Whether two folders' weights differ at all (the runs must have trained something).
+    static bool differs(const QString &dirA, const QString &dirB) { return maxDifference(dirA, dirB) > 1e-5; }
+
+    QString modelDir(const QString &name) const
+    {
+        const auto store = ProjectStore::open(m_project.toStdString(), true);
+        const auto m = store.model(name.toStdString());
+        return m ? QString::fromStdString(store.modelPath(*m).string()) : QString();
+    }
+
+    QStringList pretrainArgs(const QString &name, int batch, int accum, int steps = 4) const
+    {
+        return {"pretrain", m_project, "--recipe", m_recipe, "--name", name, "--steps", QString::number(steps),
+                "--batch-size", QString::number(batch), "--grad-accum", QString::number(accum), "--threads", "1",
+                "--json", "--progress", "none"};
+    }
+
+    std::vector<RunRecord> runs() const { return ProjectStore::open(m_project.toStdString(), true).runs(); }
+    int runCount() const { return int(runs().size()); }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY2(QFileInfo::exists(binary()), qPrintable(binary()));
+        if (!distributedAvailable())
+            QSKIP("this build has no c10d Gloo (libgloo-dev with Debian's libtorch-dev)");
+        m_project = m_dir.filePath("dist.polymoe");
+        test::makeTinyTrainingProject(m_project.toStdString());
+        // A recipe for a fresh model: the tiny project's shape, warm-up and clipping on, so the
+        // comparison covers the whole update.
+        m_recipe = m_dir.filePath("tiny.json");
+        std::ofstream(m_recipe.toStdString()) << R"({"model": {"model_type": "llama", "hidden_size": 32,
+            "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "rms_norm_eps": 1e-5, "max_position_embeddings": 64, "tie_word_embeddings": false},
+            "train": {"seq_len": 32, "lr": 0.003, "warmup_steps": 2, "dtype": "fp32", "log_every": 1,
+                      "checkpoint_every": 2, "eval_tokens": 256, "seed": 3}})";
+    }
+
+    // torchrun's and SLURM's variables, as polymoe/distributed.h documents them.
+    void launcherVariables()
+    {
+        auto from = [](std::map<std::string, std::string> vars) {
+            return distributedEnvFrom([vars](const std::string &n) -> std::optional<std::string> {
+                const auto it = vars.find(n);
+                return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
+            });
+        };
+        const auto one = from({});
+        QCOMPARE(one.worldSize, 1);
+        QVERIFY(one.launcher.empty());
+        const auto tr = from({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"},
+                              {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "29411"}, {"TORCHELASTIC_RUN_ID", "x"},
+                              {"TORCHELASTIC_USE_AGENT_STORE", "True"}, {"TORCHELASTIC_RESTART_COUNT", "2"}});
+        QCOMPARE(tr.rank, 3);
+        QCOMPARE(tr.worldSize, 8);
+        QCOMPARE(tr.localRank, 1);
+        QCOMPARE(tr.localWorldSize, 2);
+        QCOMPARE(tr.masterAddr, std::string("node7"));
+        QCOMPARE(tr.masterPort, 29411);
+        QCOMPARE(tr.launcher, std::string("torchrun"));
+        QVERIFY(tr.agentStore);
+        QCOMPARE(tr.restartCount, 2);
+        // SLURM: srun's step variables; the master is the node list's first host; the port follows the job.
+        const auto sl = from({{"SLURM_PROCID", "5"}, {"SLURM_STEP_NUM_TASKS", "6"}, {"SLURM_NTASKS", "12"},
+                              {"SLURM_LOCALID", "2"}, {"SLURM_NTASKS_PER_NODE", "3(x2)"},
+                              {"SLURM_JOB_NODELIST", "gpu[007-009,012],cpu1"}, {"SLURM_JOB_ID", "123456"}});
+        QCOMPARE(sl.rank, 5);
+        QCOMPARE(sl.worldSize, 6);
+        QCOMPARE(sl.localRank, 2);
+        QCOMPARE(sl.localWorldSize, 3);
+        QCOMPARE(sl.masterAddr, std::string("gpu007"));
+        QCOMPARE(sl.masterPort, 29500 + 456);
+        QCOMPARE(sl.launcher, std::string("slurm"));
+        QCOMPARE(firstSlurmHost("a1,b2"), std::string("a1"));
+        QCOMPARE(firstSlurmHost("n[10-11]-ib"), std::string("n10-ib"));
+        QCOMPARE(firstSlurmHost("single"), std::string("single"));
+        // Bad values are refused by name.
+        const auto refused = [&](std::map<std::string, std::string> vars, const char *word) {
+            try {
+                from(vars);
+            } catch (const ConfigError &e) {
+                return QString(e.what()).contains(word);
+            }
+            return false;
+        };
+        QVERIFY(refused({{"WORLD_SIZE", "2"}, {"RANK", "2"}}, "rank 2"));
+        QVERIFY(refused({{"WORLD_SIZE", "two"}, {"RANK", "0"}}, "WORLD_SIZE"));
+        QVERIFY(refused({{"WORLD_SIZE", "2"}}, "RANK"));
+        QVERIFY(refused({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_PORT", "70000"}}, "MASTER_PORT"));
+        QVERIFY(refused({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"POLYMOE_DIST_TIMEOUT", "nan"}}, "POLYMOE_DIST_TIMEOUT"));
+    }
+
+    // Two ranks with batch B read rows [0, B) and [B, 2B) of each global batch: one process with
+    // batch B and accumulation 2 reads the same micro-batches, and one with batch 2B the same rows
+    // in one piece. All three end with the same weights.
+    void twoRanksEqualOneProcessPretraining()
+    {
+        const int before = runCount();
+        auto two = run(QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("two", 2, 1));
+        QVERIFY2(two.code == 0, two.err.constData());
+        QCOMPARE(json(two)["steps"].toInt(), 4);
+        QCOMPARE(json(two)["tokens"].toInt(), 4 * 4 * 32); // the global batch: 2 ranks x 2 sequences
+        // Rank 0 alone wrote: one run row and one model more, and rank 1 printed no result.
+        QCOMPARE(runCount(), before + 1);
+        QCOMPARE(two.out.count("\"run_id\""), 1);
+
+        auto accum = run(pretrainArgs("accum", 2, 2));
+        QVERIFY2(accum.code == 0, accum.err.constData());
+        auto whole = run(pretrainArgs("whole", 4, 1));
+        QVERIFY2(whole.code == 0, whole.err.constData());
+        auto shorter = run(pretrainArgs("half", 2, 1)); // half the global batch: other weights
+        QVERIFY2(shorter.code == 0, shorter.err.constData());
+
+        const double dAccum = maxDifference(modelDir("two"), modelDir("accum"));
+        const double dWhole = maxDifference(modelDir("two"), modelDir("whole"));
+        QVERIFY2(dAccum < 1e-6, qPrintable(QString::number(dAccum)));
+        QVERIFY2(dWhole < 1e-5, qPrintable(QString::number(dWhole)));
+        QVERIFY(differs(modelDir("two"), modelDir("half")));
+    }
+
+    // Stage 1 (new experts and routers, LM + balance loss; the frozen rest untouched): two ranks
+    // equal one process that accumulates the same micro-batches.
+    void twoRanksEqualOneProcessStage1()
+    {
+        const QStringList common = {"train", m_project, "--stage", "1", "--model", "base", "--steps", "3",
+                                    "--batch-size", "2", "--seq-len", "32", "--threads", "1", "--json",
+                                    "--progress", "none", "--stats-every", "2"};
+        auto two = run(QStringList{"launch", "--nproc", "2", "--"} + common + QStringList{"--name", "s1-two"});
+        QVERIFY2(two.code == 0, two.err.constData());
+        auto one = run(common + QStringList{"--grad-accum", "2", "--name", "s1-one"});
+        QVERIFY2(one.code == 0, one.err.constData());
+        const double d = maxDifference(modelDir("s1-two"), modelDir("s1-one"));
+        QVERIFY2(d < 1e-6, qPrintable(QString::number(d)));
+        QVERIFY(json(two)["steps"].toInt() == 3);
+    }
+
+    // Stopped (SIGTERM to the launcher) after a few steps, then resumed with two ranks: the weights
+    // of an uninterrupted two-rank run.
+    void stoppedAndResumedEqualsUninterrupted()
+    {
+        // Long enough (400 steps of a few ms) for the signal to land mid-run.
+        const QStringList every = {"--checkpoint-every", "50"};
+        auto straight = run(QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("straight", 2, 1, 400) + every);
+        QVERIFY2(straight.code == 0, straight.err.constData());
+
+        QProcess p;
+        p.setWorkingDirectory(m_dir.path());
+        QStringList args = QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("resumed", 2, 1, 400) + every;
+        args.replace(args.indexOf("none"), "json"); // one JSON line per step (rank 0)
+        p.start(binary(), args);
+        QVERIFY(p.waitForStarted());
+        QByteArray seen;
+        QTRY_VERIFY_WITH_TIMEOUT((seen += p.readAllStandardOutput()).contains("\"event\":\"train\""), 120000);
+        ::kill(pid_t(p.processId()), SIGTERM);
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 3);
+        const auto stopped = runs().back();
+        QCOMPARE(stopped.status, std::string("cancelled"));
+        auto resumed = run(QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("resumed", 2, 1, 400) + every +
+                           QStringList{"--resume"});
+        QVERIFY2(resumed.code == 0, resumed.err.constData());
+        const double d = maxDifference(modelDir("straight"), modelDir("resumed"));
+        QVERIFY2(d < 1e-6, qPrintable(QString::number(d)));
+        QCOMPARE(json(resumed)["steps"].toInt(), 400);
+    }
+
+    // Rank 1 killed with SIGKILL mid-run (started as torchrun starts ranks): rank 0 exits non-zero
+    // within the timeout with a message that names rank 1, and the run is recorded as failed.
+    void aKilledRankEndsTheOther()
+    {
+        auto env = QProcessEnvironment::systemEnvironment();
+        env.insert("WORLD_SIZE", "2");
+        env.insert("MASTER_ADDR", "127.0.0.1");
+        env.insert("MASTER_PORT", QString::number(29000 + (QCoreApplication::applicationPid() % 900)));
+        env.insert("POLYMOE_DIST_TIMEOUT", "20");
+        QProcess ranks[2];
+        for (int r = 0; r < 2; ++r) {
+            auto e = env;
+            e.insert("RANK", QString::number(r));
+            ranks[r].setProcessEnvironment(e);
+            ranks[r].setWorkingDirectory(m_dir.path());
+            QStringList args = pretrainArgs("killed", 2, 1, 100000);
+            args.replace(args.indexOf("none"), "json");
+            ranks[r].start(binary(), args);
+            QVERIFY(ranks[r].waitForStarted());
+        }
+        QByteArray seen;
+        QTRY_VERIFY_WITH_TIMEOUT((seen += ranks[0].readAllStandardOutput()).contains("\"step\":2"), 120000);
+        ::kill(pid_t(ranks[1].processId()), SIGKILL);
+        QElapsedTimer t;
+        t.start();
+        QVERIFY2(ranks[0].waitForFinished(45000), "rank 0 did not end after rank 1 was killed");
+        qInfo() << "rank 0 ended" << t.elapsed() << "ms after rank 1 was killed";
+        ranks[1].waitForFinished(5000);
+        QVERIFY(ranks[0].exitCode() != 0);
+        const QByteArray err = ranks[0].readAllStandardError();
+        QVERIFY2(err.contains("rank 0 of 2") && err.contains("rank 1 stopped"), err.constData());
+        bool failed = false;
+        for (const auto &r : runs())
+            failed = failed || (r.status == "failed" && r.message.find("rank 1") != std::string::npos);
+        QVERIFY(failed);
+    }
+
+    // Rank 0 alone, its peer never started: the rendezvous times out with a clear message; a
+    // command that does not run data-parallel refuses to start as a rank.
+    void rendezvousTimeoutAndRefusals()
+    {
+        auto env = QProcessEnvironment::systemEnvironment();
+        env.insert("WORLD_SIZE", "2");
+        env.insert("RANK", "0");
+        env.insert("MASTER_ADDR", "127.0.0.1");
+        env.insert("MASTER_PORT", QString::number(29000 + (QCoreApplication::applicationPid() + 450) % 900));
+        env.insert("POLYMOE_DIST_TIMEOUT", "3");
+        QElapsedTimer t;
+        t.start();
+        auto alone = run(pretrainArgs("alone", 2, 1), env, 60000);
+        QCOMPARE(alone.code, 1);
+        QVERIFY2(alone.err.contains("rendezvous") && alone.err.contains("rank 0 of 2"), alone.err.constData());
+        QVERIFY2(t.elapsed() < 30000, qPrintable(QString::number(t.elapsed())));
+
+        auto ev = run({"eval", m_project}, env, 60000);
+        QCOMPARE(ev.code, 2);
+        QVERIFY2(ev.err.contains("data-parallel"), ev.err.constData());
+        auto notTraining = run({"launch", "--nproc", "2", "--", "eval", m_project});
+        QCOMPARE(notTraining.code, 2);
+        QVERIFY(notTraining.err.contains("does not run data-parallel"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestDistributed)
+#include "tst_distributed.moc"
