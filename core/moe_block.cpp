@@ -210,4 +210,22 @@ at::Tensor MoeBlockImpl::forwardMasked(const at::Tensor &h)
     return out.view(h.sizes());
 }
 
+std::vector<at::Tensor> MoeBlockImpl::tensorsForLosses() const
+{
+    std::vector<at::Tensor> out{m_last.routing.logits, m_last.routing.probs};
+    if (m_last.classifierLogits.defined())
+        out.push_back(m_last.classifierLogits);
+    return out;
+}
+
+void MoeBlockImpl::adoptTensorsForLosses(const std::vector<at::Tensor> &t)
+{
+    TORCH_CHECK(t.size() == (m_last.classifierLogits.defined() ? 3u : 2u), "MoE block: ", t.size(),
+                " tensors for the losses, not what the last forward kept");
+    m_last.routing.logits = t[0];
+    m_last.routing.probs = t[1];
+    if (t.size() > 2)
+        m_last.classifierLogits = t[2];
+}
+
 } // namespace polymoe

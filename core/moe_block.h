@@ -70,6 +70,11 @@ public:
     void setClassifier(bool enabled);
     bool hasClassifier() const { return !classifier.is_empty(); }
 
+    // Activation checkpointing: router logits and probabilities, and the classifier's logits when
+    // there is a classifier, in this order.
+    std::vector<at::Tensor> tensorsForLosses() const override;
+    void adoptTensorsForLosses(const std::vector<at::Tensor> &tensors) override;
+
     const MoeLastForward &lastRouting() const { return m_last; }
     void clearLastRouting() { m_last = MoeLastForward{}; }
 

@@ -234,6 +234,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     }
 
     job.model->train();
+    job.model->setActivationCheckpointing(c.checkpointActivations);
     // One step: the global batch of world x accumulation x batch sequences, drawn by step and seed
     // alone; this rank reads its accumulation x batch rows of it, one micro-batch at a time.
     const int world = distributedWorldSize(), rank = distributedRank();
@@ -342,6 +343,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     }
     writeCheckpoint(job.checkpointDir, job, optimizer, step, tokens, elapsed());
     job.model->eval();
+    job.model->setActivationCheckpointing(false);
     for (auto &p : job.model->parameters())
         p.set_requires_grad(false);
     result.steps = step;

@@ -120,7 +120,8 @@ std::string trainConfigToJson(const TrainConfig &c)
                         {"weight_decay", c.weightDecay}, {"beta1", c.beta1}, {"beta2", c.beta2}, {"eps", c.eps},
                         {"grad_clip", c.gradClip}, {"dtype", c.dtype}, {"device", c.device}, {"seed", c.seed},
                         {"log_every", c.logEvery}, {"checkpoint_every", c.checkpointEvery},
-                        {"language_weights", c.languageWeights}, {"eval_tokens", c.evalTokens}};
+                        {"language_weights", c.languageWeights}, {"eval_tokens", c.evalTokens},
+                        {"checkpoint_activations", c.checkpointActivations}};
     return j.dump();
 }
 
@@ -139,6 +140,7 @@ TrainConfig trainConfigFromJson(const std::string &json, const std::string &wher
         get("seq_len", c.seqLen);
         get("batch_size", c.batchSize);
         get("grad_accum", c.gradAccum);
+        get("checkpoint_activations", c.checkpointActivations);
         get("steps", c.steps);
         get("lr", c.lr);
         get("min_lr_ratio", c.minLrRatio);

@@ -104,6 +104,8 @@ void applyTrainOverrides(const Args &a, TrainConfig &t)
     t.lr = a.getDouble("--lr", t.lr);
     t.batchSize = a.getInt("--batch-size", t.batchSize);
     t.gradAccum = a.getInt("--grad-accum", t.gradAccum);
+    if (a.has("--checkpoint-activations"))
+        t.checkpointActivations = true;
     t.seqLen = a.getInt("--seq-len", t.seqLen);
     t.warmupSteps = a.getInt("--warmup", t.warmupSteps);
     t.checkpointEvery = a.getInt("--checkpoint-every", t.checkpointEvery);
@@ -139,6 +141,7 @@ const std::vector<OptionSpec> kTrainOptions = {
     {"--batch-size", "N", "sequences per micro-batch and process", ""},
     {"--grad-accum", "K", "micro-batches summed per step (a step: processes x K x batch)", ""},
     {"--seq-len", "N", "tokens per sequence", ""},
+    {"--checkpoint-activations", "", "recompute each decoder layer in the backward pass: less memory, one more forward", ""},
     {"--warmup", "N", "warm-up steps", ""},
     {"--checkpoint-every", "N", "steps between checkpoints", ""},
     {"--weights", "LIST", "language mixing weights, e.g. en=0.475,es=0.475,de=0.025,ru=0.025", ""},

@@ -108,6 +108,8 @@ int train(const Args &a, Context &ctx)
     spec.train.lr = a.getDouble("--lr", spec.train.lr);
     spec.train.batchSize = a.getInt("--batch-size", spec.train.batchSize);
     spec.train.gradAccum = a.getInt("--grad-accum", spec.train.gradAccum);
+    if (a.has("--checkpoint-activations"))
+        spec.train.checkpointActivations = true;
     spec.train.seqLen = a.getInt("--seq-len", spec.train.seqLen);
     spec.train.checkpointEvery = a.getInt("--checkpoint-every", spec.train.checkpointEvery);
     spec.train.threads = a.getInt32("--threads", spec.train.threads, 0, 4096);
@@ -205,6 +207,7 @@ Register trainCmd({"train", "an expansion stage: 1 = new experts and routers on 
                     {"--batch-size", "N", "sequences per micro-batch and process", fmtDefault(kStage.train.batchSize)},
                     {"--grad-accum", "K", "micro-batches summed per step (a step: processes x K x batch)", fmtDefault(kStage.train.gradAccum)},
                     {"--seq-len", "N", "tokens per sequence", fmtDefault(kStage.train.seqLen)},
+                    {"--checkpoint-activations", "", "recompute each decoder layer in the backward pass: less memory, one more forward", ""},
                     {"--top-k", "K", "experts per token", fmtDefault(kStage.topK)},
                     {"--balance", "C", "stage 1: balance-loss coefficient", fmtDefault(kStage.balanceCoef)},
                     {"--lpr", "C", "stage 2: language-priors loss coefficient", fmtDefault(kStage.lprCoef)},

@@ -1,6 +1,8 @@
 // Forward pass of the Llama-family decoder (llama, mistral, qwen2), matching HF transformers' eager path.
 #include "models/llama.h"
 
+#include "models/layer_checkpoint.h"
+
 #include "polymoe/error.h"
 
 #include <torch/version.h>
@@ -167,6 +169,13 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig &c, int layerIndex) : m_lay
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor &x, const RopeTables &rope, const FfnInputHook *hook)
 {
+    if (m_checkpoint && is_training() && at::GradMode::is_enabled() && !(hook && *hook))
+        return checkpointedLayerForward(*this, x, rope);
+    return forwardStored(x, rope, hook);
+}
+
+at::Tensor DecoderLayerImpl::forwardStored(const at::Tensor &x, const RopeTables &rope, const FfnInputHook *hook)
+{
     const at::Tensor afterAttn = x + self_attn->forward(input_layernorm->forward(x), rope);
     const at::Tensor h = post_attention_layernorm->forward(afterAttn); // the FFN input (METHOD.md 0)
     if (hook && *hook)
@@ -239,6 +248,12 @@ DecoderLayer CausalLMImpl::layer(int64_t index) const
         throw ConfigError("layer " + std::to_string(index) + " out of range: the model has " +
                           std::to_string(numLayers()) + " layers");
     return model->decoderLayers[static_cast<size_t>(index)];
+}
+
+void CausalLMImpl::setActivationCheckpointing(bool on)
+{
+    for (auto &l : model->decoderLayers)
+        l->setActivationCheckpointing(on);
 }
 
 void CausalLMImpl::resetParameters()

@@ -85,6 +85,11 @@ class FeedForwardImpl : public torch::nn::Module {
 public:
     ~FeedForwardImpl() override = default;
     virtual at::Tensor forward(const at::Tensor &h) = 0;
+    // Activation checkpointing (layer_checkpoint.h): the tensors of the last forward that a loss reads
+    // afterwards (an MoE block's router logits and probabilities), made outputs of the checkpointed
+    // layer so that they keep a gradient path, then handed back connected to it. Dense FFN: none.
+    virtual std::vector<at::Tensor> tensorsForLosses() const { return {}; }
+    virtual void adoptTensorsForLosses(const std::vector<at::Tensor> &) {}
 };
 
 // FFN(h) = down_proj(silu(gate_proj(h)) * up_proj(h)), no biases.
@@ -102,6 +107,12 @@ class DecoderLayerImpl : public torch::nn::Module {
 public:
     DecoderLayerImpl(const ModelConfig &config, int layerIndex);
     at::Tensor forward(const at::Tensor &x, const RopeTables &rope, const FfnInputHook *hook = nullptr);
+    // The layer's computation, always storing its activations (forward() may recompute them instead).
+    at::Tensor forwardStored(const at::Tensor &x, const RopeTables &rope, const FfnInputHook *hook = nullptr);
+    // On: in training mode with gradients on (and no FFN input hook), forward() keeps only the
+    // layer's input and recomputes the layer in the backward pass (layer_checkpoint.h).
+    void setActivationCheckpointing(bool on) { m_checkpoint = on; }
+    bool activationCheckpointing() const { return m_checkpoint; }
 
     // Swaps the "mlp" child (named_parameters follows: model.layers.N.mlp.<new names>).
     void replaceMlp(std::shared_ptr<FeedForwardImpl> mlp);
@@ -114,6 +125,7 @@ public:
 private:
     std::shared_ptr<FeedForwardImpl> m_mlp;
     int m_layerIndex;
+    bool m_checkpoint = false;
 };
 TORCH_MODULE(DecoderLayer);
 
@@ -155,6 +167,8 @@ public:
 
     // An empty function clears the hook.
     void setFfnInputHook(FfnInputHook hook) { m_hook = std::move(hook); }
+    // Activation checkpointing in every decoder layer (DecoderLayerImpl::setActivationCheckpointing).
+    void setActivationCheckpointing(bool on);
 
     // HF's _init_weights: normal(0, initializer_range) for Linear and Embedding weights, zero biases,
     // ones for RMSNorm. Applies to every submodule, replaced FFNs included.

@@ -31,6 +31,7 @@ struct TrainConfig {
     int64_t checkpointEvery = 200;  // steps between checkpoints (and one at the end); 0 = end only
     std::map<std::string, double> languageWeights; // mixing weights by language code (train split)
     int64_t evalTokens = 65536;     // held-out tokens per language for perplexity (0 = all)
+    bool checkpointActivations = false; // recompute each decoder layer in the backward pass (less memory)
 };
 
 // What a running job reports, about 10 times a second at most.
