@@ -1,7 +1,11 @@
 // polymoe bench train: training-step throughput of the demo model against the machine's matmul rate.
 #include "polymoe/bench.h"
 
+#include "expansion_losses.h"
 #include "models/llama.h"
+#include "sequence_batcher.h"
+#include "trainer.h"
+#include "upcycle.h"
 #include "polymoe/training.h"
 
 #include <ATen/autocast_mode.h>
@@ -17,6 +21,11 @@
 #include <sstream>
 #include <thread>
 #include <algorithm>
+#include <atomic>
+#include <functional>
+
+#include <malloc.h>
+#include <unistd.h>
 
 namespace polymoe {
 
@@ -49,6 +58,36 @@ double matmulRate(at::ScalarType type, int64_t n, int reps)
         best = std::max(best, 2.0 * double(n) * double(n) * double(n) / s);
     }
     return best;
+}
+
+// This process's resident memory now, in bytes (/proc/self/statm).
+int64_t residentBytes()
+{
+    std::ifstream in("/proc/self/statm");
+    int64_t size = 0, resident = 0;
+    in >> size >> resident;
+    return resident * int64_t(::sysconf(_SC_PAGESIZE));
+}
+
+// The peak resident memory while fn runs, above the level just before it, sampled every 0.2 ms.
+// With a fixed mmap threshold (set by the caller) large tensors are mapped and unmapped one by one,
+// so resident memory follows the tensors alive: what a step holds at once beyond the model, its
+// gradients and its optimizer state.
+int64_t peakResidentAbove(const std::function<void()> &fn)
+{
+    const int64_t before = residentBytes();
+    std::atomic<bool> done{false};
+    std::atomic<int64_t> peak{before};
+    std::thread sampler([&] {
+        while (!done.load()) {
+            peak = std::max(peak.load(), residentBytes());
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+    });
+    fn();
+    done = true;
+    sampler.join();
+    return std::max<int64_t>(0, std::max(peak.load(), residentBytes()) - before);
 }
 
 } // namespace
@@ -117,6 +156,84 @@ std::string BenchReport::json() const
     return j.dump(2);
 }
 
+namespace {
+
+// Stage 2 (METHOD.md section 5: routers only, LM + LPR loss) on the bench model upcycled to 4
+// experts (top-2) in every layer, against inference (no gradients) on the same model and batch:
+// tokens/s and the step's memory, plain and with activation checkpointing.
+void benchStage2Memory(BenchReport &rep, const ModelConfig &cfg, int64_t B, int64_t T, int repetitions)
+{
+    torch::manual_seed(0);
+    CausalLM model(cfg);
+    upcycleModel(model, std::vector<int>(size_t(cfg.numLayers), 4), 2, 1);
+    const auto trainable = expansionTrainable(model, false, true, false);
+    for (auto &p : model->parameters())
+        p.set_requires_grad(false);
+    std::vector<at::Tensor> params;
+    for (auto &[n, p] : trainable) {
+        p.set_requires_grad(true);
+        params.push_back(p);
+    }
+    TrainConfig tc;
+    tc.lr = 1e-2;
+    auto opt = makeOptimizer(trainable, tc);
+    const LossFn loss = stage2Loss(model, 0.1, 0.0);
+    auto ids = torch::randint(0, cfg.vocabSize, {B, T + 1}, at::kLong);
+    SequenceBatch batch;
+    batch.rows = B;
+    batch.seqLen = T;
+    for (int64_t r = 0; r < B; ++r) {
+        batch.isNew.push_back(r % 2);
+        batch.language.push_back(int(r % 2));
+    }
+    const at::Tensor inputs = ids.slice(1, 0, T), targets = ids.slice(1, 1, T + 1);
+    std::map<std::string, double> metrics;
+    const auto trainStep = [&] {
+        opt->zero_grad();
+        loss(batch, inputs, targets, metrics).backward();
+        opt->step();
+    };
+    const auto inference = [&] {
+        at::NoGradGuard ng;
+        (void)languageModelLoss(*model, inputs, targets).item<double>();
+    };
+    auto measure = [&](const std::string &name, const std::function<void()> &fn) {
+        fn();
+        fn(); // warm-up: gradients and optimizer state exist from here on
+        std::vector<double> tps;
+        for (int r = 0; r < repetitions; ++r) {
+            const auto t0 = Clock::now();
+            fn();
+            tps.push_back(double(B * T) / std::chrono::duration<double>(Clock::now() - t0).count());
+        }
+        const double mb = double(peakResidentAbove(fn)) / 1e6;
+        auto [m, sd] = meanSd(tps);
+        BenchRow row;
+        row.name = name;
+        row.unit = "tokens/s";
+        row.mean = m;
+        row.sd = sd;
+        row.repetitions = repetitions;
+        row.extra = {{"step memory MB", mb}};
+        rep.rows.push_back(row);
+        return mb;
+    };
+    model->eval();
+    const double inferMb = measure("inference fp32, MoE 4 experts top-2 (no gradients)", inference);
+    model->train();
+    const double plainMb = measure("stage-2 step fp32 (routers only), MoE 4 experts top-2", trainStep);
+    model->setActivationCheckpointing(true);
+    const double ckMb = measure("stage-2 step fp32, activations checkpointed", trainStep);
+    model->setActivationCheckpointing(false);
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "stage-2 step memory / inference memory on the same batch: %.2fx plain, %.2fx with "
+                                   "activations checkpointed (goal: at most 1.5x)", plainMb / std::max(inferMb, 1e-9),
+                  ckMb / std::max(inferMb, 1e-9));
+    rep.notes.push_back(buf);
+}
+
+} // namespace
+
 BenchReport benchTrainStep(int repetitions, int threads)
 {
     BenchReport rep;
@@ -147,10 +264,22 @@ BenchReport benchTrainStep(int repetitions, int threads)
         dtypes.push_back("bf16");
     else
         rep.notes.push_back("This CPU has no AVX-512 BF16 instructions: bf16 is not measured (it would be emulated).");
-    for (const auto &dt : dtypes) {
+    // Large blocks always mapped, never kept by malloc: resident memory follows the live tensors.
+    ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    ::mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+    struct Variant {
+        std::string dtype;
+        bool checkpoint;
+    };
+    std::vector<Variant> variants;
+    for (const auto &dt : dtypes)
+        variants.push_back({dt, false});
+    variants.push_back({"fp32", true});
+    for (const auto &[dt, checkpoint] : variants) {
         torch::manual_seed(0);
         CausalLM model(cfg);
         model->train();
+        model->setActivationCheckpointing(checkpoint);
         torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(1e-3));
         auto ids = torch::randint(0, cfg.vocabSize, {B, T + 1}, at::kLong);
         auto step = [&] {
@@ -178,20 +307,26 @@ BenchReport benchTrainStep(int repetitions, int threads)
             step();
             const double s = std::chrono::duration<double>(Clock::now() - t0).count();
             tps.push_back(double(tokens) / s);
+            // One more forward per layer when checkpointed: the FLOPs counted stay the plain step's.
             frac.push_back(stepFlops / s / mmRate);
         }
+        const double stepMb = double(peakResidentAbove(step)) / 1e6;
         auto [m, sd] = meanSd(tps);
         auto [fm, fsd] = meanSd(frac);
         BenchRow row;
-        row.name = "train step " + dt + " (16 x 128 tokens)";
+        row.name = "train step " + dt + (checkpoint ? ", activations checkpointed" : "") + " (16 x 128 tokens)";
         row.unit = "tokens/s";
         row.mean = m;
         row.sd = sd;
         row.repetitions = repetitions;
         row.extra = {{"step GFLOP", stepFlops / 1e9}, {"achieved GFLOP/s", fm * mmRate / 1e9},
-                     {"mm GFLOP/s", mmRate / 1e9}, {"fraction of mm rate", fm}};
+                     {"mm GFLOP/s", mmRate / 1e9}, {"fraction of mm rate", fm}, {"step memory MB", stepMb}};
         rep.rows.push_back(row);
     }
+    benchStage2Memory(rep, cfg, B, T, repetitions);
+    rep.notes.push_back("step memory MB = peak resident memory during one step above the level before it (sampled "
+                        "every 0.2 ms, large blocks always mmapped): activations and temporaries, beyond the weights, "
+                        "gradients and optimizer state that persist between steps.");
     rep.notes.push_back("fraction of mm rate = (matmul FLOPs of one step / step time) / (FLOP/s of a 2048^3 at::mm "
                         "of the same dtype, best of 5, measured in the same run).");
     return rep;
