@@ -1,7 +1,10 @@
 // polymoe bench train: training-step throughput of the demo model against the machine's matmul rate.
 #include "polymoe/bench.h"
 
+#include "distributed_ops.h"
 #include "expansion_losses.h"
+#include "polymoe/distributed.h"
+#include "polymoe/error.h"
 #include "models/llama.h"
 #include "sequence_batcher.h"
 #include "trainer.h"
@@ -24,8 +27,10 @@
 #include <atomic>
 #include <functional>
 
-#include <malloc.h>
-#include <unistd.h>
+#include <c10/core/CPUAllocator.h>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
 
 namespace polymoe {
 
@@ -60,34 +65,95 @@ double matmulRate(at::ScalarType type, int64_t n, int reps)
     return best;
 }
 
-// This process's resident memory now, in bytes (/proc/self/statm).
-int64_t residentBytes()
+// Every CPU tensor allocation goes through c10's CPU allocator: this one forwards to the one it
+// replaces and counts the bytes alive, and their peak. Exact for tensors, deterministic, and blind to
+// what malloc keeps or returns (which makes resident memory a poor measure of a step).
+class CountingCpuAllocator final : public at::Allocator {
+public:
+    explicit CountingCpuAllocator(at::Allocator *base) : m_base(base) {}
+    at::DataPtr allocate(size_t n) const override
+    {
+        at::DataPtr inner = m_base->allocate(n);
+        void *data = inner.get();
+        const at::Device device = inner.device();
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_blocks.emplace(data, Block{std::move(inner), n});
+            m_alive += int64_t(n);
+            m_peak = std::max(m_peak, m_alive);
+        }
+        // data == context, so that raw_allocate (BLAS and oneDNN scratch) works too.
+        return {data, data, &release, device};
+    }
+    at::DeleterFnPtr raw_deleter() const override { return &release; }
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+    void copy_data(void *dest, const void *src, std::size_t count) const override { std::memcpy(dest, src, count); }
+#endif
+    int64_t alive() const
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        return m_alive;
+    }
+    // Resets the peak to what is alive now; returns the peak since the last reset.
+    int64_t takePeak() const
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        const int64_t p = m_peak;
+        m_peak = m_alive;
+        return p;
+    }
+
+private:
+    struct Block {
+        at::DataPtr inner;
+        size_t bytes;
+    };
+    static CountingCpuAllocator *s_instance;
+    static void release(void *data)
+    {
+        CountingCpuAllocator &self = *s_instance;
+        at::DataPtr inner;
+        {
+            std::lock_guard<std::mutex> lock(self.m_mutex);
+            auto it = self.m_blocks.find(data);
+            if (it == self.m_blocks.end())
+                return;
+            self.m_alive -= int64_t(it->second.bytes);
+            inner = std::move(it->second.inner);
+            self.m_blocks.erase(it);
+        }
+        // `inner` frees the block through the replaced allocator's deleter here, outside the lock.
+    }
+    friend const CountingCpuAllocator &countingAllocator();
+    at::Allocator *m_base;
+    mutable std::mutex m_mutex;
+    mutable std::unordered_map<void *, Block> m_blocks;
+    mutable int64_t m_alive = 0, m_peak = 0;
+};
+CountingCpuAllocator *CountingCpuAllocator::s_instance = nullptr;
+
+const CountingCpuAllocator &countingAllocator()
 {
-    std::ifstream in("/proc/self/statm");
-    int64_t size = 0, resident = 0;
-    in >> size >> resident;
-    return resident * int64_t(::sysconf(_SC_PAGESIZE));
+    // Installed once, for the rest of the process (bench commands only); never destroyed, since
+    // tensors may outlive any scope.
+    static CountingCpuAllocator *a = [] {
+        auto *c = new CountingCpuAllocator(c10::GetCPUAllocator());
+        CountingCpuAllocator::s_instance = c;
+        c10::SetCPUAllocator(c, /*priority=*/100);
+        return c;
+    }();
+    return *a;
 }
 
-// The peak resident memory while fn runs, above the level just before it, sampled every 0.2 ms.
-// With a fixed mmap threshold (set by the caller) large tensors are mapped and unmapped one by one,
-// so resident memory follows the tensors alive: what a step holds at once beyond the model, its
-// gradients and its optimizer state.
-int64_t peakResidentAbove(const std::function<void()> &fn)
+// The peak of CPU tensor memory while fn runs, above what was alive just before it: what a step
+// holds at once beyond the weights, gradients and optimizer state that persist between steps.
+int64_t peakTensorBytesAbove(const std::function<void()> &fn)
 {
-    const int64_t before = residentBytes();
-    std::atomic<bool> done{false};
-    std::atomic<int64_t> peak{before};
-    std::thread sampler([&] {
-        while (!done.load()) {
-            peak = std::max(peak.load(), residentBytes());
-            std::this_thread::sleep_for(std::chrono::microseconds(200));
-        }
-    });
+    const CountingCpuAllocator &c = countingAllocator();
+    const int64_t before = c.alive();
+    c.takePeak();
     fn();
-    done = true;
-    sampler.join();
-    return std::max<int64_t>(0, std::max(peak.load(), residentBytes()) - before);
+    return std::max<int64_t>(0, c.takePeak() - before);
 }
 
 } // namespace
@@ -158,6 +224,24 @@ std::string BenchReport::json() const
 
 namespace {
 
+constexpr int64_t kBenchBatch = 16, kBenchSeqLen = 128;
+
+// The demo base model's shape (resources/demo/demo-base.json).
+ModelConfig benchModelConfig()
+{
+    ModelConfig cfg;
+    cfg.modelType = "llama";
+    cfg.vocabSize = 8000;
+    cfg.hiddenSize = 256;
+    cfg.intermediateSize = 688;
+    cfg.numLayers = 4;
+    cfg.numHeads = 4;
+    cfg.numKvHeads = 4;
+    cfg.headDim = 64;
+    cfg.maxPositionEmbeddings = 512;
+    return cfg;
+}
+
 // Stage 2 (METHOD.md section 5: routers only, LM + LPR loss) on the bench model upcycled to 4
 // experts (top-2) in every layer, against inference (no gradients) on the same model and batch:
 // tokens/s and the step's memory, plain and with activation checkpointing.
@@ -206,7 +290,7 @@ void benchStage2Memory(BenchReport &rep, const ModelConfig &cfg, int64_t B, int6
             fn();
             tps.push_back(double(B * T) / std::chrono::duration<double>(Clock::now() - t0).count());
         }
-        const double mb = double(peakResidentAbove(fn)) / 1e6;
+        const double mb = double(peakTensorBytesAbove(fn)) / 1e6;
         auto [m, sd] = meanSd(tps);
         BenchRow row;
         row.name = name;
@@ -242,17 +326,8 @@ BenchReport benchTrainStep(int repetitions, int threads)
     rep.machine = machineDescription(used);
     rep.build = std::string("PolyMoE ") + POLYMOE_VERSION + ", LibTorch " + TORCH_VERSION;
 
-    ModelConfig cfg;
-    cfg.modelType = "llama";
-    cfg.vocabSize = 8000;
-    cfg.hiddenSize = 256;
-    cfg.intermediateSize = 688;
-    cfg.numLayers = 4;
-    cfg.numHeads = 4;
-    cfg.numKvHeads = 4;
-    cfg.headDim = 64;
-    cfg.maxPositionEmbeddings = 512;
-    const int64_t B = 16, T = 128, tokens = B * T;
+    const ModelConfig cfg = benchModelConfig();
+    const int64_t B = kBenchBatch, T = kBenchSeqLen, tokens = B * T;
     const double d = double(cfg.hiddenSize), f = double(cfg.intermediateSize), L = double(cfg.numLayers);
     // Matmul FLOPs of one step: forward 2 per multiply-add, backward twice the forward.
     const double perTokenFwd = L * (2 * 4 * d * d + 2 * 3 * d * f + 2 * 2 * double(T) * d) + 2 * d * double(cfg.vocabSize);
@@ -264,9 +339,7 @@ BenchReport benchTrainStep(int repetitions, int threads)
         dtypes.push_back("bf16");
     else
         rep.notes.push_back("This CPU has no AVX-512 BF16 instructions: bf16 is not measured (it would be emulated).");
-    // Large blocks always mapped, never kept by malloc: resident memory follows the live tensors.
-    ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-    ::mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+    countingAllocator(); // before any tensor of the bench
     struct Variant {
         std::string dtype;
         bool checkpoint;
@@ -310,7 +383,7 @@ BenchReport benchTrainStep(int repetitions, int threads)
             // One more forward per layer when checkpointed: the FLOPs counted stay the plain step's.
             frac.push_back(stepFlops / s / mmRate);
         }
-        const double stepMb = double(peakResidentAbove(step)) / 1e6;
+        const double stepMb = double(peakTensorBytesAbove(step)) / 1e6;
         auto [m, sd] = meanSd(tps);
         auto [fm, fsd] = meanSd(frac);
         BenchRow row;
@@ -324,11 +397,69 @@ BenchReport benchTrainStep(int repetitions, int threads)
         rep.rows.push_back(row);
     }
     benchStage2Memory(rep, cfg, B, T, repetitions);
-    rep.notes.push_back("step memory MB = peak resident memory during one step above the level before it (sampled "
-                        "every 0.2 ms, large blocks always mmapped): activations and temporaries, beyond the weights, "
-                        "gradients and optimizer state that persist between steps.");
+    rep.notes.push_back("step memory MB = the peak of CPU tensor memory during one step above what was alive before "
+                        "it (counted by a wrapper of c10's CPU allocator): activations and temporaries, beyond the "
+                        "weights, gradients and optimizer state that persist between steps. oneDNN's own scratch "
+                        "buffers are not tensors and not counted.");
     rep.notes.push_back("fraction of mm rate = (matmul FLOPs of one step / step time) / (FLOP/s of a 2048^3 at::mm "
                         "of the same dtype, best of 5, measured in the same run).");
+    return rep;
+}
+
+BenchReport benchTrainDataParallel(int repetitions, int threads)
+{
+    const int world = distributedWorldSize(), rank = distributedRank();
+    if (kBenchBatch % world != 0)
+        throw ConfigError("bench train: " + std::to_string(world) + " processes do not divide the batch of " +
+                          std::to_string(kBenchBatch) + " sequences");
+    BenchReport rep;
+    const int used = setTrainingThreads(threads);
+    rep.title = "Training step of the demo base model, data-parallel";
+    rep.machine = machineDescription(used);
+    rep.build = std::string("PolyMoE ") + POLYMOE_VERSION + ", LibTorch " + TORCH_VERSION;
+    const ModelConfig cfg = benchModelConfig();
+    const int64_t B = kBenchBatch, T = kBenchSeqLen, rows = B / world;
+    torch::manual_seed(0);
+    CausalLM model(cfg);
+    model->train();
+    std::vector<at::Tensor> params = model->parameters();
+    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(1e-3));
+    auto ids = torch::randint(0, cfg.vocabSize, {B, T + 1}, at::kLong).slice(0, rank * rows, (rank + 1) * rows);
+    double sumSeconds = 0;
+    auto step = [&] {
+        auto logits = model->forward(ids.slice(1, 0, T));
+        auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, cfg.vocabSize}),
+                                                         ids.slice(1, 1, T + 1).reshape({-1}));
+        opt.zero_grad();
+        loss.backward();
+        std::vector<double> extra;
+        const auto t0 = Clock::now();
+        dist::averageGradients(params, extra, "the bench's gradients");
+        sumSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
+        opt.step();
+    };
+    step();
+    step(); // warm-up
+    sumSeconds = 0;
+    std::vector<double> tps;
+    for (int r = 0; r < repetitions; ++r) {
+        const auto t0 = Clock::now();
+        step();
+        tps.push_back(double(B * T) / std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    auto [m, sd] = meanSd(tps);
+    BenchRow row;
+    row.name = "train step fp32, " + std::to_string(world) + " processes x " + std::to_string(used) + " threads (" +
+               std::to_string(B) + " x " + std::to_string(T) + " tokens in all)";
+    row.unit = "tokens/s";
+    row.mean = m;
+    row.sd = sd;
+    row.repetitions = repetitions;
+    int64_t bytes = 0;
+    for (const auto &p : params)
+        bytes += p.numel() * int64_t(p.element_size());
+    row.extra = {{"gradient sum ms", 1000 * sumSeconds / repetitions}, {"gradient MB", double(bytes) / 1e6}};
+    rep.rows.push_back(row);
     return rep;
 }
 

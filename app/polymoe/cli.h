@@ -95,6 +95,20 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Starts o.nproc ranks of this polymoe running `command` ("train PROJECT ...") on 127.0.0.1 with the
+// variables torchrun sets, watches them, names a rank that fails on stderr and ends the others (a
+// grace of 10 s to leave on their own, then SIGTERM, then SIGKILL); Ctrl-C is passed on. Returns
+// the first failed rank's exit status, 3 when they were cancelled, else 0. With rank0Output, rank
+// 0's stdout is collected there instead of printed (cli_launch.cpp).
+struct RankOptions {
+    int nproc = 2;
+    std::string backend;        // empty: gloo
+    double timeoutSeconds = 60; // POLYMOE_DIST_TIMEOUT of the ranks
+    int port = 0;               // 0: a free one
+};
+int runRanks(const std::vector<std::string> &command, const RankOptions &o, const Context &ctx,
+             std::string *rank0Output = nullptr);
+
 // Shared printers (cli_dense.cpp): training status as a bar, plain lines or JSON lines; held-out
 // perplexity as a table or JSON.
 TrainStatusFn makeTrainStatus(const Context &ctx);

@@ -1,6 +1,8 @@
 // polymoe bench tokenize | train | moe | expansion: benchmarks as commands, each against a peer measured in the same run.
 #include "cli.h"
 
+#include "polymoe/distributed.h"
+
 #include "demo_pipeline.h"
 
 #include "polymoe/allocation.h"
@@ -53,9 +55,48 @@ int benchTokenizeCmd(const Args &a, Context &ctx)
     return print(a, ctx, benchTokenize(a.get("--tokenizer"), texts, a.getInt32("--repetitions", 5, 1, 1000000), python));
 }
 
+// With --nproc N: the one-process rows, then the plain step as N ranks of a data-parallel run
+// (started here as `polymoe launch` starts them), each with the threads divided among them.
 int benchTrain(const Args &a, Context &ctx)
 {
-    return print(a, ctx, benchTrainStep(a.getInt32("--repetitions", 5, 1, 1000000), a.getInt32("--threads", 0, 0, 4096)));
+    const int repetitions = a.getInt32("--repetitions", 5, 1, 1000000), threads = a.getInt32("--threads", 0, 0, 4096);
+    if (distributedWorldSize() > 1) { // a rank started below
+        const BenchReport r = benchTrainDataParallel(repetitions, threads);
+        if (isPrimaryRank())
+            std::cout << r.json() << std::endl;
+        return kExitOk;
+    }
+    BenchReport rep = benchTrainStep(repetitions, threads);
+    const int nproc = a.getInt32("--nproc", 1, 1, 16);
+    if (nproc > 1) {
+        const int perRank = std::max(1, setTrainingThreads(threads) / nproc);
+        std::string out;
+        RankOptions o;
+        o.nproc = nproc;
+        const int rc = runRanks({"bench", "train", "--repetitions", std::to_string(repetitions), "--threads",
+                                 std::to_string(perRank)}, o, ctx, &out);
+        if (rc != kExitOk)
+            throw Error("bench train: the data-parallel ranks failed (exit status " + std::to_string(rc) + ")");
+        const auto j = nlohmann::json::parse(out, nullptr, false);
+        if (j.is_discarded() || !j.contains("rows"))
+            throw Error("bench train: rank 0 printed no report: " + out.substr(0, 400));
+        for (const auto &r : j["rows"]) {
+            BenchRow row;
+            row.name = r.value("name", "");
+            row.unit = r.value("unit", "");
+            row.mean = r.value("mean", 0.0);
+            row.sd = r.value("sd", 0.0);
+            row.repetitions = r.value("repetitions", 0);
+            for (const char *k : {"gradient sum ms", "gradient MB"})
+                if (r.contains(k))
+                    row.extra.emplace_back(k, r[k].get<double>());
+            rep.rows.push_back(row);
+        }
+        rep.notes.push_back("The data-parallel row: " + std::to_string(nproc) + " processes of " + std::to_string(perRank) +
+                            " thread(s) each on this machine (c10d Gloo over 127.0.0.1), the same global batch as the "
+                            "one-process rows; gradient sum ms = the bucketed all-reduce of every gradient per step.");
+    }
+    return print(a, ctx, rep);
 }
 
 int benchMoe(const Args &a, Context &ctx)
@@ -169,10 +210,14 @@ Register benchTokenizeReg({"bench tokenize", "MB/s of PolyMoE's tokenizer.json e
                             {"--out", "FILE", "also write the Markdown table there", ""}},
                            0, 0, true, benchTokenizeCmd});
 Register benchTrainCmd({"bench train", "tokens/s of a demo-model training step and its share of the matmul rate", "",
-                        "", {{"--repetitions", "N", "timed steps per dtype", "5"},
+                        "Also: the step with activations checkpointed, each row's step memory, and stage 2 (routers\n"
+                        "only) against inference on the same MoE model; with --nproc N the plain step as N\n"
+                        "data-parallel processes sharing the threads (docs/benchmarks.md).",
+                        {{"--repetitions", "N", "timed steps per dtype", "5"},
                              {"--threads", "N", "intra-op threads (0: all cores)", "0"},
+                             {"--nproc", "N", "also run the plain step data-parallel in N processes", "1"},
                              {"--out", "FILE", "also write the Markdown table there", ""}},
-                        0, 0, true, benchTrain});
+                        0, 0, true, benchTrain, /*dataParallel=*/true});
 Register benchMoeCmd({"bench moe", "tokens/s of one MoE block (grouped dispatch vs a per-expert-mask loop)", "",
                       "Forward + backward of an MoE block at the demo shape and a larger one, with the share of a\n"
                       "dense matmul's FLOP rate measured in the same run (METHOD.md section 3).",

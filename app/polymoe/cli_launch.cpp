@@ -85,11 +85,30 @@ int launch(const Args &a, Context &ctx)
     if (!distributedAvailable())
         throw ConfigError("this polymoe was built without LibTorch's c10d Gloo; it runs in one process only");
 
+    RankOptions o;
+    o.nproc = nproc;
+    o.backend = backend;
+    o.timeoutSeconds = timeout;
+    o.port = a.has("--port") ? a.getInt32("--port", 0, 1, 65535) : 0;
+    return runRanks(command, o, ctx);
+}
+
+} // namespace
+
+int runRanks(const std::vector<std::string> &command, const RankOptions &o, const Context &ctx, std::string *rank0Output)
+{
+    const int nproc = o.nproc;
+    const std::string &backend = o.backend;
+    const double timeout = o.timeoutSeconds;
     std::error_code ec;
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (ec)
         throw IoError("launch: cannot find this program (/proc/self/exe): " + ec.message());
-    const int port = a.has("--port") ? a.getInt32("--port", 0, 1, 65535) : freePort();
+    const int port = o.port > 0 ? o.port : freePort();
+    // Rank 0's output through a pipe when the caller reads it (bench train --nproc).
+    int pipeFds[2] = {-1, -1};
+    if (rank0Output && ::pipe(pipeFds) != 0)
+        throw IoError(std::string("launch: pipe failed: ") + std::strerror(errno));
 
     std::vector<pid_t> pids;
     for (int r = 0; r < nproc; ++r) {
@@ -97,6 +116,12 @@ int launch(const Args &a, Context &ctx)
         if (pid < 0)
             throw IoError(std::string("launch: fork failed: ") + std::strerror(errno));
         if (pid == 0) {
+            if (rank0Output) {
+                if (r == 0)
+                    ::dup2(pipeFds[1], 1);
+                ::close(pipeFds[0]);
+                ::close(pipeFds[1]);
+            }
             ::setenv("RANK", std::to_string(r).c_str(), 1);
             ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
             ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
@@ -119,8 +144,19 @@ int launch(const Args &a, Context &ctx)
         }
         pids.push_back(pid);
     }
+    std::thread reader;
+    if (rank0Output) {
+        ::close(pipeFds[1]);
+        reader = std::thread([fd = pipeFds[0], rank0Output] {
+            char buf[4096];
+            ssize_t n;
+            while ((n = ::read(fd, buf, sizeof buf)) > 0)
+                rank0Output->append(buf, size_t(n));
+            ::close(fd);
+        });
+    }
     if (!ctx.quiet && ctx.progress != "none")
-        std::cerr << "polymoe launch: " << nproc << " ranks of '" << target->name << "' on 127.0.0.1:" << port
+        std::cerr << "polymoe launch: " << nproc << " ranks of '" << command[0] << "' on 127.0.0.1:" << port
                   << " (pids";
     for (size_t r = 0; r < pids.size() && ctx.progress != "none"; ++r)
         std::cerr << (r ? ", " : " ") << pids[r];
@@ -178,6 +214,8 @@ int launch(const Args &a, Context &ctx)
         if (running > 0)
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    if (reader.joinable())
+        reader.join();
     if (firstFailure >= 0) {
         const int st = status[size_t(firstFailure)];
         return WIFEXITED(st) ? WEXITSTATUS(st) : kExitError;
@@ -187,6 +225,8 @@ int launch(const Args &a, Context &ctx)
             return kExitCancelled;
     return kExitOk;
 }
+
+namespace {
 
 Register launchCmd({"launch", "run 'pretrain' or 'train' data-parallel in N processes on this machine",
                     "--nproc N [--backend gloo|nccl] -- pretrain|train PROJECT ...",

@@ -196,7 +196,8 @@ int runCommand(const Command &cmd, const std::vector<std::string> &argv)
     if (denv.worldSize > 1 && !cmd.dataParallel)
         throw UsageError("started as rank " + std::to_string(denv.rank) + " of " + std::to_string(denv.worldSize) +
                          " (" + (denv.launcher == "slurm" ? "SLURM's variables" : "WORLD_SIZE is set") +
-                         "), but only 'pretrain' and 'train' run data-parallel; start this command once");
+                         "), but 'polymoe " + cmd.name + "' does not run data-parallel ('pretrain', 'train' and 'bench train' do); "
+                         "start it once");
     initDistributed(denv);
     struct Leave {
         ~Leave() { shutdownDistributed(); }

@@ -30,6 +30,10 @@ struct BenchReport {
 // d 256, 4 layers, ffn 688, vocab 8000, 16 x 128 tokens), in fp32 and, where the CPU has bf16
 // instructions, bf16 autocast; with the FLOP rate of a large matmul of the same dtype.
 BenchReport benchTrainStep(int repetitions, int threads);
+// The plain fp32 step of benchTrainStep as one rank of a data-parallel run (`bench train --nproc N`
+// starts the ranks): the same 16 x 128 global batch split over the ranks, gradients summed over
+// c10d each step. Tokens/s of the whole batch, and the milliseconds of the gradient sums.
+BenchReport benchTrainDataParallel(int repetitions, int threads);
 
 // One MoE block's forward + backward (METHOD.md section 3) at the demo shape and a larger one:
 // grouped dispatch against the per-expert-mask loop, with the share of a dense at::mm's FLOP rate
