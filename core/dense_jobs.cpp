@@ -10,7 +10,6 @@
 #include "models/generate.h"
 #include "polymoe/error.h"
 #include "polymoe/project_tokenizer.h"
-#include "polymoe/run_liveness.h"
 #include "polymoe/tokenizer.h"
 #include "project_data.h"
 #include "project_models.h"
@@ -120,22 +119,9 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     nlohmann::json runConfig;
     const bool primary = isPrimaryRank(); // data-parallel: rank 0 alone writes the project
     if (spec.resume) {
-        // Rank 0 picks the run (on the other ranks the liveness check would see rank 0 itself).
-        runId = dist::decideOnPrimary([&] {
-            const auto run = store.unfinishedRun(cfg.kind, spec.outputName);
-            if (!run)
-                throw ConfigError(store.path().string() + ": no unfinished " + cfg.kind + " run" +
-                                  (spec.outputName.empty() ? "" : " making '" + spec.outputName + "'") + " to resume");
-            if (const auto l = runLiveness(*run); l == RunLiveness::Alive || l == RunLiveness::Remote)
-                throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
-                                  std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
-                                  "); stop it before resuming");
-            return run->id;
-        }, "the run to resume");
-        const auto run = store.run(runId);
-        if (!run)
-            throw ConfigError(store.path().string() + ": run " + std::to_string(runId) + " is not in the project");
-        runConfig = nlohmann::json::parse(run->config);
+        const RunRecord run = runToResume(store, cfg.kind, spec.outputName);
+        runId = run.id;
+        runConfig = nlohmann::json::parse(run.config);
         cfg = trainConfigFromJson(runConfig["train"].dump(), "run " + std::to_string(runId));
         if (runConfig.contains("init_dir"))
             initDir = runConfig["init_dir"].get<std::string>();

@@ -60,6 +60,12 @@ Group &group()
     return g;
 }
 
+// c10d's messages carry a stack trace after the first line.
+std::string firstLine(const std::string &text)
+{
+    return text.substr(0, text.find('\n'));
+}
+
 std::string whoFailed(const std::string &what, const std::string &cause)
 {
     const Group &g = group();
@@ -223,9 +229,7 @@ void initDistributed(const DistributedEnv &env)
         g.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g.store, env.rank, env.worldSize, opts);
     } catch (const std::exception &e) {
         g = Group{};
-        std::string cause = e.what();
-        if (const auto nl = cause.find('\n'); nl != std::string::npos)
-            cause = cause.substr(0, nl);
+        const std::string cause = firstLine(e.what());
         throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) +
                     ": the rendezvous at " + where + " failed (" + cause + "); every rank must start within " +
                     std::to_string(int(env.timeoutSeconds)) + " s (POLYMOE_DIST_TIMEOUT) with the same MASTER_ADDR, "
@@ -256,10 +260,7 @@ void waitFor(const std::string &what, Start start)
     } catch (const Error &) {
         throw;
     } catch (const std::exception &e) {
-        std::string cause = e.what();
-        if (const auto nl = cause.find('\n'); nl != std::string::npos)
-            cause = cause.substr(0, nl);
-        throw Error(whoFailed(what, cause));
+        throw Error(whoFailed(what, firstLine(e.what())));
     }
 }
 #endif

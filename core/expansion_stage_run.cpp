@@ -12,7 +12,6 @@
 #include "polymoe/distributed.h"
 #include "polymoe/error.h"
 #include "polymoe/project_tokenizer.h"
-#include "polymoe/run_liveness.h"
 #include "project_models.h"
 #include "router_stats.h"
 #include "run_record.h"
@@ -67,25 +66,11 @@ ExpansionStageSpec specFromJson(const nlohmann::json &j, const TrainConfig &trai
 // run's).
 int64_t findRunToResume(ProjectStore &store, const std::string &kind, ExpansionStageSpec &spec)
 {
-    // Data-parallel: rank 0 picks the run (on the other ranks the liveness check would see rank 0).
-    const int64_t id = dist::decideOnPrimary([&] {
-        const auto run = store.unfinishedRun(kind, spec.outputName);
-        if (!run)
-            throw ConfigError(store.path().string() + ": no unfinished " + kind + " run" +
-                              (spec.outputName.empty() ? "" : " making '" + spec.outputName + "'") + " to resume");
-        if (const auto l = runLiveness(*run); l == RunLiveness::Alive || l == RunLiveness::Remote)
-            throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
-                              std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
-                              "); stop it before resuming");
-        return run->id;
-    }, "the run to resume");
-    const auto run = store.run(id);
-    if (!run)
-        throw ConfigError(store.path().string() + ": run " + std::to_string(id) + " is not in the project");
-    const auto runConfig = nlohmann::json::parse(run->config);
+    const RunRecord run = runToResume(store, kind, spec.outputName);
+    const auto runConfig = nlohmann::json::parse(run.config);
     spec = specFromJson(runConfig.at("expansion"),
-                        trainConfigFromJson(runConfig.at("train").dump(), "run " + std::to_string(run->id)));
-    return run->id;
+                        trainConfigFromJson(runConfig.at("train").dump(), "run " + std::to_string(run.id)));
+    return run.id;
 }
 
 // A new run row carrying everything the stage decided, so that a resume and the reports read it back.

@@ -1,9 +1,30 @@
 // The end of a recorded training run (see run_record.h).
 #include "run_record.h"
 
+#include "distributed_ops.h"
 #include "polymoe/error.h"
+#include "polymoe/run_liveness.h"
 
 namespace polymoe {
+
+RunRecord runToResume(ProjectStore &store, const std::string &kind, const std::string &outputName)
+{
+    const int64_t id = dist::decideOnPrimary([&] {
+        const auto run = store.unfinishedRun(kind, outputName);
+        if (!run)
+            throw ConfigError(store.path().string() + ": no unfinished " + kind + " run" +
+                              (outputName.empty() ? "" : " making '" + outputName + "'") + " to resume");
+        if (const auto l = runLiveness(*run); l == RunLiveness::Alive || l == RunLiveness::Remote)
+            throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
+                              std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
+                              "); stop it before resuming");
+        return run->id;
+    }, "the run to resume");
+    const auto run = store.run(id);
+    if (!run)
+        throw ConfigError(store.path().string() + ": run " + std::to_string(id) + " is not in the project");
+    return *run;
+}
 
 void recordRun(ProjectStore &store, int64_t runId, const std::filesystem::path &runDir, const std::function<void()> &body)
 {

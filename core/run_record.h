@@ -18,6 +18,11 @@
 
 namespace polymoe {
 
+// The unfinished run of `kind` (making `outputName`, when given) that --resume continues, with its
+// stored row. Rank 0 of a data-parallel run picks it and tells the others (on them the liveness
+// check would see rank 0 itself). Throws ConfigError when there is none, or when it is still running.
+RunRecord runToResume(ProjectStore &store, const std::string &kind, const std::string &outputName);
+
 // Runs `body` (training, then completeRun) for the run `runId` and records a run it leaves by an
 // exception: Cancelled as "cancelled" (resume with --resume; the checkpoint in runDir/checkpoint),
 // anything else as "failed" with its message. The exception is rethrown.

@@ -80,6 +80,9 @@ std::string fmtDefault(T v)
 }
 
 std::vector<Command> &registry();
+// The command whose name is the longest run of leading words of args ("corpus add" before "corpus");
+// null when none. *words: how many words its name has.
+const Command *findCommand(const std::vector<std::string> &args, size_t *words = nullptr);
 struct Register {
     explicit Register(Command c) { registry().push_back(std::move(c)); }
 };

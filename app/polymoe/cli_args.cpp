@@ -1,6 +1,8 @@
 // Argument access for commands, and JSON/text output.
 #include "cli.h"
 
+#include <algorithm>
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -87,6 +89,28 @@ std::vector<std::string> Args::getList(const std::string &name, const std::vecto
         }
     }
     return out;
+}
+
+const Command *findCommand(const std::vector<std::string> &args, size_t *words)
+{
+    const Command *cmd = nullptr;
+    size_t matched = 0;
+    for (const auto &c : registry()) {
+        std::vector<std::string> parts;
+        for (size_t s = 0, e; s <= c.name.size(); s = e + 1) {
+            e = c.name.find(' ', s);
+            if (e == std::string::npos)
+                e = c.name.size();
+            parts.push_back(c.name.substr(s, e - s));
+        }
+        if (parts.size() <= args.size() && parts.size() > matched && std::equal(parts.begin(), parts.end(), args.begin())) {
+            cmd = &c;
+            matched = parts.size();
+        }
+    }
+    if (words)
+        *words = matched;
+    return cmd;
 }
 
 void Context::print(const nlohmann::json &j, const std::string &text) const

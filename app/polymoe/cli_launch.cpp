@@ -67,18 +67,8 @@ int launch(const Args &a, Context &ctx)
     if (!(timeout > 0) || timeout > 86400)
         throw UsageError("--timeout expects seconds in (0, 86400]");
     const std::vector<std::string> &command = a.positionals;
-    // The command must be one that runs data-parallel (the longest matching name, as main does).
-    const Command *target = nullptr;
-    for (const auto &c : registry()) {
-        const std::string joined = [&] {
-            std::string j;
-            for (size_t i = 0; i < command.size() && j.size() < c.name.size(); ++i)
-                j += (j.empty() ? "" : " ") + command[i];
-            return j;
-        }();
-        if (joined == c.name && (!target || c.name.size() > target->name.size()))
-            target = &c;
-    }
+    // The command must be one that runs data-parallel.
+    const Command *target = findCommand(command);
     if (!target || !target->dataParallel)
         throw UsageError("'" + command[0] + "' does not run data-parallel; launch runs 'pretrain' or 'train' "
                          "(polymoe launch --nproc N -- train PROJECT --stage 1 ...)");

@@ -247,23 +247,8 @@ int main(int argc, char **argv)
         std::cout << "polymoe " << POLYMOE_VERSION << "\n";
         return kExitOk;
     }
-    // The longest command name that matches the first words.
-    const Command *cmd = nullptr;
     size_t words = 0;
-    for (const auto &c : registry()) {
-        std::vector<std::string> parts;
-        for (size_t s = 0, e; s <= c.name.size(); s = e + 1) {
-            e = c.name.find(' ', s);
-            if (e == std::string::npos)
-                e = c.name.size();
-            parts.push_back(c.name.substr(s, e - s));
-        }
-        if (parts.size() <= args.size() && parts.size() > words &&
-            std::equal(parts.begin(), parts.end(), args.begin())) {
-            cmd = &c;
-            words = parts.size();
-        }
-    }
+    const Command *cmd = findCommand(args, &words);
     if (!cmd) {
         std::string group;
         for (const auto &c : registry())
