@@ -2,6 +2,8 @@
 // library (its Rust core, one thread) on the same text units, in the same run.
 #include "polymoe/bench.h"
 
+#include "bench_common.h"
+
 #include "file_read.h"
 #include "hf_tokenizer.h"
 #include "polymoe/error.h"
@@ -10,12 +12,7 @@
 
 #include <chrono>
 #include <cmath>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 namespace polymoe {
 
@@ -39,61 +36,6 @@ for _ in range(int(sys.argv[3])):
     seconds.append(time.perf_counter() - start)
 print(json.dumps({"seconds": seconds, "tokens": tokens, "version": tokenizers.__version__}))
 )PY";
-
-std::pair<double, double> meanSd(const std::vector<double> &v)
-{
-    double m = 0, s = 0;
-    for (double x : v)
-        m += x;
-    m /= double(v.size());
-    for (double x : v)
-        s += (x - m) * (x - m);
-    return {m, v.size() > 1 ? std::sqrt(s / double(v.size() - 1)) : 0.0};
-}
-
-// Runs python with the peer script; its standard output, or an empty string with `why` set.
-std::string runPeer(const std::string &python, const std::vector<std::string> &args, std::string &why)
-{
-    int out[2];
-    if (::pipe(out) != 0) {
-        why = "pipe failed";
-        return {};
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    std::vector<std::string> all = {python, "-c", kPythonPeer};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char *> argv;
-    for (auto &a : all)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    const int rc = posix_spawnp(&pid, python.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(out[1]);
-    std::string text;
-    if (rc == 0) {
-        char buf[4096];
-        ssize_t n;
-        while ((n = ::read(out[0], buf, sizeof buf)) > 0)
-            text.append(buf, size_t(n));
-    }
-    ::close(out[0]);
-    if (rc != 0) {
-        why = python + ": cannot be started";
-        return {};
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        why = python + " could not run the tokenizers peer (is the tokenizers package installed? "
-                       "installer/interop-venv.sh makes .venv with it)";
-        return {};
-    }
-    return text;
-}
 
 } // namespace
 
@@ -145,7 +87,7 @@ BenchReport benchTokenize(const fs::path &tokenizerJson, const std::vector<fs::p
         if (r > 0)
             rates.push_back(double(bytes) / 1e6 / s);
     }
-    auto [m, sd] = meanSd(rates);
+    auto [m, sd] = bench::meanSd(rates);
     rep.rows.push_back({"PolyMoE HfTokenizer (C++, 1 thread)", "MB/s", m, sd, repetitions,
                         {{"tokens", double(tokens)}, {"bytes per token", double(bytes) / double(std::max<int64_t>(1, tokens))}}});
 
@@ -162,7 +104,8 @@ BenchReport benchTokenize(const fs::path &tokenizerJson, const std::vector<fs::p
         std::fclose(f);
     }
     std::string why;
-    const std::string out = runPeer(python, {tokenizerJson.string(), unitsFile.string(), std::to_string(repetitions + 1)}, why);
+    const std::string out = bench::runPythonPeer(python, kPythonPeer, {tokenizerJson.string(), unitsFile.string(), std::to_string(repetitions + 1)},
+                                                 "is the tokenizers package installed? installer/interop-venv.sh makes .venv with it", why);
     std::error_code ec;
     fs::remove(unitsFile, ec);
     if (out.empty()) {
@@ -178,7 +121,7 @@ BenchReport benchTokenize(const fs::path &tokenizerJson, const std::vector<fs::p
     const auto secs = j["seconds"].get<std::vector<double>>();
     for (size_t i = 1; i < secs.size(); ++i)
         peer.push_back(double(bytes) / 1e6 / secs[i]);
-    auto [pm, psd] = meanSd(peer);
+    auto [pm, psd] = bench::meanSd(peer);
     const int64_t peerTokens = j.value("tokens", int64_t(0));
     rep.rows.push_back({"Hugging Face tokenizers " + j.value("version", std::string("?")) + " (Python binding, 1 thread)",
                         "MB/s", pm, psd, repetitions, {{"tokens", double(peerTokens)}}});

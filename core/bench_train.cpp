@@ -1,6 +1,8 @@
 // polymoe bench train: training-step throughput of the demo model against the machine's matmul rate.
 #include "polymoe/bench.h"
 
+#include "bench_common.h"
+
 #include "distributed_ops.h"
 #include "expansion_losses.h"
 #include "polymoe/distributed.h"
@@ -11,7 +13,6 @@
 #include "upcycle.h"
 #include "polymoe/training.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adamw.h>
 #include <torch/version.h>
@@ -24,31 +25,16 @@
 #include <sstream>
 #include <thread>
 #include <algorithm>
-#include <atomic>
 #include <functional>
 
-#include <c10/core/CPUAllocator.h>
-#include <cstring>
-#include <mutex>
-#include <unordered_map>
 
 namespace polymoe {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::pair<double, double> meanSd(const std::vector<double> &v)
-{
-    double m = 0;
-    for (double x : v)
-        m += x;
-    m /= double(v.size());
-    double s = 0;
-    for (double x : v)
-        s += (x - m) * (x - m);
-    return {m, v.size() > 1 ? std::sqrt(s / double(v.size() - 1)) : 0.0};
-}
+using bench::Clock;
+using bench::meanSd;
+using bench::peakTensorBytesAbove;
 
 // FLOP/s of an n x n x n matmul in the dtype, best of several.
 double matmulRate(at::ScalarType type, int64_t n, int reps)
@@ -63,97 +49,6 @@ double matmulRate(at::ScalarType type, int64_t n, int reps)
         best = std::max(best, 2.0 * double(n) * double(n) * double(n) / s);
     }
     return best;
-}
-
-// Every CPU tensor allocation goes through c10's CPU allocator: this one forwards to the one it
-// replaces and counts the bytes alive, and their peak. Exact for tensors, deterministic, and blind to
-// what malloc keeps or returns (which makes resident memory a poor measure of a step).
-class CountingCpuAllocator final : public at::Allocator {
-public:
-    explicit CountingCpuAllocator(at::Allocator *base) : m_base(base) {}
-    at::DataPtr allocate(size_t n) const override
-    {
-        at::DataPtr inner = m_base->allocate(n);
-        void *data = inner.get();
-        const at::Device device = inner.device();
-        {
-            std::lock_guard<std::mutex> lock(m_mutex);
-            m_blocks.emplace(data, Block{std::move(inner), n});
-            m_alive += int64_t(n);
-            m_peak = std::max(m_peak, m_alive);
-        }
-        // data == context, so that raw_allocate (BLAS and oneDNN scratch) works too.
-        return {data, data, &release, device};
-    }
-    at::DeleterFnPtr raw_deleter() const override { return &release; }
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
-    void copy_data(void *dest, const void *src, std::size_t count) const override { std::memcpy(dest, src, count); }
-#endif
-    int64_t alive() const
-    {
-        std::lock_guard<std::mutex> lock(m_mutex);
-        return m_alive;
-    }
-    // Resets the peak to what is alive now; returns the peak since the last reset.
-    int64_t takePeak() const
-    {
-        std::lock_guard<std::mutex> lock(m_mutex);
-        const int64_t p = m_peak;
-        m_peak = m_alive;
-        return p;
-    }
-
-private:
-    struct Block {
-        at::DataPtr inner;
-        size_t bytes;
-    };
-    static CountingCpuAllocator *s_instance;
-    static void release(void *data)
-    {
-        CountingCpuAllocator &self = *s_instance;
-        at::DataPtr inner;
-        {
-            std::lock_guard<std::mutex> lock(self.m_mutex);
-            auto it = self.m_blocks.find(data);
-            if (it == self.m_blocks.end())
-                return;
-            self.m_alive -= int64_t(it->second.bytes);
-            inner = std::move(it->second.inner);
-            self.m_blocks.erase(it);
-        }
-        // `inner` frees the block through the replaced allocator's deleter here, outside the lock.
-    }
-    friend const CountingCpuAllocator &countingAllocator();
-    at::Allocator *m_base;
-    mutable std::mutex m_mutex;
-    mutable std::unordered_map<void *, Block> m_blocks;
-    mutable int64_t m_alive = 0, m_peak = 0;
-};
-CountingCpuAllocator *CountingCpuAllocator::s_instance = nullptr;
-
-const CountingCpuAllocator &countingAllocator()
-{
-    // Installed once, for the rest of the process (bench commands only); never destroyed, since
-    // tensors may outlive any scope.
-    static CountingCpuAllocator *a = [] {
-        auto *c = new CountingCpuAllocator(c10::GetCPUAllocator());
-        CountingCpuAllocator::s_instance = c;
-        c10::SetCPUAllocator(c, /*priority=*/100);
-        return c;
-    }();
-    return *a;
-}
-
-// The peak of CPU tensor memory while fn runs, above what was alive just before it: what a step
-// holds at once beyond the weights, gradients and optimizer state that persist between steps.
-int64_t peakTensorBytesAbove(const std::function<void()> &fn)
-{
-    const CountingCpuAllocator &c = countingAllocator();
-    const int64_t before = c.alive();
-    c.takePeak();
-    fn();
-    return std::max<int64_t>(0, c.takePeak() - before);
 }
 
 } // namespace
@@ -339,7 +234,7 @@ BenchReport benchTrainStep(int repetitions, int threads)
         dtypes.push_back("bf16");
     else
         rep.notes.push_back("This CPU has no AVX-512 BF16 instructions: bf16 is not measured (it would be emulated).");
-    countingAllocator(); // before any tensor of the bench
+    bench::countTensorMemory(); // before any tensor of the bench
     struct Variant {
         std::string dtype;
         bool checkpoint;
@@ -356,16 +251,12 @@ BenchReport benchTrainStep(int repetitions, int threads)
         torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(1e-3));
         auto ids = torch::randint(0, cfg.vocabSize, {B, T + 1}, at::kLong);
         auto step = [&] {
-            if (dt == "bf16") {
-                at::autocast::set_cpu_enabled(true);
-                at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-            }
-            auto logits = model->forward(ids.slice(1, 0, T));
-            auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, cfg.vocabSize}).to(at::kFloat),
-                                                             ids.slice(1, 1, T + 1).reshape({-1}));
-            if (dt == "bf16") {
-                at::autocast::set_cpu_enabled(false);
-                at::autocast::clear_cache();
+            at::Tensor loss;
+            {
+                CpuBf16Autocast autocast(dt == "bf16");
+                auto logits = model->forward(ids.slice(1, 0, T));
+                loss = torch::nn::functional::cross_entropy(logits.reshape({-1, cfg.vocabSize}).to(at::kFloat),
+                                                            ids.slice(1, 1, T + 1).reshape({-1}));
             }
             opt.zero_grad();
             loss.backward();

@@ -8,6 +8,7 @@
 #include "polymoe/distributed.h"
 #include "model_io.h"
 #include "models/generate.h"
+#include "polymoe/corpus.h"
 #include "polymoe/error.h"
 #include "polymoe/project_tokenizer.h"
 #include "polymoe/tokenizer.h"
@@ -16,10 +17,12 @@
 #include "run_record.h"
 #include "safetensors.h"
 #include "trainer.h"
+#include "utf8.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/utils.h>
 
+#include <cctype>
 #include <fstream>
 
 namespace polymoe {
@@ -215,30 +218,113 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     return out;
 }
 
+namespace {
+
+// The model an evaluation scores (a project model's name, or a folder: recorded when it is one of
+// the project's), with the sequence length to score in: seqLenAsked, else its training run's, else 128.
+struct EvaluationTarget {
+    CausalLM model{nullptr};
+    std::optional<ModelRecord> record;
+    int64_t seqLen = 128;
+};
+
+EvaluationTarget evaluationTarget(ProjectStore &store, const std::string &modelNameOrDir, int64_t seqLenAsked)
+{
+    EvaluationTarget t;
+    t.record = store.model(modelNameOrDir);
+    fs::path dir = t.record ? store.modelPath(*t.record) : fs::path(modelNameOrDir);
+    if (!t.record)
+        for (const auto &m : store.models())
+            if (fs::exists(store.modelPath(m)) && fs::exists(dir) && fs::equivalent(store.modelPath(m), dir))
+                t.record = m;
+    t.model = loadModelFolder(dir);
+    setTrainingThreads(0);
+    t.seqLen = seqLenAsked > 0 ? seqLenAsked : 128;
+    if (t.record && seqLenAsked <= 0) {
+        // Evaluate with the sequence length the model was trained with, when known.
+        for (const auto &r : store.runs())
+            if (r.modelOut == t.record->id) {
+                const auto j = nlohmann::json::parse(r.config, nullptr, false);
+                if (j.is_object() && j.contains("train"))
+                    t.seqLen = j["train"].value("seq_len", t.seqLen);
+            }
+    }
+    t.seqLen = std::min<int64_t>(t.seqLen, t.model->config().maxPositionEmbeddings);
+    return t;
+}
+
+bool validProbeName(const std::string &name)
+{
+    if (name.empty() || name.size() > 64)
+        return false;
+    for (unsigned char c : name)
+        if (!std::isalnum(c) && c != '.' && c != '_' && c != '-')
+            return false;
+    return true;
+}
+
+} // namespace
+
 std::vector<PerplexityRow> evaluateModel(ProjectStore &store, const std::string &modelNameOrDir, int64_t maxTokens,
                                          const ProgressFn &progress, std::stop_token stop, int64_t seqLenAsked)
 {
-    std::optional<ModelRecord> rec = store.model(modelNameOrDir);
-    fs::path dir = rec ? store.modelPath(*rec) : fs::path(modelNameOrDir);
-    if (!rec)
-        for (const auto &m : store.models())
-            if (fs::exists(store.modelPath(m)) && fs::exists(dir) && fs::equivalent(store.modelPath(m), dir))
-                rec = m;
-    CausalLM model = loadModelFolder(dir);
-    setTrainingThreads(0);
-    int64_t seqLen = seqLenAsked > 0 ? seqLenAsked : 128;
-    if (rec && seqLenAsked <= 0) {
-        // Evaluate with the sequence length the model was trained with, when known.
-        for (const auto &r : store.runs())
-            if (r.modelOut == rec->id) {
-                const auto j = nlohmann::json::parse(r.config, nullptr, false);
-                if (j.is_object() && j.contains("train"))
-                    seqLen = j["train"].value("seq_len", seqLen);
-            }
+    EvaluationTarget t = evaluationTarget(store, modelNameOrDir, seqLenAsked);
+    return evaluateAndRecord(store, *t.model, t.record ? std::optional<int64_t>(t.record->id) : std::nullopt,
+                             std::nullopt, t.seqLen, maxTokens, 16, progress, stop);
+}
+
+std::string probeSplit(const std::string &name)
+{
+    return "probe:" + name;
+}
+
+std::vector<PerplexityRow> evaluateProbe(ProjectStore &store, const std::string &modelNameOrDir, const std::string &name,
+                                         const std::string &language, const std::vector<fs::path> &files,
+                                         int64_t maxTokens, const ProgressFn &progress, std::stop_token stop,
+                                         int64_t seqLenAsked)
+{
+    if (!validProbeName(name))
+        throw ConfigError("probe name '" + name + "': use 1 to 64 letters, digits, '.', '_' or '-'");
+    const auto lang = store.language(language);
+    if (!lang)
+        throw ConfigError(store.path().string() + ": no language '" + language + "' in the project (a probe is "
+                          "scored as text of one of its languages)");
+    if (files.empty())
+        throw ConfigError("probe '" + name + "': no text files");
+    // The text first, so that a bad file is refused before the model is loaded.
+    std::vector<RawDocument> docs;
+    for (const auto &f : files) {
+        std::vector<ImportIssue> issues;
+        int64_t empty = 0;
+        auto got = readDocuments(f, TextFormat::Paragraphs, issues, empty);
+        for (const auto &i : issues)
+            if (i.problem.find("UTF-8") != std::string::npos)
+                throw FormatError(i.origin + ": " + i.problem + " (a probe must be UTF-8 text)");
+        for (auto &d : got)
+            docs.push_back(std::move(d));
     }
-    seqLen = std::min<int64_t>(seqLen, model->config().maxPositionEmbeddings);
-    return evaluateAndRecord(store, *model, rec ? std::optional<int64_t>(rec->id) : std::nullopt, std::nullopt, seqLen,
-                             maxTokens, 16, progress, stop);
+    if (docs.empty())
+        throw ConfigError("probe '" + name + "': the files hold no text");
+    const auto tokenizer = loadProjectTokenizer(store);
+    const SpecialTokens sp = projectSpecialTokens(store);
+    TokenShard shard;
+    shard.language = language;
+    shard.vocabSize = tokenizer->vocabSize();
+    std::vector<int64_t> chars, bytes;
+    for (const auto &d : docs) {
+        throwIfStopped(stop);
+        shard.addDocument(tokenizer->encode(d.text));
+        chars.push_back(countCodePoints(d.text));
+        bytes.push_back(int64_t(d.text.size()));
+    }
+    LanguageStream stream = makeStream(shard, lang->group == LanguageGroup::New, 1.0, sp.bos, sp.eos);
+    stream.documentCharacters = std::move(chars);
+    stream.documentBytes = std::move(bytes);
+
+    EvaluationTarget t = evaluationTarget(store, modelNameOrDir, seqLenAsked);
+    checkVocabularyFits(t.model->config().vocabSize, tokenizer->vocabSize(), "probe '" + name + "'");
+    return evaluateAndRecordStreams(store, *t.model, t.record ? std::optional<int64_t>(t.record->id) : std::nullopt,
+                                    std::nullopt, {stream}, probeSplit(name), t.seqLen, maxTokens, 16, progress, stop);
 }
 
 ModelRecord importModelFolder(ProjectStore &store, const fs::path &dir, const std::string &name)

@@ -67,23 +67,41 @@ std::string fmt(const char *f, double v)
 
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
-} // namespace
-
-double ForgettingReport::ratio(const std::string &model, const std::string &language) const
+// (the base, the model named) among the report's models; null where absent.
+std::pair<const ReportModel *, const ReportModel *> baseAndModel(const ForgettingReport &r, const std::string &model)
 {
     const ReportModel *b = nullptr, *m = nullptr;
-    for (const auto &x : models) {
-        if (x.name == base)
+    for (const auto &x : r.models) {
+        if (x.name == r.base)
             b = &x;
         if (x.name == model)
             m = &x;
     }
+    return {b, m};
+}
+
+} // namespace
+
+double ForgettingReport::ratio(const std::string &model, const std::string &language) const
+{
+    const auto [b, m] = baseAndModel(*this, model);
     if (!b || !m)
         return std::nan("");
     auto bi = b->perplexity.find(language), mi = m->perplexity.find(language);
     if (bi == b->perplexity.end() || mi == m->perplexity.end() || !(bi->second > 0))
         return std::nan("");
     return mi->second / bi->second;
+}
+
+double ForgettingReport::probeRatio(const std::string &model, const std::string &probe) const
+{
+    const auto [b, m] = baseAndModel(*this, model);
+    if (!b || !m)
+        return std::nan("");
+    auto bi = b->probes.find(probe), mi = m->probes.find(probe);
+    if (bi == b->probes.end() || mi == m->probes.end() || !(bi->second.perplexity > 0))
+        return std::nan("");
+    return mi->second.perplexity / bi->second.perplexity;
 }
 
 ForgettingReport buildForgettingReport(const ProjectStore &store, const std::string &baseName)
@@ -146,7 +164,20 @@ ForgettingReport buildForgettingReport(const ProjectStore &store, const std::str
         }
         countFromConfig(x, config);
         for (const auto &e : store.evaluations(m.id))
-            if (e.split == "heldout" || e.split.empty()) {
+            if (e.split.rfind("probe:", 0) == 0) {
+                ReportProbeScore score;
+                score.perplexity = e.perplexity;
+                score.low = e.perplexityLow;
+                score.high = e.perplexityHigh;
+                if (e.characters > 0)
+                    score.bitsPerCharacter = bitsPerUnit(e.loss, e.tokens, e.characters);
+                if (e.bytes > 0)
+                    score.bitsPerByte = bitsPerUnit(e.loss, e.tokens, e.bytes);
+                const std::string name = e.split.substr(6);
+                x.probes[name] = score; // the latest evaluation wins (evaluations come oldest first)
+                if (std::none_of(r.probes.begin(), r.probes.end(), [&](const ReportProbe &q) { return q.name == name; }))
+                    r.probes.push_back({name, e.language});
+            } else if (e.split == "heldout" || e.split.empty()) {
                 x.perplexity[e.language] = e.perplexity;
                 if (std::isfinite(e.perplexityLow) && std::isfinite(e.perplexityHigh))
                     x.perplexityInterval[e.language] = {e.perplexityLow, e.perplexityHigh};
@@ -197,6 +228,8 @@ ForgettingReport buildForgettingReport(const ProjectStore &store, const std::str
             }
         }
     }
+    std::sort(r.probes.begin(), r.probes.end(), [](const ReportProbe &a, const ReportProbe &b) { return a.name < b.name; });
+
     // By model (report order), language (old first), layer.
     auto modelIndex = [&](const std::string &n) {
         for (size_t i = 0; i < r.models.size(); ++i)
@@ -328,6 +361,23 @@ std::string forgettingReportText(const ForgettingReport &r)
             }
         os << "\n";
     }
+    for (const auto &q : r.probes) {
+        os << "\nout-of-domain probe '" << q.name << "' (" << q.language
+           << " text outside the corpus, never trained on): perplexity (ratio to the base), bits per character\n";
+        for (const auto &m : r.models) {
+            auto it = m.probes.find(q.name);
+            if (it == m.probes.end())
+                continue;
+            std::string cell = fmt("%.2f", it->second.perplexity);
+            if (m.name != r.base)
+                cell += " (x" + fmt("%.3f", r.probeRatio(m.name, q.name)) + ")";
+            std::snprintf(buf, sizeof buf, "  %-*s %-20s", width, label(m).c_str(), cell.c_str());
+            os << buf;
+            if (std::isfinite(it->second.bitsPerCharacter))
+                os << " " << fmt("%.3f", it->second.bitsPerCharacter) << " bits/char";
+            os << "\n";
+        }
+    }
     os << "\nparameters (weights):\n";
     for (const auto &m : r.models) {
         std::snprintf(buf, sizeof buf, "  %-22s total %11lld  added %10lld  active per token %11lld", m.name.c_str(),
@@ -404,6 +454,11 @@ std::string forgettingReportJson(const ForgettingReport &r)
             bpc[code] = num(v);
         for (const auto &[code, v] : m.bitsPerByte)
             bpb[code] = num(v);
+        nlohmann::json probes = nlohmann::json::object();
+        for (const auto &[name, q] : m.probes)
+            probes[name] = {{"perplexity", q.perplexity}, {"perplexity_interval", {num(q.low), num(q.high)}},
+                            {"ratio_to_base", num(r.probeRatio(m.name, name))},
+                            {"bits_per_character", num(q.bitsPerCharacter)}, {"bits_per_byte", num(q.bitsPerByte)}};
         nlohmann::json groups = nlohmann::json::object();
         for (const auto &g : r.groups)
             if (g.model == m.name)
@@ -414,8 +469,11 @@ std::string forgettingReportJson(const ForgettingReport &r)
                                {"experts_per_layer", m.experts}, {"top_k", m.topK}, {"tokens", m.tokens},
                                {"seconds", m.seconds}, {"perplexity", ppl}, {"perplexity_interval", interval},
                                {"ratio_to_base", ratio}, {"bits_per_character", bpc}, {"bits_per_byte", bpb},
-                               {"group_ratio", groups}});
+                               {"group_ratio", groups}, {"probes", probes}});
     }
+    j["probes"] = nlohmann::json::array();
+    for (const auto &q : r.probes)
+        j["probes"].push_back({{"name", q.name}, {"language", q.language}});
     j["routing"] = nlohmann::json::array();
     for (const auto &x : r.routing)
         j["routing"].push_back({{"model", x.model}, {"language", x.language}, {"group", x.group}, {"layer", x.layer},

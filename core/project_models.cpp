@@ -59,11 +59,21 @@ std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &
 {
     auto heldout = projectStreams(store, "heldout");
     attachDocumentSizes(store, "heldout", heldout);
-    auto rows = evaluatePerplexity(model, heldout, seqLen, maxTokens, batchSize, progress, stop);
+    return evaluateAndRecordStreams(store, model, modelId, runId, heldout, "heldout", seqLen, maxTokens, batchSize,
+                                    progress, stop);
+}
+
+std::vector<PerplexityRow> evaluateAndRecordStreams(ProjectStore &store, CausalLMImpl &model,
+                                                    std::optional<int64_t> modelId, std::optional<int64_t> runId,
+                                                    const std::vector<LanguageStream> &streams, const std::string &split,
+                                                    int64_t seqLen, int64_t maxTokens, int64_t batchSize,
+                                                    const ProgressFn &progress, std::stop_token stop)
+{
+    auto rows = evaluatePerplexity(model, streams, seqLen, maxTokens, batchSize, progress, stop);
     if (modelId) {
         std::vector<EvaluationRecord> recs;
         for (const auto &r : rows) {
-            EvaluationRecord e{*modelId, runId, r.language, "heldout", r.tokens, r.loss, r.perplexity, {}};
+            EvaluationRecord e{*modelId, runId, r.language, split, r.tokens, r.loss, r.perplexity, {}};
             e.documents = r.documents;
             e.perplexityLow = r.perplexityLow;
             e.perplexityHigh = r.perplexityHigh;

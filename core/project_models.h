@@ -3,6 +3,7 @@
 #pragma once
 
 #include "models/llama.h"
+#include "sequence_batcher.h"
 #include "polymoe/progress.h"
 #include "polymoe/project_store.h"
 #include "polymoe/training.h"
@@ -32,5 +33,11 @@ ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std
 std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &model, std::optional<int64_t> modelId,
                                              std::optional<int64_t> runId, int64_t seqLen, int64_t maxTokens,
                                              int64_t batchSize, const ProgressFn &progress, std::stop_token stop);
+// The same on the given streams, recorded under `split` ("heldout", or "probe:NAME" for a probe text).
+std::vector<PerplexityRow> evaluateAndRecordStreams(ProjectStore &store, CausalLMImpl &model,
+                                                    std::optional<int64_t> modelId, std::optional<int64_t> runId,
+                                                    const std::vector<LanguageStream> &streams, const std::string &split,
+                                                    int64_t seqLen, int64_t maxTokens, int64_t batchSize,
+                                                    const ProgressFn &progress, std::stop_token stop);
 
 } // namespace polymoe

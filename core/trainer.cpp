@@ -35,25 +35,6 @@ at::Tensor toTensor(const std::vector<int64_t> &v, int64_t rows, int64_t cols)
     return torch::from_blob(const_cast<int64_t *>(v.data()), {rows, cols}, at::kLong).clone();
 }
 
-// RAII: CPU autocast to bf16 while alive, when asked for.
-struct AutocastGuard {
-    bool on;
-    explicit AutocastGuard(bool enable) : on(enable)
-    {
-        if (on) {
-            at::autocast::set_cpu_enabled(true);
-            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-        }
-    }
-    ~AutocastGuard()
-    {
-        if (on) {
-            at::autocast::set_cpu_enabled(false);
-            at::autocast::clear_cache();
-        }
-    }
-};
-
 void writeCheckpoint(const fs::path &dir, TrainLoopSpec &job, torch::optim::AdamW &opt, int64_t step,
                      int64_t tokens, double seconds)
 {
@@ -277,7 +258,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
                 const at::Tensor targets = all.slice(1, 1, w);
                 at::Tensor loss;
                 {
-                    AutocastGuard ac(bf16 && !cuda);
+                    CpuBf16Autocast ac(bf16 && !cuda);
                     loss = job.loss ? job.loss(part, inputs, targets, metrics)
                                     : languageModelLoss(*job.model, inputs, targets);
                 }
@@ -354,5 +335,22 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     result.checkpoint = (job.checkpointDir / kCheckpoint).string();
     return result;
 }
+
+CpuBf16Autocast::CpuBf16Autocast(bool enable) : m_on(enable)
+{
+    if (m_on) {
+        at::autocast::set_cpu_enabled(true);
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    }
+}
+
+CpuBf16Autocast::~CpuBf16Autocast()
+{
+    if (m_on) {
+        at::autocast::set_cpu_enabled(false);
+        at::autocast::clear_cache();
+    }
+}
+
 
 } // namespace polymoe

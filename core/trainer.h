@@ -62,6 +62,18 @@ std::unique_ptr<torch::optim::AdamW> makeOptimizer(const std::vector<std::pair<s
 // The learning rate at a step (1-based) under warm-up then cosine decay to minLrRatio * lr.
 double scheduledLearningRate(const TrainConfig &c, int64_t step);
 
+// While alive and enabled: CPU autocast to bf16 (the trainer's bf16 dtype), its cache cleared at the end.
+class CpuBf16Autocast {
+public:
+    explicit CpuBf16Autocast(bool enable);
+    ~CpuBf16Autocast();
+    CpuBf16Autocast(const CpuBf16Autocast &) = delete;
+    CpuBf16Autocast &operator=(const CpuBf16Autocast &) = delete;
+
+private:
+    bool m_on;
+};
+
 // True when a finished checkpoint exists in the folder.
 bool hasCheckpoint(const std::filesystem::path &checkpointDir);
 

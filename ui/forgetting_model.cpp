@@ -65,7 +65,48 @@ double ForgettingModel::groupRatio(int model, bool newGroup) const
 
 int ForgettingModel::rowCount(const QModelIndex &parent) const
 {
-    return parent.isValid() ? 0 : int(m_languages.size());
+    return parent.isValid() ? 0 : int(m_languages.size() + m_report.probes.size());
+}
+
+// A row below the languages: an out-of-domain probe (text outside the corpus, never trained on).
+QVariant ForgettingModel::probeData(int probe, int col, int role) const
+{
+    const ReportProbe &q = m_report.probes[size_t(probe)];
+    if (col == 0 && role == Qt::DisplayRole)
+        return tr("%1 · %2 (probe)").arg(QString::fromStdString(q.language), QString::fromStdString(q.name));
+    if (col == 1 && role == Qt::DisplayRole)
+        return tr("probe");
+    if (col < kFirstModelColumn) {
+        if (role == Qt::ToolTipRole)
+            return tr("Out-of-domain probe '%1': %2 text from outside the corpus, never trained on, scored as "
+                      "held-out text is; forgetting that the held-out set (the training text's domain) can hide")
+                .arg(QString::fromStdString(q.name), QString::fromStdString(q.language));
+        return {};
+    }
+    const ReportModel &m = m_report.models[size_t(col - kFirstModelColumn)];
+    const auto it = m.probes.find(q.name);
+    if (it == m.probes.end())
+        return role == Qt::DisplayRole ? QVariant(QStringLiteral("–")) : QVariant();
+    const double v = it->second.perplexity, r = m_report.probeRatio(m.name, q.name);
+    const bool isBase = m.name == m_report.base;
+    const QString bits = std::isfinite(it->second.bitsPerCharacter)
+                             ? QString("  %1 b/c").arg(it->second.bitsPerCharacter, 0, 'f', 3) : QString();
+    switch (role) {
+    case Qt::DisplayRole:
+        if (!isBase && std::isfinite(r))
+            return QString("%1 (×%2)").arg(v, 0, 'f', 2).arg(r, 0, 'f', 3) + bits;
+        return QString::number(v, 'f', 2) + bits;
+    case Qt::EditRole: return v;
+    case Qt::TextAlignmentRole: return QVariant(Qt::AlignRight | Qt::AlignVCenter);
+    case Qt::ForegroundRole:
+        if (!isBase && std::isfinite(r))
+            return toneColor(r > 1 ? Tone::Bad : Tone::Good);
+        return {};
+    case Qt::ToolTipRole:
+        return tr("Perplexity on probe '%1'; ×: relative to %2")
+            .arg(QString::fromStdString(q.name), QString::fromStdString(m_report.base));
+    }
+    return {};
 }
 
 int ForgettingModel::columnCount(const QModelIndex &parent) const
@@ -78,6 +119,8 @@ QVariant ForgettingModel::data(const QModelIndex &index, int role) const
     if (!index.isValid() || index.row() >= rowCount() || index.column() >= columnCount())
         return {};
     const int row = index.row(), col = index.column();
+    if (row >= m_languages.size())
+        return probeData(row - int(m_languages.size()), col, role);
     if (col == 0 && role == Qt::DisplayRole)
         return m_languages[row];
     if (col == 1 && role == Qt::DisplayRole)

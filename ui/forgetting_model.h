@@ -1,6 +1,7 @@
 // The forgetting report (METHOD.md section 8) as tables, the engine's numbers shown as they are
 // (polymoe::buildForgettingReport, the same report `polymoe report` prints): ForgettingModel has one
-// row per language and one column per model (base, fine-tuning, stage 1, stage 2...);
+// row per language (then one per out-of-domain probe) and one column per model (base, fine-tuning,
+// stage 1, stage 2...);
 // ForgettingSummaryModel one row per model with its group ratios (geometric means) and parameters.
 #pragma once
 
@@ -38,6 +39,8 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
 private:
+    QVariant probeData(int probe, int col, int role) const;
+
     ForgettingReport m_report;
     QStringList m_models, m_languages;
     QList<bool> m_isNew;

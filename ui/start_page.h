@@ -60,6 +60,7 @@ private:
     QPlainTextEdit *m_log = nullptr;
     CliProcess *m_demo = nullptr;
     QProcess *m_fetch = nullptr;
+    bool m_fetchCancelled = false; // Cancel was pressed while the fetch ran: its end is no failure
     QPointer<NewProjectWizard> m_wizard;
     QString m_demoProfile;
 };

@@ -31,6 +31,15 @@ int print(const Args &a, Context &ctx, const BenchReport &rep)
     return kExitOk;
 }
 
+// The Python that runs a bench's peer: --python, else the interop venv's when it exists.
+std::string pythonPeer(const Args &a)
+{
+    std::string python = a.get("--python");
+    if (python.empty() && std::filesystem::exists(".venv/bin/python"))
+        python = ".venv/bin/python";
+    return python;
+}
+
 int benchTokenizeCmd(const Args &a, Context &ctx)
 {
     if (!a.has("--tokenizer"))
@@ -49,22 +58,28 @@ int benchTokenizeCmd(const Args &a, Context &ctx)
             std::sort(found.begin(), found.end());
             texts.insert(texts.end(), found.begin(), found.end());
         }
-    std::string python = a.get("--python");
-    if (python.empty() && std::filesystem::exists(".venv/bin/python"))
-        python = ".venv/bin/python";
-    return print(a, ctx, benchTokenize(a.get("--tokenizer"), texts, a.getInt32("--repetitions", 5, 1, 1000000), python));
+    return print(a, ctx, benchTokenize(a.get("--tokenizer"), texts, a.getInt32("--repetitions", 5, 1, 1000000), pythonPeer(a)));
 }
 
 // With --nproc N: the one-process rows, then the plain step as N ranks of a data-parallel run
 // (started here as `polymoe launch` starts them), each with the threads divided among them.
 int benchTrain(const Args &a, Context &ctx)
 {
-    const int repetitions = a.getInt32("--repetitions", 5, 1, 1000000), threads = a.getInt32("--threads", 0, 0, 4096);
+    const int repetitions = a.getInt32("--repetitions", a.has("--model") ? 3 : 5, 1, 1000000),
+              threads = a.getInt32("--threads", 0, 0, 4096);
+    if (distributedWorldSize() > 1 && a.has("--model"))
+        throw UsageError("bench train --model runs in one process, not as a rank of 'polymoe launch'");
     if (distributedWorldSize() > 1) { // a rank started below
         const BenchReport r = benchTrainDataParallel(repetitions, threads);
         if (isPrimaryRank())
             std::cout << r.json() << std::endl;
         return kExitOk;
+    }
+    if (a.has("--model")) {
+        if (a.getInt32("--nproc", 1, 1, 16) > 1)
+            throw UsageError("--nproc is for the demo model's step; with --model the step runs in one process");
+        return print(a, ctx, benchTrainModel(a.get("--model"), repetitions, threads, pythonPeer(a),
+                                             a.getInt32("--batch-size", 4, 1, 4096), a.getInt32("--seq-len", 256, 2, 65536)));
     }
     BenchReport rep = benchTrainStep(repetitions, threads);
     const int nproc = a.getInt32("--nproc", 1, 1, 16);
@@ -209,13 +224,20 @@ Register benchTokenizeReg({"bench tokenize", "MB/s of PolyMoE's tokenizer.json e
                             {"--repetitions", "N", "timed passes over the text", "5"},
                             {"--out", "FILE", "also write the Markdown table there", ""}},
                            0, 0, true, benchTokenizeCmd});
-Register benchTrainCmd({"bench train", "tokens/s of a demo-model training step and its share of the matmul rate", "",
+Register benchTrainCmd({"bench train", "tokens/s of a training step (the demo model, or --model DIR beside transformers)", "",
                         "Also: the step with activations checkpointed, each row's step memory, and stage 2 (routers\n"
                         "only) against inference on the same MoE model; with --nproc N the plain step as N\n"
-                        "data-parallel processes sharing the threads (docs/benchmarks.md).",
-                        {{"--repetitions", "N", "timed steps per dtype", "5"},
+                        "data-parallel processes sharing the threads (docs/benchmarks.md).\n"
+                        "With --model DIR (a Hugging Face folder: config.json, model.safetensors): that model's full\n"
+                        "fine-tuning and stage-1 steps (one new expert per layer, top-2), fp32 and bf16, beside\n"
+                        "transformers' full and FFN-only steps of the same folder in the same run (--python).",
+                        {{"--repetitions", "N", "timed steps per dtype (default 5; 3 with --model)", ""},
                              {"--threads", "N", "intra-op threads (0: all cores)", "0"},
                              {"--nproc", "N", "also run the plain step data-parallel in N processes", "1"},
+                             {"--model", "DIR", "an imported model's folder instead of the demo model", ""},
+                             {"--batch-size", "B", "sequences per step with --model", "4"},
+                             {"--seq-len", "T", "tokens per sequence with --model", "256"},
+                             {"--python", "PY", "Python with torch and transformers, for the peer", ".venv/bin/python"},
                              {"--out", "FILE", "also write the Markdown table there", ""}},
                         0, 0, true, benchTrain, /*dataParallel=*/true});
 Register benchMoeCmd({"bench moe", "tokens/s of one MoE block (grouped dispatch vs a per-expert-mask loop)", "",

@@ -25,12 +25,14 @@ int demo(const Args &a, Context &ctx)
         throw UsageError("--strategy must be layermoe or uniform");
     const bool baseline = !a.has("--no-baseline");
     // prepare: 5 steps (corpus, tokenizer, shards, base, similarity); then allocation(s), baselines,
-    // stages, export, samples, report.
-    const int total = prof.allBaselines ? 5 + 2 + (baseline ? 2 : 0) + 4 + 3 : 5 + 1 + (baseline ? 1 : 0) + 2 + 3;
+    // stages, export, samples, probe, report.
+    const int total = prof.allBaselines ? 5 + 2 + (baseline ? 2 : 0) + 4 + 4 : 5 + 1 + (baseline ? 1 : 0) + 2 + 4;
     DemoSteps steps(ctx, [&](const std::string &s) { if (!ctx.json) std::cout << s << std::flush; }, total);
 
     const std::filesystem::path outDir = a.get("--out", "polymoe-demo");
     DemoProject p = steps.prepare(prof, outDir);
+    const int64_t finetunes = baseline ? (prof.allBaselines ? 2 : 1) : 0, allocations = prof.allBaselines ? 2 : 1;
+    steps.planTrainingSteps(finetunes * prof.finetuneSteps + allocations * (prof.stage1Steps + prof.stage2Steps));
     std::vector<std::string> trained;
     AllocationRecord alloc;
     if (prof.allBaselines) {
@@ -89,6 +91,7 @@ int demo(const Args &a, Context &ctx)
     }
     trained.insert(trained.begin(), "base");
     steps.samples(p, trained);
+    steps.probes(p, trained);
     steps.step("forgetting report");
 
     auto &store = p.store;

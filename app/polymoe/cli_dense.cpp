@@ -191,6 +191,22 @@ int eval(const Args &a, Context &ctx)
             throw UsageError("the project has no model yet; give --model DIR or run 'polymoe pretrain'");
         model = models.back().name;
     }
+    if (a.has("--probe")) {
+        // An out-of-domain probe: the files' text scored as one language's held-out text.
+        if (!a.has("--text") || !a.has("--language"))
+            throw UsageError("--probe NAME needs --text FILES and --language CODE");
+        std::vector<std::filesystem::path> files;
+        for (const auto &f : a.getList("--text"))
+            files.emplace_back(f);
+        const auto rows = evaluateProbe(store, model, a.get("--probe"), a.get("--language"), files,
+                                        a.getInt("--tokens", kTrain.evalTokens), ctx.progressFn, ctx.stop,
+                                        a.getInt("--seq-len", 0));
+        ctx.print({{"model", model}, {"probe", a.get("--probe")}, {"evaluation", perplexityJson(rows)}},
+                  "perplexity of " + model + " on probe '" + a.get("--probe") + "':\n" + perplexityTable(rows));
+        return kExitOk;
+    }
+    if (a.has("--text") || a.has("--language"))
+        throw UsageError("--text and --language go with --probe NAME");
     const auto rows = evaluateModel(store, model, a.getInt("--tokens", kTrain.evalTokens), ctx.progressFn, ctx.stop,
                                     a.getInt("--seq-len", 0));
     ctx.print({{"model", model}, {"evaluation", perplexityJson(rows)}},
@@ -275,8 +291,14 @@ Register pretrainCmd({"pretrain", "train a dense base model on the project's tex
 Register evalCmd({"eval", "held-out perplexity per language", "PROJECT [--model NAME|DIR]",
                   "Mean next-token cross-entropy on each language's held-out documents, as perplexity, with a\n"
                   "95% interval from a bootstrap over those documents (1,000 resamples): how much the figure\n"
-                  "depends on which documents were held out. Recorded in the project for its own models.",
+                  "depends on which documents were held out. Recorded in the project for its own models.\n"
+                  "With --probe NAME --text FILES --language CODE: the same on text from outside the corpus (an\n"
+                  "out-of-domain probe, cut into documents at blank lines), recorded as probe NAME; the\n"
+                  "forgetting report shows every probe beside the held-out table.",
                   {{"--model", "NAME|DIR", "a model of the project or a folder (default: the newest model)", ""},
+                   {"--probe", "NAME", "score an out-of-domain probe of that name instead", ""},
+                   {"--text", "FILES", "the probe's text files, comma-separated", ""},
+                   {"--language", "CODE", "the project language the probe's text is in", ""},
                    {"--tokens", "N", "held-out tokens per language (0: all)", fmtDefault(kTrain.evalTokens)},
                    {"--seq-len", "N", "tokens per evaluated sequence (0: as the model was trained, else 128)", "0"}},
                   1, 1, true, eval});

@@ -80,8 +80,22 @@ void DemoSteps::step(const std::string &what)
 {
     const auto s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - m_started).count();
     char elapsed[32];
-    std::snprintf(elapsed, sizeof elapsed, " [%lld:%02lld elapsed]", (long long)(s / 60), (long long)(s % 60));
-    m_say("step " + std::to_string(++m_done) + "/" + std::to_string(m_total) + ": " + what + elapsed + "\n");
+    std::string eta;
+    const int64_t left = m_plannedSteps - m_trainedSteps - m_reusedSteps;
+    if (m_trainedSteps > 0 && left > 0) {
+        // Stage-2 steps cost less than the others: an upper estimate while they are still ahead.
+        const double minutes = double(left) * m_trainSeconds / double(m_trainedSteps) / 60.0;
+        eta = ", training left: about " + std::to_string(std::max<int64_t>(1, std::lround(minutes))) + " min";
+    }
+    std::snprintf(elapsed, sizeof elapsed, " [%lld:%02lld elapsed", (long long)(s / 60), (long long)(s % 60));
+    m_say("step " + std::to_string(++m_done) + "/" + std::to_string(m_total) + ": " + what + elapsed + eta + "]\n");
+}
+
+void DemoSteps::trainingDone(int64_t steps, double seconds, bool reused)
+{
+    (reused ? m_reusedSteps : m_trainedSteps) += steps;
+    if (!reused)
+        m_trainSeconds += seconds;
 }
 
 std::map<std::string, double> DemoSteps::replayWeights(const DemoProject &p, double oldShare)
@@ -224,6 +238,7 @@ TrainConfig DemoSteps::trainSettings(const DemoProject &p, int64_t steps, double
 void DemoSteps::finetune(DemoProject &p, const std::string &name, int64_t steps, const std::map<std::string, double> &weights)
 {
     if (p.store.model(name)) {
+        trainingDone(steps, 0, true);
         step("full fine-tuning '" + name + "': reusing it");
         return;
     }
@@ -237,7 +252,8 @@ void DemoSteps::finetune(DemoProject &p, const std::string &name, int64_t steps,
     spec.resume = p.store.unfinishedRun("finetune", name).has_value();
     step("full fine-tuning '" + name + "' of the base (" + std::to_string(steps) + " steps" +
          (weights.empty() ? ", new languages only" : ", with old-language replay") + (spec.resume ? ", resuming" : "") + ")");
-    trainDenseModel(p.store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
+    const auto out = trainDenseModel(p.store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
+    trainingDone(steps, out.train.seconds, false);
 }
 
 void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std::string &s1Name, const std::string &s2Name)
@@ -246,7 +262,9 @@ void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std:
         const std::string name = stage == 1 ? s1Name : s2Name;
         if (name.empty())
             continue;
+        const int64_t steps = stage == 1 ? p.profile.stage1Steps : p.profile.stage2Steps;
         if (p.store.model(name)) {
+            trainingDone(steps, 0, true);
             step("MoE stage " + std::to_string(stage) + ": reusing '" + name + "'");
             continue;
         }
@@ -255,8 +273,7 @@ void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std:
         spec.model = stage == 1 ? "base" : s1Name;
         if (stage == 1)
             spec.allocationId = alloc.id;
-        spec.train = trainSettings(p, stage == 1 ? p.profile.stage1Steps : p.profile.stage2Steps,
-                                   stage == 1 ? p.profile.stage1Lr : p.profile.stage2Lr);
+        spec.train = trainSettings(p, steps, stage == 1 ? p.profile.stage1Lr : p.profile.stage2Lr);
         spec.oldShare = p.profile.stage2OldShare;
         spec.routerStatsEvery = p.profile.statsEvery;
         spec.outputName = name;
@@ -265,7 +282,8 @@ void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std:
                               std::to_string(spec.train.steps) + " steps, experts " + formatExpertList(alloc.experts) + ")"
                         : "MoE stage 2 '" + name + "': routers on new text with old-language replay and the LPR loss (" +
                               std::to_string(spec.train.steps) + " steps)");
-        trainExpansionStage(p.store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
+        const auto out = trainExpansionStage(p.store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
+        trainingDone(steps, out.train.seconds, false);
     }
 }
 
@@ -281,6 +299,36 @@ void DemoSteps::samples(DemoProject &p, const std::vector<std::string> &models)
         if (!rec || p.store.samples(rec->id).size() >= prompts.size())
             continue; // made by an earlier run of the demo
         recordSamples(p.store, name, prompts, p.profile.sampleTokens, m_ctx.progressFn, m_ctx.stop);
+    }
+}
+
+void DemoSteps::probes(DemoProject &p, const std::vector<std::string> &models)
+{
+    std::vector<std::filesystem::path> files;
+    std::error_code ec;
+    if (!p.profile.probeFolder.empty())
+        for (const auto &e : std::filesystem::directory_iterator(p.profile.probeFolder, ec))
+            if (e.is_regular_file(ec) && !e.is_symlink(ec))
+                files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    const std::string language = p.profile.oldLanguages.empty() ? std::string() : p.profile.oldLanguages.front();
+    if (files.empty() || language.empty()) {
+        step("out-of-domain probe: none (no text in " + p.profile.probeFolder.string() + ")");
+        return;
+    }
+    step("out-of-domain probe '" + p.profile.probeName + "' (" + language + "): " + std::to_string(files.size()) +
+         " files of " + p.profile.probeFolder.string() + ", for " + std::to_string(models.size()) + " models");
+    const TrainConfig evalAs = trainSettings(p, 1, 1);
+    const std::string split = probeSplit(p.profile.probeName);
+    for (const auto &name : models) {
+        const auto rec = p.store.model(name);
+        if (!rec)
+            continue;
+        const auto done = p.store.evaluations(rec->id);
+        if (std::any_of(done.begin(), done.end(), [&](const EvaluationRecord &e) { return e.split == split; }))
+            continue; // made by an earlier run of the demo
+        evaluateProbe(p.store, name, p.profile.probeName, language, files, evalAs.evalTokens, m_ctx.progressFn,
+                      m_ctx.stop, evalAs.seqLen);
     }
 }
 

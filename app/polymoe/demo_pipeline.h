@@ -47,6 +47,10 @@ struct DemoProfile {
     double finetuneLr = 1e-3, stage1Lr = 1e-3, stage2Lr = 1e-2;
     bool allBaselines = false;         // fine-tuning with replay, and both allocations, in 'polymoe demo'
     int64_t sampleTokens = 24;         // generation samples: new tokens per prompt
+    // The out-of-domain probe of the first old language: Debian's licence texts (base-files, on every
+    // Debian machine), legal prose unlike the corpus's fortunes and manuals. Empty folder: no probe.
+    std::string probeName = "licenses";
+    std::filesystem::path probeFolder = "/usr/share/common-licenses";
 };
 // Throws UsageError for a name other than tiny, standard or smollm2. smollm2's model folder is
 // `pretrained` (default models/smollm2-135m); smoke shrinks every step to a few sequences (a check
@@ -83,8 +87,13 @@ public:
     void stages(DemoProject &p, const AllocationRecord &alloc, const std::string &s1Name, const std::string &s2Name);
     // Greedy generation samples of the profile's prompts for each model that has none yet.
     void samples(DemoProject &p, const std::vector<std::string> &models);
+    // The profile's out-of-domain probe for each model that has no evaluation of it yet.
+    void probes(DemoProject &p, const std::vector<std::string> &models);
 
     void step(const std::string &what);
+    // The training steps the caller will run in all (every fine-tuning and stage run): from the second
+    // trained run on, each step line adds the time the rest of them will take at the rate seen so far.
+    void planTrainingSteps(int64_t steps) { m_plannedSteps = steps; }
     // Language weights with `oldShare` of the sequences old-language replay (split evenly).
     static std::map<std::string, double> replayWeights(const DemoProject &p, double oldShare);
 
@@ -93,7 +102,12 @@ private:
 
     Context &m_ctx;
     std::function<void(const std::string &)> m_say;
+    // One run's steps are done: trained now (taking `seconds`), or reused from an earlier demo run.
+    void trainingDone(int64_t steps, double seconds, bool reused);
+
     int m_total = 0, m_done = 0;
+    int64_t m_plannedSteps = 0, m_trainedSteps = 0, m_reusedSteps = 0;
+    double m_trainSeconds = 0;
     std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
 };
 

@@ -1,15 +1,25 @@
 // Held-out perplexity and its document bootstrap: the interval against cases worked out by hand
 // and against the delta-method approximation computed here, and evaluatePerplexity's point
 // estimate against a plain mean cross-entropy over the same sequences, with each target counted in
-// the document it belongs to.
+// the document it belongs to. An out-of-domain probe (evaluateProbe) scores text exactly as the
+// held-out shards are scored, and reaches the forgetting report.
 #include "bootstrap.h"
 #include "common/tiny_model.h"
 #include "evaluation.h"
+#include "model_io.h"
+#include "polymoe/corpus.h"
+#include "polymoe/dense_jobs.h"
 #include "polymoe/error.h"
+#include "polymoe/forgetting_report.h"
+#include "polymoe/project_tokenizer.h"
 
+#include <nlohmann/json.hpp>
 #include <torch/nn/functional/loss.h>
 
+#include <QTemporaryDir>
 #include <QtTest>
+
+#include <fstream>
 
 #include <cmath>
 #include <random>
@@ -236,6 +246,80 @@ private Q_SLOTS:
         // Sizes that do not match the documents are ignored, not misread.
         s.documentCharacters.pop_back();
         QCOMPARE(evaluatePerplexity(*model, {s}, 16, 32, 4)[0].characters, 0.0);
+    }
+
+    // The held-out documents of a language, written as a probe file (paragraphs), score exactly as
+    // the held-out shard does: the same tokens, loss and characters, by the other road (file ->
+    // paragraphs -> project tokenizer, instead of corpus -> shard). The report shows the probe.
+    void probeScoresTextAsHeldOutTextIs()
+    {
+        QTemporaryDir tmp;
+        const std::filesystem::path dir = tmp.path().toStdString();
+        ProjectStore store = ProjectStore::create(dir / "p.polymoe");
+        std::vector<RawDocument> docs;
+        std::string probeText;
+        for (int i = 0; i < 40; ++i) {
+            std::string t = "Document " + std::to_string(i) + ": the quick brown fox jumps " + std::to_string(i * 7 % 13) +
+                            " times over the lazy dog, sagt der Fuchs, und läuft " + std::string(size_t(i % 5 + 1), 'x') + ".";
+            if (isHeldOut(t, 0.5, 0))
+                probeText += (probeText.empty() ? "" : "\n\n") + t;
+            docs.push_back({t, "gen"});
+        }
+        importDocuments(store, {"en", "English", LanguageGroup::Old, 0}, {{{"gen", "test", "", "test", "txt"}, docs}},
+                        {.heldoutFraction = 0.5});
+        importTokenizer(store, std::filesystem::path(POLYMOE_TEST_DATA_DIR) / "tokenizer" / "llama3.tokenizer.json");
+        tokenizeProject(store);
+        ModelConfig cfg = test::tinyLlamaConfig();
+        cfg.vocabSize = 2268;
+        torch::manual_seed(3);
+        CausalLM model(cfg);
+        saveModelFolder(*model, dir / "tiny", std::string());
+        importModelFolder(store, dir / "tiny", "tiny");
+        const std::filesystem::path file = dir / "probe.txt";
+        std::ofstream(file, std::ios::binary) << probeText << "\n";
+
+        const auto held = evaluateModel(store, "tiny", 0, {}, {}, 16);
+        const auto probe = evaluateProbe(store, "tiny", "same-text", "en", {file}, 0, {}, {}, 16);
+        QCOMPARE(held.size(), size_t(1));
+        QCOMPARE(probe.size(), size_t(1));
+        QVERIFY(held[0].tokens > 100);
+        QCOMPARE(probe[0].tokens, held[0].tokens);
+        QCOMPARE(probe[0].documents, held[0].documents);
+        QVERIFY2(std::abs(probe[0].loss - held[0].loss) < 1e-9, qPrintable(QString::number(probe[0].loss - held[0].loss)));
+        QVERIFY(probe[0].characters > 0 && std::abs(probe[0].characters - held[0].characters) < 1e-9);
+
+        const ForgettingReport r = buildForgettingReport(store);
+        QCOMPARE(r.probes.size(), size_t(1));
+        QCOMPARE(r.probes[0].name, std::string("same-text"));
+        QCOMPARE(r.probes[0].language, std::string("en"));
+        const ReportProbeScore &score = r.models.front().probes.at("same-text");
+        QVERIFY(std::abs(score.perplexity - std::exp(held[0].loss)) < 1e-9 * score.perplexity);
+        // bits per character: loss in nats per token x tokens / characters / ln 2.
+        const double bpc = held[0].loss * double(held[0].tokens) / held[0].characters / std::log(2.0);
+        QVERIFY(std::abs(score.bitsPerCharacter - bpc) < 1e-9);
+        QCOMPARE(r.probeRatio("tiny", "same-text"), 1.0);
+        QVERIFY(std::isnan(r.probeRatio("tiny", "other")));
+        QVERIFY(forgettingReportText(r).find("out-of-domain probe 'same-text' (en") != std::string::npos);
+        const auto j = nlohmann::json::parse(forgettingReportJson(r));
+        QCOMPARE(j["probes"][0]["name"].get<std::string>(), std::string("same-text"));
+        QVERIFY(std::abs(j["models"][0]["probes"]["same-text"]["perplexity"].get<double>() - score.perplexity) < 1e-12);
+
+        // Refused, naming the problem: a name that is no plain word, a language the project lacks,
+        // text that is not UTF-8 (file and line), a file with no text.
+        QVERIFY_THROWS_EXCEPTION(ConfigError, evaluateProbe(store, "tiny", "../up", "en", {file}, 0));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, evaluateProbe(store, "tiny", "x", "zz", {file}, 0));
+        const std::filesystem::path bad = dir / "bad.txt", blank = dir / "blank.txt";
+        std::ofstream(bad, std::ios::binary) << "fine\n\nnot \xff utf-8\n";
+        std::ofstream(blank, std::ios::binary) << "\n\n  \n";
+        try {
+            evaluateProbe(store, "tiny", "bad", "en", {bad}, 0);
+            QFAIL("invalid UTF-8 accepted");
+        } catch (const FormatError &e) {
+            QVERIFY2(std::string(e.what()).find("bad.txt:3") != std::string::npos, e.what());
+        }
+        QVERIFY_THROWS_EXCEPTION(ConfigError, evaluateProbe(store, "tiny", "blank", "en", {blank}, 0));
+        // Nothing of the refused probes was recorded.
+        QCOMPARE(buildForgettingReport(store).probes.size(), size_t(1));
     }
 };
 

@@ -35,6 +35,14 @@ BenchReport benchTrainStep(int repetitions, int threads);
 // c10d each step. Tokens/s of the whole batch, and the milliseconds of the gradient sums.
 BenchReport benchTrainDataParallel(int repetitions, int threads);
 
+// A training step of an imported model folder (config.json and safetensors, as `model import` takes)
+// on batch x seqLen random tokens: full fine-tuning and stage 1 (one new expert beside the frozen
+// original in every layer, top-2, new experts and routers trained), fp32 and, where the CPU has bf16
+// instructions, bf16 autocast; beside, when `python` is not empty, transformers (PyPI torch) doing
+// full fine-tuning and FFN-only training of the same folder in the same run, with the ratios.
+BenchReport benchTrainModel(const std::filesystem::path &dir, int repetitions, int threads, const std::string &python,
+                            int64_t batch = 4, int64_t seqLen = 256);
+
 // One MoE block's forward + backward (METHOD.md section 3) at the demo shape and a larger one:
 // grouped dispatch against the per-expert-mask loop, with the share of a dense at::mm's FLOP rate
 // that each reaches, measured in the same run (bench_moe.h has the details). dtype: "float32",

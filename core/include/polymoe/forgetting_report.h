@@ -13,6 +13,7 @@
 #include "polymoe/project_store.h"
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,6 +21,15 @@
 #include <vector>
 
 namespace polymoe {
+
+// A model's perplexity on an out-of-domain probe: text outside the project's corpus, never trained
+// on, evaluated as held-out text is (evaluateProbe; recorded as the split "probe:NAME").
+struct ReportProbeScore {
+    double perplexity = 0;
+    double low = std::numeric_limits<double>::quiet_NaN(), high = std::numeric_limits<double>::quiet_NaN();
+    double bitsPerCharacter = std::numeric_limits<double>::quiet_NaN();
+    double bitsPerByte = std::numeric_limits<double>::quiet_NaN();
+};
 
 // One model of the report (a column of its table).
 struct ReportModel {
@@ -42,6 +52,13 @@ struct ReportModel {
     // Bits per character and per UTF-8 byte of the same evaluations, where the text size was
     // recorded: unlike per-token perplexity these compare languages (and tokenizers) with each other.
     std::map<std::string, double> bitsPerCharacter, bitsPerByte;
+    std::map<std::string, ReportProbeScore> probes; // by probe name
+};
+
+// An out-of-domain probe that some model of the report was evaluated on.
+struct ReportProbe {
+    std::string name;                    // "licenses"
+    std::string language;                // the project language its text is in
 };
 
 // A model's greedy continuation of a prompt (generation samples, recorded by the demo).
@@ -78,9 +95,12 @@ struct ForgettingReport {
     std::vector<ReportGroupRatio> groups;
     std::vector<ReportRouting> routing;  // for every expanded model with final statistics
     std::vector<ReportSample> samples;   // by prompt (languages old first), then model in report order
+    std::vector<ReportProbe> probes;     // by name
 
     // ppl(model, language) / ppl(base, language); NaN where either is missing.
     double ratio(const std::string &model, const std::string &language) const;
+    // ppl(model, probe) / ppl(base, probe); NaN where either is missing.
+    double probeRatio(const std::string &model, const std::string &probe) const;
 };
 
 // The report of `baseName` (default: the oldest model without a parent) and its descendants.
