@@ -168,7 +168,7 @@ void benchStage2Memory(BenchReport &rep, const ModelConfig &cfg, int64_t B, int6
     const at::Tensor inputs = ids.slice(1, 0, T), targets = ids.slice(1, 1, T + 1);
     std::map<std::string, double> metrics;
     const auto trainStep = [&] {
-        opt->zero_grad();
+        dropGradients(*opt);
         loss(batch, inputs, targets, metrics).backward();
         opt->step();
     };
@@ -217,6 +217,7 @@ BenchReport benchTrainStep(int repetitions, int threads)
 {
     BenchReport rep;
     const int used = setTrainingThreads(threads);
+    keepFreedMemoryForReuse(); // as the trainer does
     rep.title = "Training step of the demo base model";
     rep.machine = machineDescription(used);
     rep.build = std::string("PolyMoE ") + POLYMOE_VERSION + ", LibTorch " + TORCH_VERSION;
@@ -258,7 +259,7 @@ BenchReport benchTrainStep(int repetitions, int threads)
                 loss = torch::nn::functional::cross_entropy(logits.reshape({-1, cfg.vocabSize}).to(at::kFloat),
                                                             ids.slice(1, 1, T + 1).reshape({-1}));
             }
-            opt.zero_grad();
+            dropGradients(opt);
             loss.backward();
             opt.step();
         };
@@ -305,6 +306,7 @@ BenchReport benchTrainDataParallel(int repetitions, int threads)
                           std::to_string(kBenchBatch) + " sequences");
     BenchReport rep;
     const int used = setTrainingThreads(threads);
+    keepFreedMemoryForReuse(); // as the trainer does
     rep.title = "Training step of the demo base model, data-parallel";
     rep.machine = machineDescription(used);
     rep.build = std::string("PolyMoE ") + POLYMOE_VERSION + ", LibTorch " + TORCH_VERSION;
@@ -321,7 +323,7 @@ BenchReport benchTrainDataParallel(int repetitions, int threads)
         auto logits = model->forward(ids.slice(1, 0, T));
         auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, cfg.vocabSize}),
                                                          ids.slice(1, 1, T + 1).reshape({-1}));
-        opt.zero_grad();
+        dropGradients(opt);
         loss.backward();
         std::vector<double> extra;
         const auto t0 = Clock::now();

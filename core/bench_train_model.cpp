@@ -112,6 +112,7 @@ BenchRow measureStep(const fs::path &dir, const StepVariant &v, int64_t B, int64
     double phase[3] = {0, 0, 0}; // forward and loss, backward, clipping and AdamW (seconds, summed)
     const auto since = [](bench::Clock::time_point t) { return std::chrono::duration<double>(bench::Clock::now() - t).count(); };
     const auto step = [&] {
+        dropGradients(*opt); // where the trainer drops them: the last step's stay alive until here
         auto t = bench::Clock::now();
         at::Tensor l;
         {
@@ -125,7 +126,6 @@ BenchRow measureStep(const fs::path &dir, const StepVariant &v, int64_t B, int64
         t = bench::Clock::now();
         torch::nn::utils::clip_grad_norm_(params, 1.0);
         opt->step();
-        opt->zero_grad();
         phase[2] += since(t);
     };
     step();
@@ -165,6 +165,7 @@ BenchReport benchTrainModel(const fs::path &dir, int repetitions, int threads, c
                           " is out of range (at most 4M tokens a step)");
     BenchReport rep;
     const int used = setTrainingThreads(threads);
+    keepFreedMemoryForReuse(); // as the trainer does
     rep.machine = machineDescription(used);
     rep.build = std::string("PolyMoE ") + POLYMOE_VERSION + ", LibTorch " + TORCH_VERSION;
     bench::countTensorMemory();
@@ -231,8 +232,8 @@ BenchReport benchTrainModel(const fs::path &dir, int repetitions, int threads, c
             r.extra.emplace_back("x transformers", r.mean / peer[key]);
     }
     rep.rows = std::move(rows);
-    rep.notes.push_back("Every step: forward and loss (under bf16 autocast for bf16), backward, gradients clipped to 1, "
-                        "AdamW; weights fp32. x transformers = PolyMoE tokens/s / transformers' for the same dtype; "
+    rep.notes.push_back("Every step, as the trainer runs it: forward and loss (under bf16 autocast for bf16), backward, "
+                        "gradients clipped to 1, AdamW (gradients dropped before the next step); weights fp32. x transformers = PolyMoE tokens/s / transformers' for the same dtype; "
                         "stage 1 against transformers training the FFNs only, which does less work (one FFN per layer, "
                         "no router).");
     rep.notes.push_back("step memory MB = the peak of CPU tensor memory during one step above what was alive before it.");

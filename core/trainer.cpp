@@ -13,6 +13,10 @@
 #include <torch/cuda.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/utils/clip_grad.h>
+
+#include <limits>
+#include <malloc.h>
+#include <mutex>
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
 
@@ -156,6 +160,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     TrainResult result;
     result.runId = job.runId;
     result.threads = setTrainingThreads(c.threads);
+    keepFreedMemoryForReuse();
     // The training device: the model moves there in place (parameter handles stay valid, so the
     // trainable list and the loss closures still point at the same tensors).
     job.model->to(checkTrainingDevice(c) ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU));
@@ -240,7 +245,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
             const double lr = scheduledLearningRate(c, next);
             for (auto &g : optimizer.param_groups())
                 static_cast<torch::optim::AdamWOptions &>(g.options()).lr(lr);
-            optimizer.zero_grad();
+            dropGradients(optimizer);
             const SequenceBatch batch = job.batcher->batch(step, global);
             double lossSum = 0;
             std::map<std::string, double> metrics;
@@ -334,6 +339,24 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     result.worldSize = world;
     result.checkpoint = (job.checkpointDir / kCheckpoint).string();
     return result;
+}
+
+void keepFreedMemoryForReuse()
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+#ifdef __GLIBC__
+        mallopt(M_MMAP_MAX, 0);                                   // large blocks from the heap too
+        mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()); // and the heap not trimmed
+#endif
+    });
+}
+
+void dropGradients(torch::optim::Optimizer &optimizer)
+{
+    for (auto &group : optimizer.param_groups())
+        for (auto &p : group.params())
+            p.mutable_grad() = at::Tensor();
 }
 
 CpuBf16Autocast::CpuBf16Autocast(bool enable) : m_on(enable)

@@ -598,17 +598,24 @@ private Q_SLOTS:
         QCOMPARE(report.exitCode(), 0);
         const QJsonObject json = QJsonDocument::fromJson(report.readAllStandardOutput()).object();
         ForgettingModel *f = w.forgettingPage()->model();
-        QCOMPARE(f->rowCount(), 4);
+        // Four languages, then the demo's out-of-domain probe (Debian's licence texts as English).
+        QCOMPARE(f->languages().size(), 4);
+        QCOMPARE(f->rowCount(), 5);
+        QCOMPARE(f->index(4, 0).data().toString(), QString("en · licenses (probe)"));
         int compared = 0;
         for (const auto &v : json["models"].toArray()) {
             const QJsonObject m = v.toObject();
             const int col = int(f->modelNames().indexOf(m["name"].toString()));
             QVERIFY2(col >= 0, qPrintable(m["name"].toString() + " not in " + f->modelNames().join(",")));
-            for (int r = 0; r < f->rowCount(); ++r) {
+            for (int r = 0; r < f->languages().size(); ++r) {
                 const double expected = m["perplexity"].toObject()[f->languages()[r]].toDouble();
                 QVERIFY(qAbs(f->perplexity(r, col) - expected) <= 1e-6 * expected);
                 ++compared;
             }
+            const double probe = m["probes"].toObject()["licenses"].toObject()["perplexity"].toDouble();
+            QVERIFY2(probe > 1, qPrintable(m["name"].toString()));
+            QVERIFY(qAbs(f->index(4, ForgettingModel::kFirstModelColumn + col).data(Qt::EditRole).toDouble() - probe) <=
+                    1e-6 * probe);
         }
         QVERIFY(compared >= 16); // base, fine-tuning, stage 1, stage 2 x 4 languages
     }
