@@ -306,7 +306,7 @@ std::vector<PerplexityRow> evaluateProbe(ProjectStore &store, const std::string 
     if (docs.empty())
         throw ConfigError("probe '" + name + "': the files hold no text");
     const auto tokenizer = loadProjectTokenizer(store);
-    const SpecialTokens sp = projectSpecialTokens(store);
+    const SpecialTokens sp = projectDocumentTokens(store);
     TokenShard shard;
     shard.language = language;
     shard.vocabSize = tokenizer->vocabSize();

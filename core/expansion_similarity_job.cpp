@@ -110,7 +110,7 @@ SimilarityAnalysis analyzeSimilarity(ProjectStore &store, const std::string &mod
     // source), BOS and EOS not counted (similarity_sample.h).
     const auto heldout = projectStreams(store, "heldout");
     const auto train = projectStreams(store, "train");
-    const int32_t eos = projectSpecialTokens(store).eos;
+    const int32_t eos = projectDocumentTokens(store).eos;
     const int64_t seqLen = std::min<int64_t>(128, model->config().maxPositionEmbeddings);
     const int L = int(model->numLayers());
     // Running sums of unit vectors per language and layer: mean(â) · mean(b̂) is the mean cosine over

@@ -14,7 +14,7 @@ std::vector<LanguageStream> projectStreams(const ProjectStore &store, const std:
     const auto shards = projectShards(store);
     if (shards.empty())
         throw ConfigError(store.path().string() + ": no token shards yet; run 'polymoe tokenizer train' first");
-    const SpecialTokens sp = projectSpecialTokens(store);
+    const SpecialTokens sp = projectDocumentTokens(store);
     std::vector<LanguageStream> out;
     for (const auto &lang : store.languages()) {
         const ShardRecord *rec = nullptr;

@@ -54,6 +54,27 @@ private:
     std::unique_ptr<ITokenizer> m_inner;
 };
 
+// (bos, eos) of a document as the model was pre-trained on it (projectDocumentTokens).
+std::pair<int32_t, int32_t> pretrainingDocumentTokens(const HfTokenizer &hf)
+{
+    // What add_special_tokens puts before a text: the ids of the special encoding that precede the plain one.
+    // (A template may add an end token too: the text's ids are looked for anywhere in the special encoding.)
+    const auto plain = hf.encode("a", false), special = hf.encode("a", true);
+    int32_t bos = -1;
+    for (size_t k = 1; !plain.empty() && k + plain.size() <= special.size(); ++k)
+        if (std::equal(plain.begin(), plain.end(), special.begin() + long(k))) {
+            bos = special.front();
+            break;
+        }
+    int32_t eos = hf.specialTokens().eos;
+    for (const char *separator : {"<|endoftext|>", "<|end_of_text|>"})
+        if (const int32_t id = hf.findPiece(separator); id >= 0) {
+            eos = id;
+            break;
+        }
+    return {bos, eos};
+}
+
 constexpr const char *kSelect =
     "SELECT id, backend, coalesce(model_type, ''), vocab_size, sha256, source, is_current, created_at FROM tokenizers";
 
@@ -68,6 +89,11 @@ TokenizerRecord storeModel(ProjectStore &store, const std::string &backend, cons
     j["eos_id"] = sp.eos;
     j["unk_id"] = sp.unk;
     j["pad_id"] = sp.pad;
+    if (const auto *hf = dynamic_cast<const HfTokenizer *>(&tok)) {
+        const auto [bos, eos] = pretrainingDocumentTokens(*hf);
+        j["document_bos_id"] = bos;
+        j["document_eos_id"] = eos;
+    }
     settings = j.dump();
     const int vocabSize = tok.vocabSize();
     int64_t id = 0;
@@ -289,6 +315,15 @@ SpecialTokens projectSpecialTokens(const ProjectStore &store)
     sp.eos = j.value("eos_id", -1);
     sp.unk = j.value("unk_id", -1);
     sp.pad = j.value("pad_id", -1);
+    return sp;
+}
+
+SpecialTokens projectDocumentTokens(const ProjectStore &store)
+{
+    SpecialTokens sp = projectSpecialTokens(store);
+    const auto j = currentSettings(store);
+    sp.bos = j.value("document_bos_id", sp.bos);
+    sp.eos = j.value("document_eos_id", sp.eos);
     return sp;
 }
 

@@ -6,6 +6,7 @@
 #include "polymoe/error.h"
 #include "polymoe/project_store.h"
 #include "polymoe/project_tokenizer.h"
+#include "project_data.h"
 #include "token_shard.h"
 
 #include <nlohmann/json.hpp>
@@ -132,6 +133,55 @@ private Q_SLOTS:
         QCOMPARE(files.size(), size_t(2));
         QCOMPARE(files[1].first, std::string("tokenizer_config.json"));
         QCOMPARE(files[1].second, config);
+    }
+
+    // Documents are framed as the model was pre-trained: Llama-3 as its post-processor begins a text
+    // (<|begin_of_text|>) and ends a document (<|end_of_text|>); a chat model (SmolLM2-Instruct: bos
+    // <|im_start|>, eos <|im_end|>, which frame chat turns) with no BOS and <|endoftext|>, its
+    // pre-training separator; the ids are those of the files' own added tokens.
+    void documentsAreFramedAsInPretraining()
+    {
+        const auto idOf = [](const std::string &fixture, const std::string &content) {
+            const auto file = nlohmann::json::parse(slurp(kData / (fixture + ".tokenizer.json")));
+            for (const auto &t : file["added_tokens"])
+                if (t["content"] == content)
+                    return t["id"].get<int32_t>();
+            return -2;
+        };
+        {
+            ProjectStore store = ProjectStore::create(dir() / "frame-llama3.polymoe");
+            importTokenizer(store, kData / "llama3.tokenizer.json");
+            const SpecialTokens d = projectDocumentTokens(store);
+            QCOMPARE(d.bos, idOf("llama3", "<|begin_of_text|>"));
+            QCOMPARE(d.eos, idOf("llama3", "<|end_of_text|>"));
+        }
+        const fs::path folder = dir() / "chat-folder";
+        fs::create_directories(folder);
+        fs::copy_file(kData / "smollm2.tokenizer.json", folder / "tokenizer.json", fs::copy_options::overwrite_existing);
+        std::ofstream(folder / "tokenizer_config.json") << R"({"bos_token": "<|im_start|>", "eos_token": "<|im_end|>"})";
+        ProjectStore store = ProjectStore::create(dir() / "frame-chat.polymoe");
+        importDocuments(store, {"en", "English", LanguageGroup::Old, 0},
+                        {{{"s", "test", "", "test", "txt"}, {{"Hello world.", "t:1"}, {"A second document here.", "t:2"}}}},
+                        {.heldoutFraction = 0.0});
+        importTokenizer(store, folder);
+        QCOMPARE(projectSpecialTokens(store).bos, idOf("smollm2", "<|im_start|>"));
+        QCOMPARE(projectSpecialTokens(store).eos, idOf("smollm2", "<|im_end|>"));
+        const SpecialTokens d = projectDocumentTokens(store);
+        QCOMPARE(d.bos, -1);
+        QCOMPARE(d.eos, idOf("smollm2", "<|endoftext|>"));
+        tokenizeProject(store);
+        const auto streams = projectStreams(store, "train");
+        QCOMPARE(streams.size(), size_t(1));
+        const LanguageStream &s = streams[0];
+        QCOMPARE(s.bos, -1);
+        auto tok = loadProjectTokenizer(store);
+        // text EOS text EOS, in document order, with nothing before a text.
+        std::vector<int32_t> expected = tok->encode("Hello world.");
+        expected.push_back(d.eos);
+        for (int32_t id : tok->encode("A second document here."))
+            expected.push_back(id);
+        expected.push_back(d.eos);
+        QCOMPARE(s.tokens, expected);
     }
 
     void badTokenizerFilesLeaveTheProjectAsItWas_data()

@@ -65,6 +65,14 @@ std::string projectWhitespacePolicy(const ProjectStore &store); // kWhitespaceCo
 std::string projectTokenizerBytes(const ProjectStore &store);
 // Its special ids, kept in the store so that training needs no tokenizer plugin.
 SpecialTokens projectSpecialTokens(const ProjectStore &store);
+// How documents are framed in training and evaluation streams: bos before each document (-1: none),
+// eos after it. For a SentencePiece tokenizer, its BOS and EOS. For an imported tokenizer.json, as the
+// model was pre-trained: bos = what its post-processor puts before a text (Llama-3's
+// <|begin_of_text|>; nothing for GPT-2, Qwen2, SmolLM2), eos = the document separator
+// <|endoftext|> or <|end_of_text|> when the vocabulary has one, else its eos token. A chat model's eos
+// (<|im_end|>, <|eot_id|>) ends a turn, not a document: text framed with it is scored on a pattern the
+// model never saw in pre-training, and any training lowers every perplexity by learning the frame.
+SpecialTokens projectDocumentTokens(const ProjectStore &store);
 
 struct ShardRecord {
     std::string language;
