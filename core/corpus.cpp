@@ -66,11 +66,24 @@ bool isHeldOut(std::string_view text, double heldoutFraction, uint64_t seed)
     return u < heldoutFraction;
 }
 
+std::optional<size_t> findControlCharacter(std::string_view text)
+{
+    for (size_t i = 0; i < text.size(); ++i) {
+        const unsigned char c = static_cast<unsigned char>(text[i]);
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\f' && c != '\r') || c == 0x7F)
+            return i;
+    }
+    return std::nullopt;
+}
+
 std::vector<RawDocument> readDocuments(const std::filesystem::path &file, TextFormat format,
-                                       std::vector<ImportIssue> &issues, int64_t &emptyCount)
+                                       std::vector<ImportIssue> &issues, int64_t &emptyCount, std::string *sha256)
 {
     // Regular files only (a FIFO or device is refused without blocking), read once.
-    std::istringstream in(readRegularFile(file));
+    const std::string bytes = readRegularFile(file);
+    if (sha256)
+        *sha256 = sha256Hex(bytes);
+    std::istringstream in(bytes);
     std::vector<std::string> lines;
     for (std::string line; std::getline(in, line);) {
         if (!line.empty() && line.back() == '\r')
@@ -100,6 +113,13 @@ std::vector<RawDocument> readDocuments(const std::filesystem::path &file, TextFo
     auto accept = [&](std::string text, int64_t line) {
         if (auto bad = findInvalidUtf8(text)) {
             addIssue(issues, originOf(file, line), "invalid UTF-8 at byte " + std::to_string(*bad) + " of the document");
+            return false;
+        }
+        if (auto c = findControlCharacter(text)) {
+            char code[16];
+            std::snprintf(code, sizeof code, "U+%04X", unsigned(static_cast<unsigned char>(text[*c])));
+            addIssue(issues, originOf(file, line), std::string("control character ") + code + " at byte " +
+                                                       std::to_string(*c) + " of the document: not text (a binary file?)");
             return false;
         }
         text = trimWhitespace(text);
@@ -233,6 +253,12 @@ ImportReport importDocuments(ProjectStore &store, const Language &language,
         report.invalid += nInvalid;
     }
     throwIfStopped(stop);
+    if (report.documents == 0)
+        throw FormatError("language '" + language.code + "': no new document to import (" + std::to_string(report.duplicates) +
+                          " duplicates, " + std::to_string(report.invalid) + " refused" +
+                          (report.issues.empty() ? std::string() : "; first: " + report.issues.front().origin + ": " +
+                                                                       report.issues.front().problem) +
+                          "); nothing was written");
     tx.commit();
     if (progress)
         progress({"import " + language.code, total, total, "documents", {}});
@@ -253,7 +279,18 @@ ImportReport importCorpusFiles(ProjectStore &store, const Language &language,
         throwIfStopped(stop);
         const size_t issuesBefore = issues.size();
         int64_t emptyHere = 0;
-        auto docs = readDocuments(file, options.format, issues, emptyHere);
+        std::string hash;
+        auto docs = readDocuments(file, options.format, issues, emptyHere, &hash);
+        // Documents over the length limit are reported here, so that a file of nothing else is refused
+        // below instead of leaving an empty language behind.
+        std::erase_if(docs, [&](const RawDocument &d) {
+            if (int64_t(d.text.size()) <= options.maxDocumentBytes)
+                return false;
+            addIssue(issues, d.origin,
+                     "document of " + std::to_string(d.text.size()) + " bytes is longer than the limit of " +
+                         std::to_string(options.maxDocumentBytes) + " (--max-document-bytes)");
+            return true;
+        });
         empty += emptyHere;
         invalidBefore += int64_t(issues.size() - issuesBefore);
         if (docs.empty())
@@ -265,7 +302,7 @@ ImportReport importCorpusFiles(ProjectStore &store, const Language &language,
         CorpusSource src;
         src.name = file.filename().string();
         src.source = std::filesystem::absolute(file).string();
-        src.sha256 = sha256File(file);
+        src.sha256 = hash; // of the bytes the documents came from
         src.provenance = options.provenance.empty() ? "user file" : options.provenance;
         TextFormat fmt = options.format;
         src.format = fmt == TextFormat::Auto ? (file.extension() == ".jsonl" ? "jsonl" : "txt") : toString(fmt);

@@ -212,6 +212,38 @@ ExportedFolder writeMixtralFolder(const Source &src, const fs::path &dir, const 
     return {"mixtral", dir, int64_t(tensors.size()), folderBytes(dir)};
 }
 
+bool isProjectEntry(const fs::path &p)
+{
+    const std::string name = p.filename().string();
+    return name.ends_with(".polymoe") || name.ends_with(".polymoe.d");
+}
+
+// --force replaces an export, never a project: not a folder inside a project's data folder, and not
+// one that holds a project file or data folder anywhere below it.
+void refuseToReplaceProject(const fs::path &out)
+{
+    std::error_code ec;
+    const fs::path abs = fs::weakly_canonical(fs::absolute(out), ec);
+    for (fs::path p = abs; !p.empty(); p = p.parent_path()) {
+        if (p.filename().string().ends_with(".polymoe.d"))
+            throw IoError(out.string() + ": is inside the project data folder " + p.string() +
+                          "; --force never replaces anything there (export to a folder outside the project)");
+        if (p == p.parent_path())
+            break;
+    }
+    int64_t seen = 0;
+    for (auto it = fs::recursive_directory_iterator(abs, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (++seen > 100000)
+            throw IoError(out.string() + ": holds more than 100,000 files; --force replaces export folders only");
+        if (isProjectEntry(it->path()))
+            throw IoError(out.string() + ": holds the project " + it->path().string() +
+                          "; --force never replaces a folder with a project in it");
+        if (it->is_symlink(ec))
+            it.disable_recursion_pending();
+    }
+}
+
 void checkOutDir(const fs::path &out, bool force)
 {
     std::error_code ec;
@@ -221,6 +253,8 @@ void checkOutDir(const fs::path &out, bool force)
         throw IoError(out.string() + ": exists and is not a folder");
     if (!fs::is_empty(out, ec) && !force)
         throw IoError(out.string() + ": folder exists and is not empty (use --force to replace it)");
+    if (!fs::is_empty(out, ec))
+        refuseToReplaceProject(out);
 }
 
 } // namespace

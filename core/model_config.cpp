@@ -9,6 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdio>
+#include <iterator>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -230,9 +235,16 @@ void validateModelConfig(const ModelConfig &c, const std::string &where)
         {"head_dim", c.headDim},
         {"max_position_embeddings", c.maxPositionEmbeddings},
     };
-    for (const auto &[key, value] : sizes) {
+    // Upper bounds far above any published model, so that a hostile config is refused before
+    // anything is allocated (a model of 1e8 layers would be built layer by layer until memory ran out).
+    const int64_t caps[] = {int64_t(1) << 24, int64_t(1) << 17, int64_t(1) << 20, 1024, 4096, 4096, 4096, int64_t(1) << 24};
+    for (size_t i = 0; i < std::size(sizes); ++i) {
+        const auto &[key, value] = sizes[i];
         if (value <= 0)
             fail(where, std::string("key '") + key + "' must be positive, found " + std::to_string(value));
+        if (value > caps[i])
+            fail(where, std::string("key '") + key + "' is " + std::to_string(value) + ", more than this build allows (at most " +
+                            std::to_string(caps[i]) + ")");
     }
     if (c.hiddenSize % c.numHeads != 0) {
         fail(where, "hidden_size " + std::to_string(c.hiddenSize) + " is not divisible by num_attention_heads " +
@@ -270,6 +282,32 @@ void validateModelConfig(const ModelConfig &c, const std::string &where)
     if (c.bosTokenId >= c.vocabSize || c.eosTokenId >= c.vocabSize) {
         fail(where, "bos_token_id " + std::to_string(c.bosTokenId) + " / eos_token_id " + std::to_string(c.eosTokenId) +
                         " outside vocab_size " + std::to_string(c.vocabSize));
+    }
+}
+
+double impliedParameters(const ModelConfig &c, const std::vector<int> &expertsPerLayer)
+{
+    const double d = double(c.hiddenSize), q = double(c.numHeads) * double(c.headDim),
+                 kv = double(c.numKvHeads) * double(c.headDim), ffn = 3.0 * d * double(c.intermediateSize);
+    const double attention = d * q + 2.0 * d * kv + q * d + (c.attentionBias ? q + 2.0 * kv : 0.0);
+    double total = double(c.vocabSize) * d * (c.tieWordEmbeddings ? 1.0 : 2.0) + d; // embeddings, head, final norm
+    for (int64_t l = 0; l < c.numLayers; ++l) {
+        const double n = size_t(l) < expertsPerLayer.size() ? double(std::max(1, expertsPerLayer[size_t(l)])) : 1.0;
+        total += attention + 2.0 * d + n * ffn + (n > 1 ? n * d : 0.0); // norms, experts, router
+    }
+    return total;
+}
+
+void checkModelFitsMemory(const ModelConfig &c, const std::vector<int> &expertsPerLayer, const std::string &where)
+{
+    const double bytes = 4.0 * impliedParameters(c, expertsPerLayer);
+    const long pages = ::sysconf(_SC_PHYS_PAGES), pageSize = ::sysconf(_SC_PAGESIZE);
+    const double memory = pages > 0 && pageSize > 0 ? double(pages) * double(pageSize) : 0.0;
+    if (memory > 0 && bytes > memory) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "the model has %.3g parameters: %.1f GB as float32, more than this machine's %.1f GB of memory",
+                      bytes / 4.0, bytes / 1e9, memory / 1e9);
+        fail(where, buf);
     }
 }
 

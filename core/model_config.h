@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace polymoe {
 
@@ -53,6 +54,14 @@ ModelConfig readModelConfig(const std::string &path);
 
 // Checks the sizes of a config built in code (the same checks parseModelConfig makes). Throws ConfigError.
 void validateModelConfig(const ModelConfig &config, const std::string &where);
+
+// The weights a config implies: embeddings, LM head (unless tied), attention, norms and FFN, with
+// expertsPerLayer[i] FFN copies and a router in layer i where given. In double, so that no config
+// overflows it.
+double impliedParameters(const ModelConfig &config, const std::vector<int> &expertsPerLayer = {});
+// ConfigError (naming `where`) when the model's float32 weights alone would exceed this machine's
+// physical memory: checked before anything is allocated.
+void checkModelFitsMemory(const ModelConfig &config, const std::vector<int> &expertsPerLayer, const std::string &where);
 
 // A Hugging Face-compatible config.json (architectures, model_type and every key transformers needs
 // to build the model), pretty-printed. parseModelConfig(modelConfigToJson(c), ..) == c. RoPE is

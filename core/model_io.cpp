@@ -1,6 +1,8 @@
 // Saving and loading Hugging Face-style model folders.
 #include "model_io.h"
 
+#include "polymoe/allocation.h"
+
 #include "atomic_file.h"
 #include "module_state.h"
 #include "moe_block.h"
@@ -91,6 +93,10 @@ MoeLayout readMoeLayout(const fs::path &configFile)
             throw ConfigError("\"polymoe\" format_version " + std::to_string(version) + " is newer than this build's " +
                               std::to_string(kMoeFormatVersion) + "; update PolyMoE");
         layout.expertsPerLayer = p.at("experts_per_layer").get<std::vector<int>>();
+        for (int n : layout.expertsPerLayer)
+            if (n < 1 || n > kMaxExpertsPerLayer)
+                throw ConfigError("\"polymoe\" experts_per_layer holds " + std::to_string(n) + " (1 to " +
+                                  std::to_string(kMaxExpertsPerLayer) + " experts a layer)");
         layout.topK = p.value("top_k", 2);
         layout.classifierLayers = p.value("classifier_layers", std::vector<int>{});
     } catch (const nlohmann::json::exception &e) {
@@ -189,8 +195,10 @@ CausalLM loadModelFolder(const fs::path &dir)
         throw IoError(dir.string() + ": no such model folder");
     try {
         const ModelConfig config = readFolderConfig(dir / "config.json");
+        const MoeLayout layout = readMoeLayout(dir / "config.json");
+        checkModelFitsMemory(config, layout.expertsPerLayer, (dir / "config.json").string());
         CausalLM model(config);
-        applyMoeLayout(model, readMoeLayout(dir / "config.json"));
+        applyMoeLayout(model, layout);
         std::map<std::string, std::string> files;
         auto tensors = loadCheckpointFolder(dir, &files);
         checkStoredTensors(*model, tensors, files);

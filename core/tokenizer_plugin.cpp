@@ -275,9 +275,10 @@ private:
     std::shared_ptr<const PluginLibrary> m_library;
 };
 
-// The folders searched, in order (see tokenizer.h). POLYMOE_PLUGIN_DIR may hold several folders
-// separated by ':'.
-std::vector<fs::path> searchFolders()
+// The folders searched, in order (see tokenizer.h). POLYMOE_PLUGIN_DIR may hold several absolute
+// folders separated by ':'; a relative entry would depend on the working directory and is ignored
+// (named in `ignored`). The build tree is searched only by a binary that runs from it.
+std::vector<fs::path> searchFolders(std::vector<std::string> *ignored = nullptr)
 {
     std::vector<fs::path> folders;
     if (const char *env = std::getenv("POLYMOE_PLUGIN_DIR"); env && *env) {
@@ -285,8 +286,13 @@ std::vector<fs::path> searchFolders()
         size_t start = 0;
         while (start <= list.size()) {
             const size_t end = std::min(list.find(':', start), list.size());
-            if (end > start)
-                folders.emplace_back(list.substr(start, end - start));
+            if (end > start) {
+                const fs::path entry = list.substr(start, end - start);
+                if (entry.is_absolute())
+                    folders.push_back(entry);
+                else if (ignored)
+                    ignored->push_back(entry.string());
+            }
             start = end + 1;
         }
     }
@@ -295,9 +301,14 @@ std::vector<fs::path> searchFolders()
     if (!ec && exe.has_parent_path())
         folders.push_back(
             (exe.parent_path() / ".." / "lib" / "polymoe" / "plugins").lexically_normal());
-    for (const char *dir : {POLYMOE_PLUGIN_BUILD_DIR, POLYMOE_PLUGIN_INSTALL_DIR})
-        if (*dir)
-            folders.emplace_back(dir);
+    if (*POLYMOE_PLUGIN_BUILD_DIR && !ec) {
+        const fs::path buildRoot = fs::path(POLYMOE_PLUGIN_BUILD_DIR).parent_path();
+        const auto rel = exe.lexically_relative(buildRoot);
+        if (!rel.empty() && *rel.begin() != "..")
+            folders.emplace_back(POLYMOE_PLUGIN_BUILD_DIR);
+    }
+    if (*POLYMOE_PLUGIN_INSTALL_DIR)
+        folders.emplace_back(POLYMOE_PLUGIN_INSTALL_DIR);
     return folders;
 }
 
@@ -376,9 +387,13 @@ std::shared_ptr<TokenizerPlugin> TokenizerPlugin::load(const std::string &backen
     std::string searched;
     for (const auto &folder : folders)
         searched += "\n  " + folder.string();
+    std::vector<std::string> ignored;
+    detail::searchFolders(&ignored);
+    for (const auto &entry : ignored)
+        searched += "\n  (ignored: POLYMOE_PLUGIN_DIR entry '" + entry + "' is not an absolute path)";
     throw PluginError("no tokenizer plugin '" + backend + "': " + file + " was not found in"
                       + (folders.empty() ? std::string(" any folder") : searched)
-                      + "\n(set POLYMOE_PLUGIN_DIR to the folder holding it)");
+                      + "\n(set POLYMOE_PLUGIN_DIR to the absolute path of the folder holding it)");
 }
 
 } // namespace polymoe

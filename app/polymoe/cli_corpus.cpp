@@ -74,6 +74,9 @@ int corpusAdd(const Args &a, Context &ctx)
     o.heldoutFraction = a.getDouble("--heldout", o.heldoutFraction);
     o.splitSeed = uint64_t(a.getInt("--split-seed", 0));
     o.provenance = a.get("--provenance");
+    o.maxDocumentBytes = a.getInt("--max-document-bytes", o.maxDocumentBytes);
+    if (o.maxDocumentBytes < 1 || o.maxDocumentBytes > (int64_t(1) << 30))
+        throw UsageError("--max-document-bytes must be 1 to 1073741824");
     std::vector<std::filesystem::path> files(a.positionals.begin() + 1, a.positionals.end());
     const auto r = importCorpusFiles(store, lang, files, o, ctx.progressFn, ctx.stop);
     ctx.print(reportJson(r), reportText(r, 10));
@@ -144,8 +147,9 @@ Register demoCmd({"corpus demo", "add the demo corpus: real text from Debian's f
 Register addCmd({"corpus add", "import text files for one language",
                  "PROJECT --lang CODE --group old|new FILE...",
                  "FILE: .txt (one document per line, or documents separated by blank lines) or .jsonl (a \"text\"\n"
-                 "field per line). Invalid UTF-8, empty and duplicate documents are skipped and reported with file\n"
-                 "and line. All files go in one transaction: on an error nothing is imported.",
+                 "field per line). Invalid UTF-8, control characters (NUL, backspace...: binary files), empty,\n"
+                 "over-long and duplicate documents are skipped and reported with file and line. All files go in\n"
+                 "one transaction: on an error, or when no document is left, nothing is imported.",
                  {{"--lang", "CODE", "language code, e.g. de", ""},
                   {"--group", "old|new", "old: the base model knows it; new: to be taught", ""},
                   {"--name", "NAME", "language name shown in reports", ""},
@@ -153,7 +157,8 @@ Register addCmd({"corpus add", "import text files for one language",
                   {"--format", "FMT", "auto, lines, paragraphs or jsonl", "auto"},
                   {"--heldout", "FRACTION", "share of documents held out", "0.05"},
                   {"--split-seed", "N", "seed of the train/held-out split", "0"},
-                  {"--provenance", "TEXT", "where the text comes from, recorded with it", ""}},
+                  {"--provenance", "TEXT", "where the text comes from, recorded with it", ""},
+                  {"--max-document-bytes", "N", "longer documents are skipped and reported", "8388608"}},
                  2, -1, true, corpusAdd});
 Register statsCmd({"corpus stats", "per-language documents, characters, tokens and tokenizer fertility", "PROJECT",
                    "", {}, 1, 1, true, corpusStatsCmd});

@@ -119,10 +119,14 @@ private Q_SLOTS:
         QVERIFY(sawDuplicate);
         QCOMPARE(store.db().queryInt("SELECT count(*) FROM documents WHERE language = 'de'"), int64_t(3));
         QCOMPARE(store.db().queryInt("SELECT n_duplicates FROM corpora"), int64_t(1));
-        // The same file again: every document is a duplicate of the project's.
-        auto again = importCorpusFiles(store, german(), {data("lines_with_duplicate.txt")}, o);
-        QCOMPARE(again.documents, int64_t(0));
-        QCOMPARE(again.duplicates, int64_t(4));
+        // The same file again: every document is a duplicate of the project's, so nothing is written.
+        try {
+            importCorpusFiles(store, german(), {data("lines_with_duplicate.txt")}, o);
+            QFAIL("a corpus of duplicates was recorded");
+        } catch (const FormatError &e) {
+            QVERIFY2(QString(e.what()).contains("no new document") && QString(e.what()).contains("4 duplicates"), e.what());
+        }
+        QCOMPARE(store.db().queryInt("SELECT count(*) FROM corpora"), int64_t(1));
         // Source hash is the file's SHA-256.
         auto st = store.db().prepare("SELECT sha256, provenance FROM corpora ORDER BY id LIMIT 1");
         QVERIFY(st.step());
@@ -189,6 +193,58 @@ private Q_SLOTS:
         QCOMPARE(r2.documents, int64_t(2));
         QCOMPARE(r2.invalid, int64_t(1));
         QVERIFY(QString::fromStdString(r2.issues.at(0).origin).endsWith("long.txt:2"));
+    }
+
+    // Control characters other than tab, LF, FF and CR are not text: such a document is skipped with
+    // its line, and a file of nothing else (a binary) writes nothing. A file whose only document is
+    // over the length limit writes nothing either. The corpus hash is of the bytes imported.
+    void controlCharactersAndOverlongFilesWriteNothing()
+    {
+        const auto mixed = tmp("ctl.txt");
+        std::ofstream(mixed, std::ios::binary) << "Erste Zeile.\n" << std::string("bin\0\x01ary", 8) << "\n"
+                                               << "Seite\feins.\n" << "Ende.\x1b[0m\n";
+        std::vector<ImportIssue> issues;
+        int64_t empty = 0;
+        const auto docs = readDocuments(mixed, TextFormat::Lines, issues, empty);
+        QCOMPARE(int(docs.size()), 2); // the form feed stays
+        QCOMPARE(docs[1].text, std::string("Seite\feins."));
+        QCOMPARE(int(issues.size()), 2);
+        QVERIFY(QString::fromStdString(issues[0].origin).endsWith("ctl.txt:2"));
+        QVERIFY2(QString::fromStdString(issues[0].problem).contains("control character U+0000 at byte 3"),
+                 issues[0].problem.c_str());
+        QVERIFY(QString::fromStdString(issues[1].origin).endsWith("ctl.txt:4"));
+        QVERIFY(QString::fromStdString(issues[1].problem).contains("U+001B"));
+
+        const auto binary = tmp("binary.txt");
+        std::ofstream(binary, std::ios::binary) << std::string("\x7f" "ELF\x02\x01\x01\0\0\n\x03\0>\0\x01\n", 17);
+        const auto longOnly = tmp("one-long-line.txt");
+        std::ofstream(longOnly, std::ios::binary) << std::string(300, 'x') << "\n";
+        CorpusImportOptions small;
+        small.maxDocumentBytes = 100;
+        for (const auto &[file, phrase] : {std::pair{binary, std::string("control character")},
+                                           std::pair{longOnly, std::string("longer than the limit of 100")}}) {
+            auto store = ProjectStore::create(tmp(file.filename().string() + ".polymoe"));
+            try {
+                importCorpusFiles(store, german(), {file}, small);
+                QFAIL("imported");
+            } catch (const FormatError &e) {
+                QVERIFY2(QString(e.what()).contains(QString::fromStdString(file.filename().string())) &&
+                             QString(e.what()).contains(QString::fromStdString(phrase)),
+                         e.what());
+            }
+            QCOMPARE(store.db().queryInt("SELECT count(*) FROM corpora"), int64_t(0));
+            QVERIFY(!store.language("de").has_value());
+        }
+
+        // sha256 of "hello world\n", a published test vector, recorded from the one read of the file.
+        const auto hello = tmp("hello.txt");
+        std::ofstream(hello, std::ios::binary) << "hello world\n";
+        auto store = ProjectStore::create(tmp("hash.polymoe"));
+        importCorpusFiles(store, german(), {hello}, {});
+        auto st = store.db().prepare("SELECT sha256 FROM corpora");
+        QVERIFY(st.step());
+        QCOMPARE(QString::fromStdString(st.text(0)),
+                 QString("a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447"));
     }
 
     void splitIsDeterministicAndNearTheFraction()

@@ -281,6 +281,28 @@ private Q_SLOTS:
         QVERIFY(!fs::exists(out / "keep.txt"));
         QVERIFY(fs::is_regular_file(out / "model.safetensors"));
         QVERIFY(!hasTempSibling(root()));
+
+        // --force never replaces a project: not the folder that holds one (here the test's root, with
+        // t.polymoe and its data folder), nor one holding a project deeper down, nor anything inside a
+        // project's data folder. Nothing there changes.
+        const fs::path holder = root() / "holder" / "deep";
+        fs::create_directories(holder);
+        { std::ofstream(holder / "other.polymoe") << "a project"; }
+        const fs::path data = m_store->path().string() + ".d";
+        fs::create_directories(data / "scratch");
+        { std::ofstream(data / "scratch" / "x") << "x"; }
+        for (const fs::path &target : {root(), root() / "holder", data / "scratch"}) {
+            try {
+                exportModel(*m_store, {.model = "base", .outDir = target, .format = "polymoe", .force = true});
+                QFAIL(qPrintable(QString::fromStdString(target.string()) + " replaced"));
+            } catch (const IoError &e) {
+                QVERIFY2(std::string(e.what()).find("--force never replaces") != std::string::npos, e.what());
+            }
+        }
+        QVERIFY(fs::is_regular_file(m_store->path()));
+        QVERIFY(fs::is_regular_file(holder / "other.polymoe"));
+        QVERIFY(fs::is_regular_file(data / "scratch" / "x"));
+        QVERIFY(!hasTempSibling(root()));
     }
 
     void denseAndQwen2RoundTrip()

@@ -3,6 +3,7 @@
 // configs as transformers 4 and 5 write them, round trips, and the refusals, each by name. The
 // forward pass with these settings is checked against naive loops in tst_llama.
 #include "model_config.h"
+#include "model_io.h"
 #include "models/llama.h"
 #include "polymoe/corpus.h"
 #include "polymoe/error.h"
@@ -453,6 +454,53 @@ private Q_SLOTS:
             << edited(kSmolLM2, {{"attention_dropout", 0.1}}) << "attention_dropout 0.1 is not implemented";
         QTest::newRow("head_dim odd") << edited(kNemo, {{"head_dim", 127}}) << "head_dim 127 must be even for RoPE";
         QTest::newRow("head_dim zero") << edited(kNemo, {{"head_dim", 0}}) << "key 'head_dim' must be positive";
+        QTest::newRow("1e8 layers") << edited(kSmolLM2, {{"num_hidden_layers", 100000000}})
+                                    << "key 'num_hidden_layers' is 100000000, more than this build allows (at most 1024)";
+        QTest::newRow("vocabulary of 2^40")
+            << edited(kSmolLM2, {{"vocab_size", double(int64_t(1) << 40)}})
+            << "key 'vocab_size' is 1099511627776, more than this build allows (at most 16777216)";
+    }
+
+    // The parameters a config implies, against SmolLM2-135M's published count (134,515,008, tied
+    // embeddings) and a count by hand for an MoE layout; a model larger than the machine's memory is
+    // refused by loadModelFolder before anything is built, naming config.json.
+    void impliedParametersAndMemory()
+    {
+        const ModelConfig c = parseModelConfig(kSmolLM2, kWhere);
+        QCOMPARE(impliedParameters(c), 134515008.0);
+        // One more expert in layers 0 and 1: 2 x (3 x 576 x 1536 FFN + 2 x 576 router rows).
+        QCOMPARE(impliedParameters(c, std::vector<int>{2, 2}) - impliedParameters(c), 2.0 * (3 * 576 * 1536 + 2 * 576));
+        const ModelConfig huge = parseModelConfig(
+            edited(kSmolLM2, {{"num_hidden_layers", 1024}, {"hidden_size", 65536}, {"intermediate_size", 262144},
+                              {"num_attention_heads", 512}, {"num_key_value_heads", 512}, {"head_dim", 128}})
+                .toStdString(),
+            kWhere);
+        QVERIFY_THROWS_EXCEPTION(ConfigError, checkModelFitsMemory(huge, {}, "x"));
+        checkModelFitsMemory(c, {}, "x"); // SmolLM2 fits
+
+        QTemporaryDir tmp;
+        const std::string dir = tmp.path().toStdString();
+        std::ofstream(dir + "/config.json")
+            << edited(kSmolLM2, {{"num_hidden_layers", 1024}, {"hidden_size", 65536}, {"intermediate_size", 262144},
+                                 {"num_attention_heads", 512}, {"num_key_value_heads", 512}, {"head_dim", 128}})
+                   .toStdString();
+        try {
+            loadModelFolder(dir);
+            QFAIL("a model larger than memory was built");
+        } catch (const ConfigError &e) {
+            QVERIFY2(std::string(e.what()).find("config.json") != std::string::npos, e.what());
+            QVERIFY2(std::string(e.what()).find("more than this machine's") != std::string::npos, e.what());
+        }
+        // An MoE layout of 100,000 experts a layer is refused by name, before building.
+        QJsonObject moe = QJsonDocument::fromJson(QByteArray(kSmolLM2)).object();
+        moe["polymoe"] = QJsonObject{{"experts_per_layer", QJsonArray{100000}}, {"top_k", 2}};
+        std::ofstream(dir + "/config.json", std::ios::trunc) << QJsonDocument(moe).toJson().toStdString();
+        try {
+            loadModelFolder(dir);
+            QFAIL("100,000 experts accepted");
+        } catch (const ConfigError &e) {
+            QVERIFY2(std::string(e.what()).find("experts_per_layer holds 100000") != std::string::npos, e.what());
+        }
     }
     void refusals()
     {

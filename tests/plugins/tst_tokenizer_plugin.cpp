@@ -464,6 +464,19 @@ void TestTokenizerPlugin::missingBackendListsFolders()
     }
     QVERIFY_THROWS_EXCEPTION(PluginError, TokenizerPlugin::load("../sentencepiece"));
     QVERIFY_THROWS_EXCEPTION(PluginError, TokenizerPlugin::load(""));
+    // A relative entry would be resolved against the working directory: it is ignored, and said so.
+    {
+        EnvGuard relative("POLYMOE_PLUGIN_DIR", QByteArray("plugins-here:") + envDir);
+        try {
+            TokenizerPlugin::load("nosuchbackend");
+            QFAIL("a missing backend was loaded");
+        } catch (const PluginError &e) {
+            const QString what = QString::fromUtf8(e.what());
+            QVERIFY2(what.contains(QLatin1String("ignored: POLYMOE_PLUGIN_DIR entry 'plugins-here' is not an absolute path")),
+                     e.what());
+            QVERIFY2(what.contains(QString::fromUtf8(envDir)), e.what());
+        }
+    }
 }
 
 void TestTokenizerPlugin::envFolderComesFirst()

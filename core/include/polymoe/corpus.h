@@ -36,10 +36,15 @@ struct ImportIssue {
     std::string problem; // "invalid UTF-8 at byte 17", "duplicate of file:3", "empty document"
 };
 
-// Reads one file into documents. Invalid UTF-8 and bad JSON lines are not documents: they are
-// appended to issues with their line. Throws IoError when the file cannot be read.
+// Reads one file into documents. Invalid UTF-8, control characters other than tab, line feed, form
+// feed and carriage return (NUL, backspace, escape...: a binary file is not text) and bad JSON lines are
+// not documents: they are appended to issues with their line. Throws IoError when the file cannot be
+// read. sha256, when given, receives the hash of the bytes read (the file is read once).
 std::vector<RawDocument> readDocuments(const std::filesystem::path &file, TextFormat format,
-                                       std::vector<ImportIssue> &issues, int64_t &emptyCount);
+                                       std::vector<ImportIssue> &issues, int64_t &emptyCount,
+                                       std::string *sha256 = nullptr);
+// The first byte of `text` that is a control character no text holds (see readDocuments), if any.
+std::optional<size_t> findControlCharacter(std::string_view text);
 
 struct CorpusImportOptions {
     TextFormat format = TextFormat::Auto;

@@ -43,9 +43,10 @@ public:
 };
 
 // Finds and loads the tokenizer plugin of a backend ("sentencepiece"). Search order: the
-// POLYMOE_PLUGIN_DIR environment variable, the folder of the running executable's
-// ../lib/polymoe/plugins, the build tree, the install prefix. Throws PluginError naming the
-// folders searched, or both API versions on a mismatch.
+// POLYMOE_PLUGIN_DIR environment variable (absolute folders separated by ':'; relative entries are
+// ignored), the folder of the running executable's ../lib/polymoe/plugins, the build tree (only for a
+// binary that runs from it), the install prefix. Throws PluginError naming the folders searched, or
+// both API versions on a mismatch.
 class TokenizerPlugin {
 public:
     static std::shared_ptr<TokenizerPlugin> load(const std::string &backend = "sentencepiece");
