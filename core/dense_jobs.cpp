@@ -385,7 +385,7 @@ std::string continuePrompt(CausalLM &model, const ITokenizer &tok, const std::st
         for (int32_t id : tok.encode(prompt))
             ids.push_back(id);
     }
-    const auto out = generate(model, ids, o.maxNewTokens, o.temperature, o.topK, o.seed, sp.eos);
+    const auto out = generate(model, ids, o.maxNewTokens, o.temperature, o.topK, o.seed, sp.eos, o.stop);
     std::vector<int32_t> newIds(out.begin(), out.end());
     if (!newIds.empty() && newIds.back() == sp.eos)
         newIds.pop_back();
@@ -413,6 +413,7 @@ std::vector<SampleRecord> recordSamples(ProjectStore &store, const std::string &
     GenerateOptions o;
     o.maxNewTokens = maxNewTokens;
     o.temperature = 0; // greedy: the same text on every run
+    o.stop = stop;
     std::vector<SampleRecord> out;
     for (const auto &p : prompts) {
         throwIfStopped(stop);

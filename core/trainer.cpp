@@ -8,6 +8,9 @@
 #include "polymoe/progress.h"
 #include "polymoe/project_store.h"
 #include "safetensors.h"
+#include "atomic_file.h"
+#include "content_hash.h"
+#include "file_read.h"
 
 #include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
@@ -18,13 +21,13 @@
 #include <malloc.h>
 #include <mutex>
 #include <torch/optim/adamw.h>
-#include <torch/serialize.h>
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <type_traits>
 
 namespace polymoe {
 
@@ -38,6 +41,69 @@ at::Tensor toTensor(const std::vector<int64_t> &v, int64_t rows, int64_t cols)
 {
     return torch::from_blob(const_cast<int64_t *>(v.data()), {rows, cols}, at::kLong).clone();
 }
+
+// AdamW's state lives in a map keyed by the parameter's TensorImpl: a string of its address in
+// LibTorch 1.x, the address itself in 2.x.
+template <class Optimizer> // a template, so that only the branch of this LibTorch is compiled
+auto optimizerStateKey(Optimizer &opt, const at::Tensor &p)
+{
+    using Key = typename std::decay_t<decltype(opt.state())>::key_type;
+    if constexpr (std::is_same_v<Key, std::string>)
+        return c10::guts::to_string(p.unsafeGetTensorImpl());
+    else
+        return static_cast<Key>(p.unsafeGetTensorImpl());
+}
+
+// The optimizer state as plain tensors, no pickle: "<name>.exp_avg", "<name>.exp_avg_sq" (and
+// "<name>.max_exp_avg_sq" with amsgrad) in a safetensors file; returns each tensor's step count, for
+// state.json. A parameter that never had a gradient has no state and is left out.
+nlohmann::json writeOptimizerState(torch::optim::AdamW &opt, const TrainLoopSpec &job, const fs::path &file)
+{
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    nlohmann::json steps = nlohmann::json::object();
+    for (const auto &[name, p] : job.trainable) {
+        const auto it = opt.state().find(optimizerStateKey(opt, p));
+        if (it == opt.state().end())
+            continue;
+        const auto &st = static_cast<const torch::optim::AdamWParamState &>(*it->second);
+        steps[name] = st.step();
+        tensors.emplace_back(name + ".exp_avg", st.exp_avg().detach());
+        tensors.emplace_back(name + ".exp_avg_sq", st.exp_avg_sq().detach());
+        if (st.max_exp_avg_sq().defined())
+            tensors.emplace_back(name + ".max_exp_avg_sq", st.max_exp_avg_sq().detach());
+    }
+    writeSafetensors(file, tensors);
+    return steps;
+}
+
+void readOptimizerState(torch::optim::AdamW &opt, const TrainLoopSpec &job, const fs::path &file, const nlohmann::json &steps)
+{
+    SafetensorsFile saved(file);
+    const auto tensor = [&](const std::string &name, const at::Tensor &p) {
+        if (!saved.contains(name))
+            throw FormatError(file.string() + ": tensor '" + name + "' is missing");
+        at::Tensor t = saved.tensor(name);
+        if (t.sizes() != p.sizes() || t.scalar_type() != p.scalar_type())
+            throw FormatError(file.string() + ": tensor '" + name + "' does not match its parameter");
+        return t.to(p.device()).clone();
+    };
+    for (const auto &[name, p] : job.trainable) {
+        if (!steps.contains(name))
+            continue;
+        if (!steps[name].is_number_integer() || steps[name].get<int64_t>() < 1)
+            throw FormatError(file.string() + ": the step count of '" + name + "' is not a positive integer");
+        auto st = std::make_unique<torch::optim::AdamWParamState>();
+        st->step(steps[name].get<int64_t>());
+        st->exp_avg(tensor(name + ".exp_avg", p));
+        st->exp_avg_sq(tensor(name + ".exp_avg_sq", p));
+        if (saved.contains(name + ".max_exp_avg_sq"))
+            st->max_exp_avg_sq(tensor(name + ".max_exp_avg_sq", p));
+        opt.state()[optimizerStateKey(opt, p)] = std::move(st);
+    }
+}
+
+// The files of a checkpoint whose SHA-256 state.json records and resume checks.
+constexpr const char *kCheckpointFiles[] = {"trainable.safetensors", "optimizer.safetensors"};
 
 void writeCheckpoint(const fs::path &dir, TrainLoopSpec &job, torch::optim::AdamW &opt, int64_t step,
                      int64_t tokens, double seconds)
@@ -54,17 +120,15 @@ void writeCheckpoint(const fs::path &dir, TrainLoopSpec &job, torch::optim::Adam
     std::vector<std::pair<std::string, at::Tensor>> tensors;
     for (const auto &[name, p] : job.trainable)
         tensors.emplace_back(name, p.detach());
-    writeSafetensors(tmp / "trainable.safetensors", tensors);
-    torch::save(opt, (tmp / "optimizer.pt").string());
+    writeSafetensors(tmp / "trainable.safetensors", tensors); // fsynced, as every file here
+    const nlohmann::json optimizerSteps = writeOptimizerState(opt, job, tmp / "optimizer.safetensors");
     nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"seconds", seconds},
                             {"world_size", distributedWorldSize()},
-                            {"config", nlohmann::json::parse(trainConfigToJson(job.config))}};
-    {
-        std::ofstream out(tmp / "state.json");
-        out << state.dump(2);
-        if (!out)
-            throw IoError((tmp / "state.json").string() + ": write failed");
-    }
+                            {"config", nlohmann::json::parse(trainConfigToJson(job.config))},
+                            {"optimizer_steps", optimizerSteps}, {"format", 2}};
+    for (const char *f : kCheckpointFiles)
+        state["sha256"][f] = sha256File(tmp / f);
+    writeFileAtomically(tmp / "state.json", state.dump(2));
     // Swap in: the previous checkpoint stays until the new one is complete.
     fs::remove_all(old, ec);
     if (fs::exists(final))
@@ -183,10 +247,16 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
         const fs::path ck = job.checkpointDir / kCheckpoint;
         if (!hasCheckpoint(job.checkpointDir))
             throw ConfigError(job.checkpointDir.string() + ": no checkpoint to resume from");
-        std::ifstream in(ck / "state.json");
-        const auto state = nlohmann::json::parse(in, nullptr, false);
-        if (state.is_discarded())
+        const auto state = nlohmann::json::parse(readRegularFile(ck / "state.json", int64_t(1) << 24), nullptr, false);
+        if (state.is_discarded() || !state.is_object())
             throw FormatError((ck / "state.json").string() + ": not valid JSON");
+        if (state.value("format", 1) < 2 || fs::exists(ck / "optimizer.pt"))
+            throw ConfigError(ck.string() + ": an older PolyMoE's checkpoint (its optimizer state is a pickle "
+                              "archive, which is never loaded); start the run again");
+        for (const char *f : kCheckpointFiles)
+            if (!state.contains("sha256") || state["sha256"].value(f, std::string()) != sha256File(ck / f))
+                throw FormatError((ck / f).string() + ": its SHA-256 differs from the one state.json recorded: the "
+                                  "checkpoint is damaged");
         const auto savedConfig = trainConfigFromJson(state["config"].dump(), (ck / "state.json").string());
         if (trainConfigToJson(savedConfig) != trainConfigToJson(c))
             throw ConfigError((ck / "state.json").string() + ": the checkpoint was made with different settings; "
@@ -198,15 +268,25 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
                 throw FormatError((ck / "trainable.safetensors").string() + ": tensor '" + name + "' is missing");
             p.copy_(saved.tensor(name));
         }
-        torch::load(optimizer, (ck / "optimizer.pt").string());
+        readOptimizerState(optimizer, job, ck / "optimizer.safetensors", state.value("optimizer_steps", nlohmann::json::object()));
         const int savedWorld = state.value("world_size", 1);
         if (savedWorld != distributedWorldSize())
             throw ConfigError((ck / "state.json").string() + ": the checkpoint was made by " + std::to_string(savedWorld) +
                               " process(es); resume it with as many (this run has " +
                               std::to_string(distributedWorldSize()) + ")");
-        step = state["step"].get<int64_t>();
-        tokens = state["tokens"].get<int64_t>();
-        previousSeconds = state["seconds"].get<double>();
+        const auto integer = [&](const char *key) {
+            if (!state.contains(key) || !state[key].is_number_integer() || state[key].get<int64_t>() < 0)
+                throw FormatError((ck / "state.json").string() + ": '" + key + "' is not a non-negative integer");
+            return state[key].get<int64_t>();
+        };
+        step = integer("step");
+        tokens = integer("tokens");
+        if (step > c.steps)
+            throw FormatError((ck / "state.json").string() + ": step " + std::to_string(step) + " is past the run's " +
+                              std::to_string(c.steps) + " steps");
+        previousSeconds = state.value("seconds", 0.0);
+        if (!std::isfinite(previousSeconds) || previousSeconds < 0)
+            previousSeconds = 0;
     }
 
     // Every rank starts from rank 0's weights (the same seed and files give them anyway; this

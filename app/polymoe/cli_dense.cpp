@@ -221,6 +221,7 @@ int generateCmd(const Args &a, Context &ctx)
     o.temperature = a.getDouble("--temperature", o.temperature);
     o.topK = a.getInt("--top-k", o.topK);
     o.seed = uint64_t(a.getInt("--seed", int64_t(o.seed)));
+    o.stop = ctx.stop;
     std::string prompt;
     for (size_t i = 1; i < a.positionals.size(); ++i)
         prompt += (i > 1 ? " " : "") + a.positionals[i];

@@ -3,6 +3,7 @@
 #include "models/generate.h"
 
 #include "polymoe/error.h"
+#include "polymoe/progress.h"
 
 #include <algorithm>
 #include <cmath>
@@ -54,7 +55,8 @@ int64_t sample(std::vector<double> logits, double temperature, int64_t topK, std
 } // namespace
 
 std::vector<int64_t> generate(CausalLM &model, const std::vector<int64_t> &promptIds, int64_t maxNewTokens,
-                              double temperature, int64_t topK, uint64_t seed, int64_t stopTokenId)
+                              double temperature, int64_t topK, uint64_t seed, int64_t stopTokenId,
+                              std::stop_token stop)
 {
     const ModelConfig &config = model->config();
     if (promptIds.empty())
@@ -66,6 +68,9 @@ std::vector<int64_t> generate(CausalLM &model, const std::vector<int64_t> &promp
     }
     if (maxNewTokens < 0 || !(temperature >= 0.0) || topK < 0)
         throw ConfigError("generate: maxNewTokens, temperature and topK must not be negative");
+    if (maxNewTokens > kMaxNewTokens)
+        throw ConfigError("generate: at most " + std::to_string(kMaxNewTokens) + " new tokens, not " +
+                          std::to_string(maxNewTokens));
 
     const at::NoGradGuard noGrad;
     const bool wasTraining = model->is_training();
@@ -74,9 +79,10 @@ std::vector<int64_t> generate(CausalLM &model, const std::vector<int64_t> &promp
     std::mt19937_64 rng(seed);
     std::vector<int64_t> context = promptIds;
     std::vector<int64_t> generated;
-    generated.reserve(static_cast<size_t>(maxNewTokens));
+    generated.reserve(static_cast<size_t>(std::min<int64_t>(maxNewTokens, 4096)));
     try {
         while (static_cast<int64_t>(generated.size()) < maxNewTokens) {
+            throwIfStopped(stop);
             const auto window = std::min<int64_t>(static_cast<int64_t>(context.size()), config.maxPositionEmbeddings);
             const at::Tensor ids =
                 at::tensor(std::vector<int64_t>(context.end() - window, context.end()), at::kLong).view({1, window}).to(device);

@@ -1064,6 +1064,12 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(ConfigError, generate(lm, {50}, 3));
         QVERIFY_THROWS_EXCEPTION(ConfigError, generate(lm, {1}, 3, -1.0));
         QCOMPARE(generate(lm, prompt, 0).size(), size_t(0));
+        // A request of 10^12 tokens is refused up front (it used to reserve them); a stop request
+        // ends a long generation.
+        QVERIFY_THROWS_EXCEPTION(ConfigError, generate(lm, prompt, int64_t(1000000000000)));
+        std::stop_source stopper;
+        stopper.request_stop();
+        QVERIFY_THROWS_EXCEPTION(Cancelled, generate(lm, prompt, kMaxNewTokens, 0.0, 0, 0, -1, stopper.get_token()));
     }
 };
 

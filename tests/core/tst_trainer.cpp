@@ -13,6 +13,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <fstream>
+
 #include <cmath>
 #include <limits>
 
@@ -268,6 +270,46 @@ private Q_SLOTS:
         auto job2 = makeJob(model, batcher, base / "other", 8);
         job2.resume = true;
         QVERIFY_THROWS_EXCEPTION(ConfigError, runTraining(job2));
+    }
+
+    // A checkpoint holds no pickle: the optimizer state is a safetensors file whose SHA-256, like the
+    // weights', state.json records; a flipped byte anywhere in it refuses the resume by name.
+    void damagedCheckpointIsRefused()
+    {
+        const fs::path base(m_dir.path().toStdString());
+        SequenceBatcher batcher({patternStream("en", 3, false)}, 16, 5);
+        torch::manual_seed(7);
+        CausalLM model(test::tinyLlamaConfig());
+        auto job = makeJob(model, batcher, base / "damaged", 4);
+        runTraining(job);
+        const fs::path ck = base / "damaged" / "checkpoint";
+        for (const auto &e : fs::directory_iterator(ck))
+            QVERIFY2(e.path().extension() != ".pt", e.path().c_str());
+        QVERIFY(fs::is_regular_file(ck / "optimizer.safetensors"));
+        auto again = makeJob(model, batcher, base / "damaged", 4);
+        again.resume = true;
+        runTraining(again); // intact: resumes (at its last step)
+        for (const char *file : {"optimizer.safetensors", "trainable.safetensors"}) {
+            std::fstream f(ck / file, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekg(-3, std::ios::end);
+            const char c = char(f.get());
+            f.seekp(-3, std::ios::end);
+            f.put(char(c ^ 0x10));
+            f.close();
+            try {
+                runTraining(again);
+                QFAIL("a damaged checkpoint was resumed");
+            } catch (const FormatError &e) {
+                QVERIFY2(std::string(e.what()).find(file) != std::string::npos &&
+                             std::string(e.what()).find("SHA-256") != std::string::npos,
+                         e.what());
+            }
+            f.open(ck / file, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(-3, std::ios::end);
+            f.put(c); // repaired
+            f.close();
+        }
+        runTraining(again);
     }
 
     void frozenParametersStayBitIdentical()

@@ -81,6 +81,7 @@ struct GenerateOptions {
     double temperature = 0.8; // 0 = greedy
     int64_t topK = 40;        // 0 = all
     uint64_t seed = 1;
+    std::stop_token stop;     // ends the generation between two tokens (Cancelled)
 };
 // Samples a continuation with the folder's tokenizer (tokenizer.json, else tokenizer.model); returns
 // the new text.
