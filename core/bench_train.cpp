@@ -146,13 +146,7 @@ void benchStage2Memory(BenchReport &rep, const ModelConfig &cfg, int64_t B, int6
     CausalLM model(cfg);
     upcycleModel(model, std::vector<int>(size_t(cfg.numLayers), 4), 2, 1);
     const auto trainable = expansionTrainable(model, false, true, false);
-    for (auto &p : model->parameters())
-        p.set_requires_grad(false);
-    std::vector<at::Tensor> params;
-    for (auto &[n, p] : trainable) {
-        p.set_requires_grad(true);
-        params.push_back(p);
-    }
+    trainOnly(*model, trainable);
     TrainConfig tc;
     tc.lr = 1e-2;
     auto opt = makeOptimizer(trainable, tc);

@@ -90,13 +90,7 @@ BenchRow measureStep(const fs::path &dir, const StepVariant &v, int64_t B, int64
         for (auto &np : model->named_parameters())
             trainable.emplace_back(np.key(), np.value());
     }
-    for (auto &p : model->parameters())
-        p.set_requires_grad(false);
-    std::vector<at::Tensor> params;
-    for (auto &[name, p] : trainable) {
-        p.set_requires_grad(true);
-        params.push_back(p);
-    }
+    const std::vector<at::Tensor> params = trainOnly(*model, trainable);
     TrainConfig tc;
     tc.lr = 1e-5;
     auto opt = makeOptimizer(trainable, tc);

@@ -31,6 +31,17 @@ void addIssue(std::vector<ImportIssue> &issues, std::string origin, std::string 
         issues.push_back({std::move(origin), std::move(problem)});
 }
 
+// True (and the document reported) when it is longer than options.maxDocumentBytes.
+bool rejectOverLong(const RawDocument &doc, const CorpusImportOptions &options, std::vector<ImportIssue> &issues)
+{
+    if (int64_t(doc.text.size()) <= options.maxDocumentBytes)
+        return false;
+    addIssue(issues, doc.origin,
+             "document of " + std::to_string(doc.text.size()) + " bytes is longer than the limit of " +
+                 std::to_string(options.maxDocumentBytes) + " (--max-document-bytes)");
+    return true;
+}
+
 std::string originOf(const std::filesystem::path &file, int64_t line)
 {
     return file.string() + ":" + std::to_string(line);
@@ -212,11 +223,8 @@ ImportReport importDocuments(ProjectStore &store, const Language &language,
                 if (progress)
                     progress({"import " + language.code, done, total, "documents", {}});
             }
-            if (int64_t(doc.text.size()) > options.maxDocumentBytes) {
+            if (rejectOverLong(doc, options, report.issues)) {
                 ++nInvalid;
-                addIssue(report.issues, doc.origin,
-                         "document of " + std::to_string(doc.text.size()) + " bytes is longer than the limit of " +
-                             std::to_string(options.maxDocumentBytes));
                 continue;
             }
             const std::string hash = sha256Hex(doc.text);
@@ -283,14 +291,7 @@ ImportReport importCorpusFiles(ProjectStore &store, const Language &language,
         auto docs = readDocuments(file, options.format, issues, emptyHere, &hash);
         // Documents over the length limit are reported here, so that a file of nothing else is refused
         // below instead of leaving an empty language behind.
-        std::erase_if(docs, [&](const RawDocument &d) {
-            if (int64_t(d.text.size()) <= options.maxDocumentBytes)
-                return false;
-            addIssue(issues, d.origin,
-                     "document of " + std::to_string(d.text.size()) + " bytes is longer than the limit of " +
-                         std::to_string(options.maxDocumentBytes) + " (--max-document-bytes)");
-            return true;
-        });
+        std::erase_if(docs, [&](const RawDocument &d) { return rejectOverLong(d, options, issues); });
         empty += emptyHere;
         invalidBefore += int64_t(issues.size() - issuesBefore);
         if (docs.empty())

@@ -22,7 +22,6 @@
 #include <nlohmann/json.hpp>
 #include <torch/utils.h>
 
-#include <cctype>
 #include <fstream>
 
 namespace polymoe {
@@ -253,16 +252,6 @@ EvaluationTarget evaluationTarget(ProjectStore &store, const std::string &modelN
     return t;
 }
 
-bool validProbeName(const std::string &name)
-{
-    if (name.empty() || name.size() > 64)
-        return false;
-    for (unsigned char c : name)
-        if (!std::isalnum(c) && c != '.' && c != '_' && c != '-')
-            return false;
-    return true;
-}
-
 } // namespace
 
 std::vector<PerplexityRow> evaluateModel(ProjectStore &store, const std::string &modelNameOrDir, int64_t maxTokens,
@@ -273,18 +262,12 @@ std::vector<PerplexityRow> evaluateModel(ProjectStore &store, const std::string 
                              std::nullopt, t.seqLen, maxTokens, 16, progress, stop);
 }
 
-std::string probeSplit(const std::string &name)
-{
-    return "probe:" + name;
-}
-
 std::vector<PerplexityRow> evaluateProbe(ProjectStore &store, const std::string &modelNameOrDir, const std::string &name,
                                          const std::string &language, const std::vector<fs::path> &files,
                                          int64_t maxTokens, const ProgressFn &progress, std::stop_token stop,
                                          int64_t seqLenAsked)
 {
-    if (!validProbeName(name))
-        throw ConfigError("probe name '" + name + "': use 1 to 64 letters, digits, '.', '_' or '-'");
+    checkSafeName(name, "probe name");
     const auto lang = store.language(language);
     if (!lang)
         throw ConfigError(store.path().string() + ": no language '" + language + "' in the project (a probe is "
@@ -297,9 +280,9 @@ std::vector<PerplexityRow> evaluateProbe(ProjectStore &store, const std::string 
         std::vector<ImportIssue> issues;
         int64_t empty = 0;
         auto got = readDocuments(f, TextFormat::Paragraphs, issues, empty);
-        for (const auto &i : issues)
-            if (i.problem.find("UTF-8") != std::string::npos)
-                throw FormatError(i.origin + ": " + i.problem + " (a probe must be UTF-8 text)");
+        // Paragraphs have two problems, invalid UTF-8 and control characters: either means the file is no text.
+        if (!issues.empty())
+            throw FormatError(issues.front().origin + ": " + issues.front().problem + " (a probe must be UTF-8 text)");
         for (auto &d : got)
             docs.push_back(std::move(d));
     }

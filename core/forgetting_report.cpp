@@ -164,7 +164,7 @@ ForgettingReport buildForgettingReport(const ProjectStore &store, const std::str
         }
         countFromConfig(x, config);
         for (const auto &e : store.evaluations(m.id))
-            if (e.split.rfind("probe:", 0) == 0) {
+            if (e.split.starts_with(kProbeSplitPrefix)) {
                 ReportProbeScore score;
                 score.perplexity = e.perplexity;
                 score.low = e.perplexityLow;
@@ -173,7 +173,7 @@ ForgettingReport buildForgettingReport(const ProjectStore &store, const std::str
                     score.bitsPerCharacter = bitsPerUnit(e.loss, e.tokens, e.characters);
                 if (e.bytes > 0)
                     score.bitsPerByte = bitsPerUnit(e.loss, e.tokens, e.bytes);
-                const std::string name = e.split.substr(6);
+                const std::string name = e.split.substr(kProbeSplitPrefix.size());
                 x.probes[name] = score; // the latest evaluation wins (evaluations come oldest first)
                 if (std::none_of(r.probes.begin(), r.probes.end(), [&](const ReportProbe &q) { return q.name == name; }))
                     r.probes.push_back({name, e.language});

@@ -233,11 +233,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     const auto device = job.model->parameters().front().device();
     result.device = device.str();
 
-    // Freeze everything, then open the trainable mask.
-    for (auto &p : job.model->parameters())
-        p.set_requires_grad(false);
-    for (auto &[name, p] : job.trainable)
-        p.set_requires_grad(true);
+    std::vector<at::Tensor> params = trainOnly(*job.model, job.trainable);
     auto optimizerOwner = makeOptimizer(job.trainable, c);
     torch::optim::AdamW &optimizer = *optimizerOwner;
 
@@ -291,9 +287,6 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
 
     // Every rank starts from rank 0's weights (the same seed and files give them anyway; this
     // makes it certain).
-    std::vector<at::Tensor> params;
-    for (auto &[n, p] : job.trainable)
-        params.push_back(p);
     {
         at::NoGradGuard ng;
         dist::broadcastFromPrimary(params, "starting weights");
@@ -419,6 +412,18 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     result.worldSize = world;
     result.checkpoint = (job.checkpointDir / kCheckpoint).string();
     return result;
+}
+
+std::vector<at::Tensor> trainOnly(torch::nn::Module &model, const std::vector<std::pair<std::string, at::Tensor>> &trainable)
+{
+    for (auto &p : model.parameters())
+        p.set_requires_grad(false);
+    std::vector<at::Tensor> params;
+    for (const auto &[name, p] : trainable) {
+        p.set_requires_grad(true);
+        params.push_back(p);
+    }
+    return params;
 }
 
 void keepFreedMemoryForReuse()

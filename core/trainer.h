@@ -54,6 +54,9 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status = {}, st
 // Whether a trainable parameter takes AdamW's weight decay: matrices only, and not the token
 // embedding, the routers (".mlp.gate.weight") or the old/new classifiers (".mlp.classifier.").
 bool takesWeightDecay(const std::string &name, const at::Tensor &parameter);
+// Freezes every parameter of the model, then opens the trainable ones (requires_grad), and returns
+// those, in order: the mask a training step runs under.
+std::vector<at::Tensor> trainOnly(torch::nn::Module &model, const std::vector<std::pair<std::string, at::Tensor>> &trainable);
 // AdamW over the trainable parameters: one group with config.weightDecay (takesWeightDecay), one
 // without; betas, eps and lr from the config.
 std::unique_ptr<torch::optim::AdamW> makeOptimizer(const std::vector<std::pair<std::string, at::Tensor>> &trainable,

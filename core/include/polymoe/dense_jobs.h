@@ -60,15 +60,13 @@ std::vector<PerplexityRow> evaluateModel(ProjectStore &store, const std::string 
 // can hide behind a domain gain). Each file is cut into documents at blank lines (as corpus import's
 // "paragraphs"), tokenized with the project tokenizer as corpus documents are, scored as held-out
 // text is, and recorded as the split "probe:NAME" of `language` (a language of the project) when the
-// model belongs to the project. NAME: 1 to 64 of A-Z a-z 0-9 . _ -. Throws ConfigError for a bad name
+// model belongs to the project. NAME: as checkSafeName allows. Throws ConfigError for a bad name
 // or language, FormatError naming the file and line for text that is not UTF-8, IoError for a file
 // that cannot be read.
 std::vector<PerplexityRow> evaluateProbe(ProjectStore &store, const std::string &modelNameOrDir, const std::string &name,
                                          const std::string &language, const std::vector<std::filesystem::path> &files,
                                          int64_t maxTokens, const ProgressFn &progress = {}, std::stop_token stop = {},
                                          int64_t seqLen = 0);
-// The split an evaluation of probe NAME is recorded under: "probe:NAME".
-std::string probeSplit(const std::string &name);
 
 // Adds an existing Hugging Face folder (validated by loading it) as an "imported" model.
 ModelRecord importModelFolder(ProjectStore &store, const std::filesystem::path &dir, const std::string &name = {});

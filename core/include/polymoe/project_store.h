@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace polymoe {
@@ -60,6 +61,10 @@ struct ModelRecord {
     int64_t parameters = 0;
     std::string createdAt;
 };
+
+// The split an evaluation of an out-of-domain probe NAME is recorded under: "probe:NAME".
+inline constexpr std::string_view kProbeSplitPrefix = "probe:";
+inline std::string probeSplit(const std::string &name) { return std::string(kProbeSplitPrefix) + name; }
 
 struct EvaluationRecord {
     int64_t modelId = 0;
