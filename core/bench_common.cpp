@@ -1,6 +1,8 @@
 // bench_common.h: statistics, the tensor-memory counter and the Python peer of the bench commands.
 #include "bench_common.h"
 
+#include "subprocess.h"
+
 #include <ATen/ATen.h>
 #include <c10/core/CPUAllocator.h>
 #include <torch/version.h>
@@ -10,12 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <unordered_map>
-
-extern char **environ;
 
 namespace polymoe::bench {
 
@@ -133,56 +130,16 @@ int64_t peakTensorBytesAbove(const std::function<void()> &fn)
 std::string runPythonPeer(const std::string &python, const char *script, const std::vector<std::string> &args,
                           const std::string &hint, std::string &why, const std::vector<std::string> &extraEnv)
 {
-    int out[2];
-    if (::pipe(out) != 0) {
-        why = "pipe failed";
-        return {};
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    std::vector<std::string> all = {python, "-c", script};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char *> argv;
-    for (auto &a : all)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // Our environment, with the extra entries replacing any of the same name.
-    std::vector<std::string> env(extraEnv);
-    for (char **e = environ; *e; ++e) {
-        const std::string entry(*e), name = entry.substr(0, entry.find('='));
-        if (std::none_of(extraEnv.begin(), extraEnv.end(), [&](const std::string &x) { return x.rfind(name + "=", 0) == 0; }))
-            env.push_back(entry);
-    }
-    std::vector<char *> envp;
-    for (auto &e : env)
-        envp.push_back(e.data());
-    envp.push_back(nullptr);
-    pid_t pid = 0;
-    const int rc = posix_spawnp(&pid, python.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(out[1]);
-    std::string text;
-    if (rc == 0) {
-        char buf[4096];
-        ssize_t n;
-        while ((n = ::read(out[0], buf, sizeof buf)) > 0)
-            text.append(buf, size_t(n));
-    }
-    ::close(out[0]);
-    if (rc != 0) {
+    std::vector<std::string> argv = {python, "-c", script};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessOptions options;
+    options.extraEnv = extraEnv;
+    ProcessResult r = runProcess(argv, options);
+    if (!r.started)
         why = python + ": cannot be started";
-        return {};
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    else if (!r.succeeded())
         why = python + " could not run the peer (" + hint + ")";
-        return {};
-    }
-    return text;
+    return r.succeeded() ? std::move(r.output) : std::string();
 }
 
 } // namespace polymoe::bench

@@ -3,7 +3,7 @@
 
 #include "content_hash.h"
 #include "polymoe/error.h"
-#include "roff_text.h"
+#include "man_page_text.h"
 #include "utf8.h"
 
 #include <algorithm>
@@ -228,8 +228,9 @@ DemoCorpusReport buildDemoCorpus(ProjectStore &store, const DemoCorpusOptions &o
         std::vector<std::pair<CorpusSource, std::vector<RawDocument>>> sources;
         std::vector<ImportIssue> issues;
 
-        // Read every candidate document, then keep a hash-ordered selection up to the cap.
-        struct Candidate { size_t source; RawDocument doc; uint64_t key; };
+        // Read every candidate document, then keep a hash-ordered selection up to the cap. A man
+        // page's key is that of its source, so that only the pages selected are rendered.
+        struct Candidate { size_t source; RawDocument doc; uint64_t key; bool roff; };
         std::vector<Candidate> cands;
         auto addSource = [&](const std::string &kind, const std::vector<fs::path> &files, const std::string &pkg) {
             if (files.empty())
@@ -243,12 +244,14 @@ DemoCorpusReport buildDemoCorpus(ProjectStore &store, const DemoCorpusOptions &o
             const size_t index = sources.size();
             for (const auto &f : files) {
                 throwIfStopped(stop);
-                std::vector<RawDocument> docs;
                 if (kind == "fortunes") {
                     std::ifstream in(f, std::ios::binary);
                     std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
                     h.update(raw);
-                    docs = readFortunes(f);
+                    for (auto &d : readFortunes(f)) {
+                        const uint64_t key = documentKey(d.text, 0x5eed);
+                        cands.push_back({index, std::move(d), key, false});
+                    }
                 } else {
                     std::string roff;
                     try {
@@ -258,18 +261,8 @@ DemoCorpusReport buildDemoCorpus(ProjectStore &store, const DemoCorpusOptions &o
                         continue;
                     }
                     h.update(roff);
-                    docs.push_back({roffToText(roff), f.string()});
-                }
-                for (auto &d : docs) {
-                    if (auto bad = findInvalidUtf8(d.text)) {
-                        issues.push_back({d.origin, "invalid UTF-8 at byte " + std::to_string(*bad)});
-                        continue;
-                    }
-                    d.text = trimWhitespace(d.text);
-                    if (d.text.empty())
-                        continue;
-                    const uint64_t key = documentKey(d.text, 0x5eed);
-                    cands.push_back({index, std::move(d), key});
+                    const uint64_t key = documentKey(roff, 0x5eed);
+                    cands.push_back({index, {std::move(roff), f.string()}, key, true});
                 }
             }
             src.sha256 = h.hexDigest();
@@ -288,8 +281,25 @@ DemoCorpusReport buildDemoCorpus(ProjectStore &store, const DemoCorpusOptions &o
         for (auto &c : cands) {
             if (chars >= options.maxCharactersPerLanguage)
                 break;
-            chars += countCodePoints(c.doc.text);
-            sources[c.source].second.push_back(std::move(c.doc));
+            throwIfStopped(stop);
+            RawDocument &d = c.doc;
+            if (c.roff) {
+                try {
+                    d.text = renderManPage(d.text, d.origin);
+                } catch (const FormatError &e) {
+                    issues.push_back({d.origin, e.what()});
+                    continue;
+                }
+            }
+            if (auto bad = findInvalidUtf8(d.text)) {
+                issues.push_back({d.origin, "invalid UTF-8 at byte " + std::to_string(*bad)});
+                continue;
+            }
+            d.text = trimWhitespace(d.text);
+            if (d.text.empty())
+                continue;
+            chars += countCodePoints(d.text);
+            sources[c.source].second.push_back(std::move(d));
         }
         // Keep the documents of each source in their reading order.
         for (auto &s : sources)

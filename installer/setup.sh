@@ -20,6 +20,7 @@ build_pkgs=(
 text_pkgs=(
   fortunes fortunes-de fortunes-ru fortunes-es
   manpages manpages-de manpages-ru manpages-es
+  groff-base man-db                                   # groff renders the man pages; man checks it in tests
 )
 
 check_only=0
