@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -35,6 +36,7 @@ struct StagePlan {
     TrainConfig cfg;                     // the spec's, with steps and language weights filled in
     WavePlan wave{};
     std::vector<std::pair<std::string, at::Tensor>> trainable{}; // (name, parameter); the rest stays frozen
+    std::map<std::string, at::Tensor> trainableRows{}; // of those, matrices of which only some rows train
     LossFn loss{};
     nlohmann::json details{};            // merged into the run's config (allocation, replay budget...)
 };
@@ -63,6 +65,10 @@ void groupByWave(std::vector<LanguageStream> &streams, const WavePlan &plan);
 
 // --- expansion_stage1.cpp (sections 3, 4, 7) and expansion_stage2.cpp (sections 5, 6) ---
 void planStage1(const StageInputs &in, ExpansionStageSpec &spec, StagePlan &plan);
+// Per token id below vocabSize: whether it is a new-language token of the wave (kNewTokenMaxOldShare),
+// counted over the streams of the wave's languages (later waves' are left out).
+std::vector<bool> newLanguageTokens(const std::vector<LanguageStream> &streams, const WavePlan &wave, int64_t vocabSize,
+                                    double maxOldShare = kNewTokenMaxOldShare);
 void planStage2(const StageInputs &in, const ExpansionStageSpec &spec, StagePlan &plan, ExpansionOutcome &out);
 
 // --- small lookups shared by the jobs ---

@@ -36,7 +36,56 @@ AllocationRecord stageAllocation(const ProjectStore &store, const ExpansionStage
     return *alloc;
 }
 
+// Beyond the papers: the embedding and LM-head rows of the new-language tokens train in stage 1.
+void addNewTokenRows(const StageInputs &in, StagePlan &plan, CausalLM &model)
+{
+    const ModelConfig &mc = model->config();
+    const std::vector<bool> fresh = newLanguageTokens(in.trainStreams, plan.wave, mc.vocabSize);
+    const int64_t n = std::count(fresh.begin(), fresh.end(), true);
+    at::Tensor rows = at::zeros({mc.vocabSize}, at::kBool);
+    auto *r = rows.data_ptr<bool>();
+    for (int64_t t = 0; t < mc.vocabSize; ++t)
+        r[t] = fresh[size_t(t)];
+    std::vector<std::string> names = {"model.embed_tokens.weight"};
+    if (!mc.tieWordEmbeddings)
+        names.push_back("lm_head.weight");
+    const auto params = model->named_parameters();
+    for (const auto &name : names) {
+        plan.trainable.emplace_back(name, params[name]);
+        plan.trainableRows[name] = rows;
+    }
+    plan.details["new_token_rows"] = n;
+    plan.details["new_token_rows_max_old_share"] = kNewTokenMaxOldShare;
+    plan.details["new_token_rows_parameters"] = n * mc.hiddenSize * int64_t(names.size());
+}
+
 } // namespace
+
+std::vector<bool> newLanguageTokens(const std::vector<LanguageStream> &streams, const WavePlan &wave, int64_t vocabSize,
+                                    double maxOldShare)
+{
+    std::vector<double> countNew(size_t(vocabSize), 0), countOld(size_t(vocabSize), 0);
+    double totalNew = 0, totalOld = 0;
+    const auto in = [](const std::vector<std::string> &v, const std::string &c) { return std::find(v.begin(), v.end(), c) != v.end(); };
+    for (const auto &s : streams) {
+        const bool isNew = in(wave.fresh, s.language);
+        if (!isNew && !in(wave.old, s.language))
+            continue;
+        auto &counts = isNew ? countNew : countOld;
+        for (const int32_t t : s.tokens)
+            if (t >= 0 && t < vocabSize)
+                counts[size_t(t)] += 1;
+        (isNew ? totalNew : totalOld) += double(s.tokens.size());
+    }
+    std::vector<bool> out(size_t(vocabSize), false);
+    for (size_t t = 0; t < out.size(); ++t) {
+        if (countNew[t] == 0)
+            continue;
+        const double fNew = countNew[t] / totalNew, fOld = totalOld > 0 ? countOld[t] / totalOld : 0.0;
+        out[t] = fOld <= maxOldShare * (fNew + fOld);
+    }
+    return out;
+}
 
 void planStage1(const StageInputs &in, ExpansionStageSpec &spec, StagePlan &plan)
 {
@@ -73,6 +122,8 @@ void planStage1(const StageInputs &in, ExpansionStageSpec &spec, StagePlan &plan
         cfg.steps = std::max<int64_t>(1, total / (sequencesPerStep(cfg) * cfg.seqLen));
     }
     plan.trainable = expansionTrainable(model, /*experts=*/true, /*routers=*/true, /*classifiers=*/false, firstNew);
+    if (spec.trainNewTokenRows)
+        addNewTokenRows(in, plan, model);
     plan.loss = stage1Loss(model, spec.balanceCoef);
     plan.details["allocation_id"] = alloc.id;
     plan.details["allocation"] = alloc.name;

@@ -28,6 +28,7 @@ namespace {
 nlohmann::json specToJson(const ExpansionStageSpec &s)
 {
     nlohmann::json j = {{"stage", s.stage}, {"model", s.model}, {"top_k", s.topK}, {"router_seed", s.routerSeed},
+                        {"train_new_token_rows", s.trainNewTokenRows},
                         {"balance_coef", s.balanceCoef}, {"lpr_coef", s.lprCoef}, {"classifier", s.classifier},
                         {"classifier_share", s.classifierShare}, {"classifier_coef", s.classifierCoef},
                         {"old_share", s.oldShare}, {"replay_share", s.replayShare},
@@ -48,6 +49,7 @@ ExpansionStageSpec specFromJson(const nlohmann::json &j, const TrainConfig &trai
     s.train = train;
     s.topK = j.value("top_k", s.topK);
     s.routerSeed = j.value("router_seed", s.routerSeed);
+    s.trainNewTokenRows = j.value("train_new_token_rows", s.trainNewTokenRows);
     s.balanceCoef = j.value("balance_coef", s.balanceCoef);
     s.lprCoef = j.value("lpr_coef", s.lprCoef);
     s.classifier = j.value("classifier", s.classifier);
@@ -161,6 +163,7 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
     TrainLoopSpec loop;
     loop.model = model;
     loop.trainable = r.plan.trainable;
+    loop.trainableRows = r.plan.trainableRows;
     loop.batcher = &batcher;
     loop.config = cfg;
     loop.loss = r.plan.loss;

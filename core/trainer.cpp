@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -155,12 +156,36 @@ bool takesWeightDecay(const std::string &name, const at::Tensor &p)
     return true;
 }
 
+namespace {
+
+// Gradient hooks that keep only some rows of a matrix training (TrainLoopSpec::trainableRows),
+// removed when the run ends so that the model's tensors leave it as they came.
+class RowMaskHooks {
+public:
+    void add(at::Tensor p, const at::Tensor &rows)
+    {
+        const at::Tensor mask = rows.to(p.device(), at::kFloat).unsqueeze(1);
+        const unsigned index = p.register_hook([mask](const at::Tensor &g) { return g * mask.to(g.scalar_type()); });
+        m_hooks.emplace_back(std::move(p), index);
+    }
+    ~RowMaskHooks()
+    {
+        for (auto &[p, index] : m_hooks)
+            p.remove_hook(index);
+    }
+
+private:
+    std::vector<std::pair<at::Tensor, unsigned>> m_hooks;
+};
+
+} // namespace
+
 std::unique_ptr<torch::optim::AdamW> makeOptimizer(const std::vector<std::pair<std::string, at::Tensor>> &trainable,
-                                                   const TrainConfig &c)
+                                                   const TrainConfig &c, const std::set<std::string> &withoutDecay)
 {
     std::vector<at::Tensor> decay, noDecay;
     for (const auto &[name, p] : trainable)
-        (takesWeightDecay(name, p) ? decay : noDecay).push_back(p);
+        (takesWeightDecay(name, p) && !withoutDecay.count(name) ? decay : noDecay).push_back(p);
     std::vector<torch::optim::OptimizerParamGroup> groups;
     auto opts = [&](double wd) {
         auto o = std::make_unique<torch::optim::AdamWOptions>(c.lr);
@@ -234,7 +259,16 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     result.device = device.str();
 
     std::vector<at::Tensor> params = trainOnly(*job.model, job.trainable);
-    auto optimizerOwner = makeOptimizer(job.trainable, c);
+    std::set<std::string> rowMasked;
+    RowMaskHooks rowHooks;
+    for (const auto &[name, rows] : job.trainableRows) {
+        const auto it = std::find_if(job.trainable.begin(), job.trainable.end(), [&](const auto &t) { return t.first == name; });
+        if (it == job.trainable.end() || it->second.dim() != 2 || rows.dim() != 1 || rows.size(0) != it->second.size(0))
+            throw ConfigError("trainable rows of '" + name + "': not a trainable matrix with " + std::to_string(rows.numel()) + " rows");
+        rowHooks.add(it->second, rows);
+        rowMasked.insert(name);
+    }
+    auto optimizerOwner = makeOptimizer(job.trainable, c, rowMasked);
     torch::optim::AdamW &optimizer = *optimizerOwner;
 
     int64_t step = 0, tokens = 0;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <memory>
 #include <stop_token>
@@ -32,6 +33,9 @@ at::Tensor languageModelLoss(CausalLMImpl &model, const at::Tensor &inputs, cons
 struct TrainLoopSpec {
     CausalLM model{nullptr};
     std::vector<std::pair<std::string, at::Tensor>> trainable; // (name, parameter); the rest is frozen
+    // Trainable matrices of which only some rows train: name -> [rows] bool. Their gradient is masked
+    // to those rows and they take no weight decay, so every other row stays as it was, bit for bit.
+    std::map<std::string, at::Tensor> trainableRows;
     const SequenceBatcher *batcher = nullptr;
     TrainConfig config;
     LossFn loss;                          // empty: languageModelLoss
@@ -57,10 +61,11 @@ bool takesWeightDecay(const std::string &name, const at::Tensor &parameter);
 // Freezes every parameter of the model, then opens the trainable ones (requires_grad), and returns
 // those, in order: the mask a training step runs under.
 std::vector<at::Tensor> trainOnly(torch::nn::Module &model, const std::vector<std::pair<std::string, at::Tensor>> &trainable);
-// AdamW over the trainable parameters: one group with config.weightDecay (takesWeightDecay), one
-// without; betas, eps and lr from the config.
+// AdamW over the trainable parameters: one group with config.weightDecay (takesWeightDecay, and not
+// the names in withoutDecay), one without; betas, eps and lr from the config.
 std::unique_ptr<torch::optim::AdamW> makeOptimizer(const std::vector<std::pair<std::string, at::Tensor>> &trainable,
-                                                   const TrainConfig &config);
+                                                   const TrainConfig &config,
+                                                   const std::set<std::string> &withoutDecay = {});
 
 // The learning rate at a step (1-based) under warm-up then cosine decay to minLrRatio * lr.
 double scheduledLearningRate(const TrainConfig &c, int64_t step);

@@ -120,6 +120,9 @@ int train(const Args &a, Context &ctx)
     spec.balanceCoef = a.getDouble("--balance", spec.balanceCoef);
     spec.lprCoef = a.getDouble("--lpr", spec.lprCoef);
     spec.classifier = a.has("--classifier");
+    spec.trainNewTokenRows = a.has("--train-new-token-rows");
+    if (spec.trainNewTokenRows && spec.stage != 1)
+        throw UsageError("--train-new-token-rows is a stage-1 option");
     spec.classifierShare = a.getDouble("--classifier-share", spec.classifierShare);
     spec.oldShare = a.getDouble("--old-share", spec.oldShare);
     spec.replayShare = a.getDouble("--replay", spec.replayShare);
@@ -210,6 +213,7 @@ Register trainCmd({"train", "an expansion stage: 1 = new experts and routers on 
                     {"--checkpoint-activations", "", "recompute each decoder layer in the backward pass: less memory, one more forward", ""},
                     {"--top-k", "K", "experts per token", fmtDefault(kStage.topK)},
                     {"--balance", "C", "stage 1: balance-loss coefficient", fmtDefault(kStage.balanceCoef)},
+                    {"--train-new-token-rows", "", "stage 1, beyond the papers: also train the embedding and LM-head rows of tokens found (almost) only in new-language text", ""},
                     {"--lpr", "C", "stage 2: language-priors loss coefficient", fmtDefault(kStage.lprCoef)},
                     {"--classifier", "", "stage 2: train the old/new classifier in the most similar layers", ""},
                     {"--classifier-share", "F", "share of MoE layers that get the classifier", fmtDefault(kStage.classifierShare)},

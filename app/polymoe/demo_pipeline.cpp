@@ -256,7 +256,8 @@ void DemoSteps::finetune(DemoProject &p, const std::string &name, int64_t steps,
     trainingDone(steps, out.train.seconds, false);
 }
 
-void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std::string &s1Name, const std::string &s2Name)
+void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std::string &s1Name, const std::string &s2Name,
+                       bool trainNewTokenRows)
 {
     for (int stage : {1, 2}) {
         const std::string name = stage == 1 ? s1Name : s2Name;
@@ -271,15 +272,18 @@ void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std:
         ExpansionStageSpec spec;
         spec.stage = stage;
         spec.model = stage == 1 ? "base" : s1Name;
-        if (stage == 1)
+        if (stage == 1) {
             spec.allocationId = alloc.id;
+            spec.trainNewTokenRows = trainNewTokenRows;
+        }
         spec.train = trainSettings(p, steps, stage == 1 ? p.profile.stage1Lr : p.profile.stage2Lr);
         spec.oldShare = p.profile.stage2OldShare;
         spec.routerStatsEvery = p.profile.statsEvery;
         spec.outputName = name;
         spec.resume = p.store.unfinishedRun(stage == 1 ? "stage1" : "stage2", name).has_value();
         step(stage == 1 ? "MoE stage 1 '" + name + "': new experts and routers on new-language text (" +
-                              std::to_string(spec.train.steps) + " steps, experts " + formatExpertList(alloc.experts) + ")"
+                              std::to_string(spec.train.steps) + " steps, experts " + formatExpertList(alloc.experts) +
+                              (trainNewTokenRows ? ", and the new-language tokens' rows" : "") + ")"
                         : "MoE stage 2 '" + name + "': routers on new text with old-language replay and the LPR loss (" +
                               std::to_string(spec.train.steps) + " steps)");
         const auto out = trainExpansionStage(p.store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);

@@ -84,7 +84,9 @@ public:
     // Full fine-tuning of the base: `weights` empty = new languages only.
     void finetune(DemoProject &p, const std::string &name, int64_t steps, const std::map<std::string, double> &weights = {});
     // Stage 1 on `alloc` (model s1Name), then stage 2 (model s2Name) unless s2Name is empty.
-    void stages(DemoProject &p, const AllocationRecord &alloc, const std::string &s1Name, const std::string &s2Name);
+    // trainNewTokenRows: stage 1 also trains the new-language tokens' rows (ExpansionStageSpec).
+    void stages(DemoProject &p, const AllocationRecord &alloc, const std::string &s1Name, const std::string &s2Name,
+                bool trainNewTokenRows = false);
     // Greedy generation samples of the profile's prompts for each model that has none yet.
     void samples(DemoProject &p, const std::vector<std::string> &models);
     // The profile's out-of-domain probe for each model that has no evaluation of it yet.

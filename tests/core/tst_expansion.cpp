@@ -2,6 +2,7 @@
 // analysis, allocation, stage 1 (loss falls, frozen weights bit-identical, new-language perplexity
 // improves), stage 2 (LPR moves old-language tokens to expert 0, only routers change), router
 // statistics, bit-exact MoE model folders, and the old/new classifier.
+#include "expansion_stage.h"
 #include "model_io.h"
 #include "moe_block.h"
 #include "polymoe/dense_jobs.h"
@@ -440,6 +441,70 @@ private Q_SLOTS:
         auto oldRows = run2["old_rows_languages"].get<std::vector<std::string>>();
         std::sort(oldRows.begin(), oldRows.end());
         QCOMPARE(oldRows, (std::vector<std::string>{"de", "en", "es", "ru"}));
+    }
+
+    // The new-language tokens of --train-new-token-rows, by frequency per group, on streams made here.
+    void newLanguageTokensByFrequency()
+    {
+        LanguageStream en{.language = "en"}, de{.language = "de"}, fr{.language = "fr"};
+        // en: 1000 tokens: 999 of token 5 and one of token 7 (frequency 0.001 each for 7).
+        en.tokens.assign(999, 5);
+        en.tokens.push_back(7);
+        // de: 10 tokens: 7 once (0.1), 6 eight times, 5 once (0.1 against en's 0.999).
+        de.tokens = {7, 6, 6, 6, 6, 6, 6, 6, 6, 5};
+        fr.tokens = {9, 9, 9}; // a later wave's language: not counted
+        polymoe::detail::WavePlan wave;
+        wave.old = {"en"};
+        wave.fresh = {"de"};
+        const auto fresh = polymoe::detail::newLanguageTokens({en, de, fr}, wave, 12, 0.01);
+        // 6: new only. 7: old share 0.001 / (0.001 + 0.1) = 0.0099 <= 0.01, although half of its
+        // occurrences are old-language ones. 5: 0.999 / 1.099. 9: not in the wave. 0: nowhere.
+        const std::vector<bool> expect = {false, false, false, false, false, false, true, true, false, false, false, false};
+        QCOMPARE(fresh, expect);
+        // A stricter share leaves 7 out.
+        QVERIFY(!polymoe::detail::newLanguageTokens({en, de}, wave, 12, 0.009)[7]);
+        // Without old-language text every token of the new text counts.
+        polymoe::detail::WavePlan onlyNew;
+        onlyNew.fresh = {"de"};
+        const auto all = polymoe::detail::newLanguageTokens({de}, onlyNew, 12);
+        QVERIFY(all[5] && all[6] && all[7] && !all[9]);
+    }
+
+    // Beyond the papers: stage 1 also trains the embedding and LM-head rows of the new languages'
+    // tokens (de 33..47, ru 48..62); every other row and every other frozen weight stays bit for bit.
+    void stage1TrainsNewTokenRows()
+    {
+        ProjectStore &store = *m_store;
+        ExpansionStageSpec spec{.stage = 1, .model = "base", .allocationId = m_allocationId, .trainNewTokenRows = true,
+                                .outputName = "stage1-rows"};
+        spec.train = stageConfig(300, 1e-2);
+        spec.routerStatsEvery = 0;
+        const ExpansionOutcome s = trainExpansionStage(store, spec);
+        const auto run = nlohmann::json::parse(store.run(s.runId)->config);
+        QCOMPARE(run["new_token_rows"].get<int64_t>(), int64_t(30));
+        QCOMPARE(run["new_token_rows_parameters"].get<int64_t>(), int64_t(30 * 64 * 2));
+        QVERIFY(run["expansion"]["train_new_token_rows"].get<bool>());
+        const auto pb = paramsOf(loadModelFolder(m_base.modelDir)), ps = paramsOf(loadModelFolder(s.modelDir));
+        for (const char *name : {"model.embed_tokens.weight", "lm_head.weight"}) {
+            int moved = 0;
+            for (int64_t t = 0; t < kVocab; ++t) {
+                const bool same = at::equal(ps.at(name)[t], pb.at(name)[t]);
+                if (t >= 33 && t <= 62)
+                    moved += !same;
+                else
+                    QVERIFY2(same, qPrintable(QString("%1 row %2").arg(name).arg(t)));
+            }
+            QCOMPARE(moved, 30);
+        }
+        for (const auto &[name, t] : ps)
+            if (name.find(".mlp.") == std::string::npos && name != "model.embed_tokens.weight" && name != "lm_head.weight")
+                QVERIFY2(at::equal(t, pb.at(name)), name.c_str());
+        // The rows help the new languages beyond the experts alone (stage 1 with the same steps).
+        for (const char *lang : {"de", "ru"}) {
+            const double experts = perplexityOf(m_stage1.evaluation, lang), rows = perplexityOf(s.evaluation, lang);
+            qInfo("%s ppl: stage 1 %.3f, with the new-token rows %.3f", lang, experts, rows);
+            QVERIFY2(rows < experts, qPrintable(QString("%1: %2 -> %3").arg(lang).arg(experts).arg(rows)));
+        }
     }
 };
 

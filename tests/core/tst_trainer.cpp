@@ -339,6 +339,58 @@ private Q_SLOTS:
         }
         QVERIFY(changed > 0);
     }
+
+    // TrainLoopSpec::trainableRows: only the chosen rows of the embedding and the LM head move; the
+    // others stay bit for bit although the config decays matrices (the masked ones are not decayed).
+    void trainableRowsAloneMove()
+    {
+        const fs::path base(m_dir.path().toStdString());
+        SequenceBatcher batcher({patternStream("en", 5, false)}, 16, 5);
+        torch::manual_seed(4);
+        CausalLM model(test::tinyLlamaConfig());
+        auto job = makeJob(model, batcher, base / "rows", 6);
+        job.config.weightDecay = 0.1;
+        job.trainable.clear();
+        const auto params = model->named_parameters();
+        const int64_t vocab = params["lm_head.weight"].size(0);
+        at::Tensor rows = at::zeros({vocab}, at::kBool);
+        for (int t = 3; t < 20; t += 2)
+            rows[t] = true;
+        for (const char *name : {"model.embed_tokens.weight", "lm_head.weight"}) {
+            job.trainable.emplace_back(name, params[name]);
+            job.trainableRows[name] = rows;
+        }
+        const at::Tensor embBefore = params["model.embed_tokens.weight"].detach().clone();
+        const at::Tensor headBefore = params["lm_head.weight"].detach().clone();
+        runTraining(job);
+        for (const auto &[name, before] : {std::pair{"model.embed_tokens.weight", embBefore}, std::pair{"lm_head.weight", headBefore}}) {
+            const at::Tensor after = params[name];
+            int moved = 0;
+            for (int64_t t = 0; t < vocab; ++t) {
+                const bool same = at::equal(after[t], before[t]);
+                if (t >= 3 && t < 20 && (t - 3) % 2 == 0)
+                    moved += !same;
+                else
+                    QVERIFY2(same, qPrintable(QString("%1 row %2 moved").arg(name).arg(t)));
+            }
+            QVERIFY2(moved >= 5, qPrintable(QString("%1: %2 of the 9 rows moved").arg(name).arg(moved)));
+        }
+        // The hooks are gone with the run: a plain backward reaches every row again.
+        for (auto &p : model->parameters())
+            p.set_requires_grad(true);
+        model->zero_grad();
+        at::Tensor ids = torch::randint(0, vocab, {2, 9}, at::kLong);
+        languageModelLoss(*model, ids.slice(1, 0, 8), ids.slice(1, 1, 9)).backward();
+        QVERIFY(params["lm_head.weight"].grad().abs().sum(1).gt(0).sum().item<int64_t>() > 20);
+        // The optimizer leaves the named matrices out of decay.
+        TrainConfig tc;
+        tc.weightDecay = 0.1;
+        auto opt = makeOptimizer(job.trainable, tc, {"lm_head.weight"});
+        for (auto &g : opt->param_groups())
+            for (auto &q : g.params())
+                if (q.is_same(params["lm_head.weight"]))
+                    QCOMPARE(static_cast<torch::optim::AdamWOptions &>(g.options()).weight_decay(), 0.0);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestTrainer)

@@ -90,6 +90,10 @@ struct ExpansionStageSpec {
     }();
     int topK = 2;                        // experts per token
     uint64_t routerSeed = 42;            // stage 1: router initialisation
+    // Stage 1, beyond the papers (off by default): the embedding and LM-head rows of the tokens that
+    // occur (almost) only in the new languages' training text train too (kNewTokenMaxOldShare); every
+    // other row, and the tied embedding's too, stays frozen. Recorded with the run.
+    bool trainNewTokenRows = false;
     double balanceCoef = 0.01;           // stage 1
     double lprCoef = 0.1;                // stage 2
     bool classifier = false;             // stage 2: the old/new classifier of section 6
@@ -102,6 +106,11 @@ struct ExpansionStageSpec {
     std::string outputName{};            // default "stage1" / "stage2" (made unique)
     bool resume = false;                 // continue the last unfinished run of this stage
 };
+
+// A token is a new-language token (ExpansionStageSpec::trainNewTokenRows) when it occurs in the new
+// languages' training text and its frequency in the old languages' text (occurrences per token of
+// that group) is at most this share of the sum of its two frequencies.
+inline constexpr double kNewTokenMaxOldShare = 0.01;
 
 // The routing of the probe set for one layer x language x expert (section 8).
 struct RouterStatRow {
