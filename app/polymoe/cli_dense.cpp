@@ -3,6 +3,7 @@
 
 #include "polymoe/dense_jobs.h"
 #include "polymoe/error.h"
+#include "polymoe/expansion_jobs.h"
 #include "polymoe/project_store.h"
 #include "polymoe/project_tokenizer.h"
 
@@ -266,6 +267,38 @@ int modelImport(const Args &a, Context &ctx)
     return kExitOk;
 }
 
+int modelRows(const Args &a, Context &ctx)
+{
+    auto store = ProjectStore::open(a.positionals[0], /*readOnly=*/true);
+    std::string model = a.get("--model");
+    if (model.empty()) {
+        const auto models = store.models();
+        if (models.empty())
+            throw UsageError("the project has no model yet");
+        model = models.back().name;
+    }
+    const auto rows = tokenRowStatistics(store, model);
+    nlohmann::json j = {{"model", model}, {"groups", nlohmann::json::array()}};
+    std::ostringstream os;
+    os << "token rows of '" << model << "' (median L2 norm of each group's rows)\n";
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "  %-26s %8s %10s %10s\n", "group", "tokens", "embedding", "LM head");
+    os << buf;
+    for (const auto &g : rows) {
+        std::snprintf(buf, sizeof buf, "  %-26s %8lld %10.3f %10.3f\n", g.group.c_str(), static_cast<long long>(g.tokens),
+                      g.medianEmbeddingNorm, g.medianHeadNorm);
+        os << buf;
+        nlohmann::json row = {{"group", g.group}, {"tokens", g.tokens}};
+        if (std::isfinite(g.medianEmbeddingNorm))
+            row["median_embedding_norm"] = g.medianEmbeddingNorm;
+        if (std::isfinite(g.medianHeadNorm))
+            row["median_head_norm"] = g.medianHeadNorm;
+        j["groups"].push_back(row);
+    }
+    ctx.print(j, os.str());
+    return kExitOk;
+}
+
 int modelInfo(const Args &a, Context &ctx)
 {
     const auto j = nlohmann::json::parse(describeModelFolder(a.positionals[0]));
@@ -317,6 +350,13 @@ Register importCmd({"model import", "add an existing Hugging Face model folder t
                      {"--no-tokenizer", "", "do not import the folder's tokenizer", ""},
                      {"--no-tokenize", "", "import the tokenizer but do not write token shards", ""}},
                     2, 2, true, modelImport});
+Register rowsCmd({"model rows", "the embedding and LM-head rows of new-language, old-language and shared tokens",
+                  "PROJECT [--model NAME]",
+                  "New-language tokens: those whose frequency in the old languages' training text is at most 1%\n"
+                  "of their combined frequency (the rule of 'train --stage 1 --train-new-token-rows'); old-language\n"
+                  "tokens: the same rule with the groups swapped. Stages 1 and 2 keep these rows frozen, so a\n"
+                  "base whose new-language rows stayed small limits what the new experts can learn.",
+                  {{"--model", "NAME", "a model of the project (default: the newest)", ""}}, 1, 1, true, modelRows});
 Register infoCmd({"model info", "describe a model folder (config, parameters, tensors)", "DIR", "", {}, 1, 1, true,
                   modelInfo});
 

@@ -499,6 +499,27 @@ private Q_SLOTS:
         for (const auto &[name, t] : ps)
             if (name.find(".mlp.") == std::string::npos && name != "model.embed_tokens.weight" && name != "lm_head.weight")
                 QVERIFY2(at::equal(t, pb.at(name)), name.c_str());
+        // The base's rows by group (model rows): de and ru's 30 tokens, en and es's 30, BOS and EOS
+        // shared, 0 and 63 never in the text; medians of the row norms computed here.
+        const auto groups = tokenRowStatistics(store, "base");
+        QCOMPARE(int(groups.size()), 4);
+        const std::vector<std::vector<int64_t>> ids = {{}, {}, {1, 2}, {0, 63}};
+        std::vector<std::vector<int64_t>> members = ids;
+        for (int64_t t = 3; t <= 62; ++t)
+            members[t >= 33 ? 0 : 1].push_back(t);
+        for (size_t g = 0; g < 4; ++g) {
+            QCOMPARE(groups[g].tokens, int64_t(members[g].size()));
+            for (const auto &[matrix, value] : {std::pair{"model.embed_tokens.weight", groups[g].medianEmbeddingNorm},
+                                                std::pair{"lm_head.weight", groups[g].medianHeadNorm}}) {
+                std::vector<double> norms;
+                for (int64_t t : members[g])
+                    norms.push_back(pb.at(matrix)[t].norm().item<double>());
+                std::sort(norms.begin(), norms.end());
+                const size_t n = norms.size();
+                const double expect = n % 2 ? norms[n / 2] : (norms[n / 2 - 1] + norms[n / 2]) / 2;
+                QVERIFY2(std::abs(value - expect) < 1e-5, qPrintable(QString("%1 %2: %3 vs %4").arg(g).arg(matrix).arg(value).arg(expect)));
+            }
+        }
         // The rows help the new languages beyond the experts alone (stage 1 with the same steps).
         for (const char *lang : {"de", "ru"}) {
             const double experts = perplexityOf(m_stage1.evaluation, lang), rows = perplexityOf(s.evaluation, lang);

@@ -112,6 +112,17 @@ struct ExpansionStageSpec {
 // that group) is at most this share of the sum of its two frequencies.
 inline constexpr double kNewTokenMaxOldShare = 0.01;
 
+// A project model's token rows by group: the new-language tokens of the first wave (the rule above),
+// the old-language tokens (the same rule with the groups swapped), the shared ones and those its
+// training text never has; per group the count and the median L2 norm of the embedding and the
+// LM-head rows. Frozen in stages 1 and 2, these rows bound what a new language can learn there.
+struct TokenRowGroup {
+    std::string group;
+    int64_t tokens = 0;
+    double medianEmbeddingNorm = 0, medianHeadNorm = 0; // NaN for an empty group
+};
+std::vector<TokenRowGroup> tokenRowStatistics(const ProjectStore &store, const std::string &modelName);
+
 // The routing of the probe set for one layer x language x expert (section 8).
 struct RouterStatRow {
     int layer = 0;
