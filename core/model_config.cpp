@@ -319,6 +319,8 @@ ModelConfig parseModelConfig(const std::string &jsonText, const std::string &whe
         j = Json::parse(jsonText);
     } catch (const Json::parse_error &e) {
         throw FormatError(where + ": not valid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+    } catch (const Json::exception &) { // out_of_range 406: a number beyond a double's range
+        throw FormatError(where + ": not valid JSON: a number is out of range");
     }
     if (!j.is_object())
         throw FormatError(where + ": a config.json must hold a JSON object, found " + j.type_name());

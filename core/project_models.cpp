@@ -73,6 +73,8 @@ std::vector<PerplexityRow> evaluateAndRecordStreams(ProjectStore &store, CausalL
     if (modelId) {
         std::vector<EvaluationRecord> recs;
         for (const auto &r : rows) {
+            if (r.tokens == 0)
+                continue; // a language without held-out text has no figure to record (its loss is NaN)
             EvaluationRecord e{*modelId, runId, r.language, split, r.tokens, r.loss, r.perplexity, {}};
             e.documents = r.documents;
             e.perplexityLow = r.perplexityLow;

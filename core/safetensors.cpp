@@ -251,6 +251,8 @@ SafetensorsFile::SafetensorsFile(const fs::path &path) : m_path(path)
     } catch (const nlohmann::json::parse_error &e) {
         fail(path, "invalid JSON in the header at file byte " + std::to_string(8 + (e.byte ? e.byte - 1 : 0)) +
                        " (" + headerRange + "): " + e.what());
+    } catch (const nlohmann::json::exception &) { // out_of_range 406: a number beyond a double's range
+        fail(path, "invalid JSON in the header (" + headerRange + "): a number is out of range");
     }
     if (!header.is_object())
         fail(path, "the header must be a JSON object (" + headerRange + ")");
@@ -565,6 +567,8 @@ std::map<std::string, at::Tensor> loadSharded(const fs::path &dir, const fs::pat
         index = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error &e) {
         fail(indexPath, "invalid JSON at byte " + std::to_string(e.byte ? e.byte - 1 : 0) + ": " + e.what());
+    } catch (const nlohmann::json::exception &) { // out_of_range 406: a number beyond a double's range
+        fail(indexPath, "invalid JSON: a number is out of range");
     }
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
         fail(indexPath, "missing \"weight_map\" object");

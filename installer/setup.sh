@@ -15,6 +15,7 @@ build_pkgs=(
   libpcre2-dev libutf8proc-dev                        # tokenizer.json: Unicode regexes (JIT), normalization
   xvfb xauth                                          # virtual display for GUI tests
   python3 python3-venv                                # the transformers interop test's venv (PyPI)
+  clang libclang-rt-14-dev                            # libFuzzer for the fuzz targets (tests/fuzz)
 )
 # Real multilingual text for the demo corpus (PLATFORM.md): fortunes and translated man pages.
 text_pkgs=(

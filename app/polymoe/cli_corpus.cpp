@@ -28,6 +28,9 @@ std::string reportText(const ImportReport &r, size_t maxIssues)
     os << r.language << ": " << r.documents << " documents (" << r.heldout << " held out), " << r.characters
        << " characters; skipped " << r.duplicates << " duplicate, " << r.empty << " empty, " << r.invalid
        << " invalid\n";
+    if (r.documents > 0 && r.heldout == 0)
+        os << "    note: none of these documents is held out (too few for the held-out share); a language without\n"
+              "    held-out documents has no perplexity in evaluations and reports\n";
     for (size_t i = 0; i < r.issues.size() && i < maxIssues; ++i)
         os << "    " << r.issues[i].origin << ": " << r.issues[i].problem << "\n";
     if (r.issues.size() > maxIssues)

@@ -68,6 +68,11 @@ std::string perplexityTable(const std::vector<PerplexityRow> &rows)
                   "perplexity", "95% interval", "documents", "bits/c", "bits/B");
     os << buf;
     for (const auto &r : rows) {
+        if (r.tokens == 0) {
+            std::snprintf(buf, sizeof buf, "%-8s %-5s %10s  no held-out text to score\n", r.language.c_str(), r.group.c_str(), "0");
+            os << buf;
+            continue;
+        }
         char ci[64] = "-";
         if (std::isfinite(r.perplexityLow) && std::isfinite(r.perplexityHigh))
             std::snprintf(ci, sizeof ci, "%.2f - %.2f", r.perplexityLow, r.perplexityHigh);

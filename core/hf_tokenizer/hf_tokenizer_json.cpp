@@ -65,6 +65,8 @@ Json parseJson(const std::string &text, const std::string &file, int maxDepth)
         else if (what.find("invalid literal") != std::string::npos)
             kind = "invalid literal";
         throw FormatError(file + ": not valid JSON: " + kind + " at byte " + std::to_string(e.byte == 0 ? 0 : e.byte - 1));
+    } catch (const Json::exception &) { // out_of_range 406: a number beyond a double's range
+        throw FormatError(file + ": not valid JSON: a number is out of range");
     }
 }
 

@@ -251,6 +251,39 @@ private Q_SLOTS:
     // The held-out documents of a language, written as a probe file (paragraphs), score exactly as
     // the held-out shard does: the same tokens, loss and characters, by the other road (file ->
     // paragraphs -> project tokenizer, instead of corpus -> shard). The report shows the probe.
+    // A language whose documents are all training text has no held-out figure: evaluating the model
+    // reports it with no tokens and records nothing for it (its loss would be NaN), instead of failing.
+    void aLanguageWithoutHeldOutTextIsNotRecorded()
+    {
+        QTemporaryDir tmp;
+        const std::filesystem::path dir = tmp.path().toStdString();
+        ProjectStore store = ProjectStore::create(dir / "p.polymoe");
+        std::vector<RawDocument> en, de;
+        for (int i = 0; i < 30; ++i) {
+            en.push_back({"English document " + std::to_string(i) + " about the lazy dog and the fox.", "gen"});
+            de.push_back({"Deutsches Dokument " + std::to_string(i) + " \u00fcber den faulen Hund.", "gen"});
+        }
+        importDocuments(store, {"en", "English", LanguageGroup::Old, 0}, {{{"en", "test", "", "test", "txt"}, en}},
+                        {.heldoutFraction = 0.5});
+        importDocuments(store, {"de", "German", LanguageGroup::New, 1}, {{{"de", "test", "", "test", "txt"}, de}},
+                        {.heldoutFraction = 0.0});
+        importTokenizer(store, std::filesystem::path(POLYMOE_TEST_DATA_DIR) / "tokenizer" / "llama3.tokenizer.json");
+        tokenizeProject(store);
+        ModelConfig cfg = test::tinyLlamaConfig();
+        cfg.vocabSize = 2268;
+        torch::manual_seed(3);
+        CausalLM model(cfg);
+        saveModelFolder(*model, dir / "tiny", std::string());
+        const ModelRecord rec = importModelFolder(store, dir / "tiny", "tiny");
+        const auto rows = evaluateModel(store, "tiny", 0, {}, {}, 16);
+        QCOMPARE(rows.size(), size_t(2));
+        for (const auto &r : rows)
+            QCOMPARE(r.tokens == 0, r.language == "de");
+        const auto recorded = store.evaluations(rec.id);
+        QCOMPARE(recorded.size(), size_t(1));
+        QCOMPARE(recorded[0].language, std::string("en"));
+    }
+
     void probeScoresTextAsHeldOutTextIs()
     {
         QTemporaryDir tmp;
