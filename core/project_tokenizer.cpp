@@ -179,7 +179,7 @@ TokenizerRecord trainProjectTokenizer(ProjectStore &store, const TokenizerTrainO
     throwIfStopped(stop);
     if (progress)
         progress({"train tokenizer", 0, 1, "models", std::to_string(lines) + " sentences"});
-    const std::string bytes = plugin->train(input, options);
+    const std::string bytes = plugin->train(input, options, stop);
     throwIfStopped(stop);
 
     nlohmann::json settings = {{"model_type", options.modelType}, {"vocab_size", options.vocabSize},

@@ -7,6 +7,11 @@
 #include "polymoe/tokenizer_plugin_api.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -201,7 +206,7 @@ public:
     std::string version() const override { return m_library->api().version; }
     fs::path libraryPath() const override { return m_library->path(); }
 
-    std::string train(const fs::path &input, const TokenizerTrainOptions &options) const override
+    std::string train(const fs::path &input, const TokenizerTrainOptions &options, std::stop_token stop) const override
     {
         const std::string where = "training a tokenizer on " + quoted(input);
         std::error_code ec;
@@ -227,6 +232,8 @@ public:
             .seed = options.seed,
         };
         const auto &api = m_library->api();
+        if (stop.stop_possible())
+            return trainInChildProcess(c, stop);
         char *bytes = nullptr;
         size_t size = 0;
         invoke(*m_library, Failure::Plugin,
@@ -234,6 +241,89 @@ public:
         std::string out(bytes, size);
         api.free_string(bytes);
         return out;
+    }
+
+    // A trainer cannot be interrupted, so when the caller may stop, it runs in a child process (fork:
+    // the plugin is loaded there too) that sends back the model or the failure over a pipe; a stop
+    // request kills the child and throws Cancelled at once. Messages: 'M' or 'E', 8 bytes of length,
+    // the model bytes or the plugin's message.
+    std::string trainInChildProcess(const PolymoeTokenizerTrainOptions &c, std::stop_token stop) const
+    {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0)
+            throw IoError(std::string("training a tokenizer: cannot create a pipe: ") + std::strerror(errno));
+        const pid_t pid = ::fork();
+        if (pid < 0) {
+            ::close(fds[0]);
+            ::close(fds[1]);
+            throw IoError(std::string("training a tokenizer: cannot start a process: ") + std::strerror(errno));
+        }
+        if (pid == 0) {
+            ::close(fds[0]);
+            const auto &api = m_library->api();
+            char *bytes = nullptr, *error = nullptr;
+            size_t size = 0;
+            const int32_t status = api.train(&c, &bytes, &size, &error);
+            std::string payload = status == 0 ? std::string(bytes, size)
+                                              : (error ? std::string(error) : "failed with status " + std::to_string(status));
+            const char kind = status == 0 ? 'M' : 'E';
+            const uint64_t n = payload.size();
+            std::string msg(1, kind);
+            msg.append(reinterpret_cast<const char *>(&n), sizeof n);
+            msg += payload;
+            size_t off = 0;
+            while (off < msg.size()) {
+                const ssize_t w = ::write(fds[1], msg.data() + off, msg.size() - off);
+                if (w <= 0 && errno != EINTR)
+                    ::_exit(2);
+                if (w > 0)
+                    off += size_t(w);
+            }
+            ::_exit(0); // no destructors, no atexit handlers of the parent's objects
+        }
+        ::close(fds[1]);
+        std::string msg;
+        bool cancelled = false;
+        char buf[1 << 16];
+        for (;;) {
+            if (stop.stop_requested()) {
+                cancelled = true;
+                break;
+            }
+            pollfd pfd{fds[0], POLLIN, 0};
+            const int n = ::poll(&pfd, 1, 100);
+            if (n < 0 && errno != EINTR)
+                break;
+            if (n <= 0)
+                continue;
+            const ssize_t r = ::read(fds[0], buf, sizeof buf);
+            if (r > 0)
+                msg.append(buf, size_t(r));
+            else if (r == 0 || errno != EINTR)
+                break;
+        }
+        ::close(fds[0]);
+        if (cancelled)
+            ::kill(pid, SIGKILL);
+        int wstatus = 0;
+        while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+        }
+        if (cancelled)
+            throw Cancelled();
+        const std::string lib = " [" + m_library->path().filename().string() + "]";
+        uint64_t n = 0;
+        if (msg.size() < 1 + sizeof n)
+            throw PluginError("the tokenizer trainer's process ended without a result (" +
+                              (WIFSIGNALED(wstatus) ? "signal " + std::to_string(WTERMSIG(wstatus))
+                                                    : "exit status " + std::to_string(WEXITSTATUS(wstatus))) +
+                              ")" + lib);
+        std::memcpy(&n, msg.data() + 1, sizeof n);
+        if (msg.size() != 1 + sizeof n + n)
+            throw PluginError("the tokenizer trainer's process sent a truncated result" + lib);
+        std::string payload = msg.substr(1 + sizeof n);
+        if (msg[0] != 'M')
+            throw PluginError(payload + lib);
+        return payload;
     }
 
     std::unique_ptr<ITokenizer> loadFile(const fs::path &model) const override

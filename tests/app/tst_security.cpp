@@ -4,11 +4,13 @@
 // and after). The parsers' own cases are fuzzed (tests/fuzz) and unit-tested per module.
 #include <QCryptographicHash>
 #include <QDirIterator>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <csignal>
 #include <sys/stat.h>
 
 class TestSecurity : public QObject {
@@ -223,6 +225,36 @@ private Q_SLOTS:
         r = run({"project", "info", negative});
         QVERIFY2(!r.crashed && r.code == 1, qPrintable(QString("exit %1: %2").arg(r.code).arg(r.err)));
         QVERIFY2(r.err.contains("negative.polymoe"), qPrintable(r.err));
+    }
+
+    // SIGTERM ends a long operation promptly, even the tokenizer trainer (it cannot be interrupted, so
+    // it runs in a child process that is killed), with the cancelled exit status and nothing recorded.
+    void sigtermEndsTokenizerTrainingPromptly()
+    {
+        const QString big = m_sandbox + "/big.polymoe";
+        QCOMPARE(run({"project", "init", big}).code, 0);
+        auto demo = run({"corpus", "demo", big, "--languages", "en,de", "--old", "en", "--max-chars", "1500000"});
+        QVERIFY2(demo.code == 0, qPrintable(demo.err));
+        QProcess p;
+        p.setWorkingDirectory(m_sandbox);
+        p.start(binary(), {"tokenizer", "train", big, "--vocab-size", "8000", "--progress", "json"});
+        QVERIFY(p.waitForStarted());
+        QByteArray seen;
+        // The trainer has started once the first progress line is out.
+        QTRY_VERIFY_WITH_TIMEOUT((seen += p.readAllStandardOutput()).contains("train tokenizer"), 60000);
+        QTest::qWait(1500);
+        QVERIFY2(p.state() == QProcess::Running, "the trainer finished before it could be stopped");
+        QElapsedTimer t;
+        t.start();
+        ::kill(pid_t(p.processId()), SIGTERM);
+        QVERIFY(p.waitForFinished(30000));
+        qInfo("ended %lld ms after SIGTERM", static_cast<long long>(t.elapsed()));
+        QVERIFY2(t.elapsed() < 3000, qPrintable(QString::number(t.elapsed())));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(p.exitCode(), 3);
+        QVERIFY(p.readAllStandardError().contains("cancelled"));
+        auto info = run({"project", "info", big});
+        QVERIFY2(info.code == 0, qPrintable(info.err));
     }
 
     // Nothing above touched the victim folder or the project's own model.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,9 +57,11 @@ public:
     virtual std::string version() const = 0;
     virtual std::filesystem::path libraryPath() const = 0;
 
-    // Trains on a text file (one sentence or document per line) and returns the model bytes.
-    virtual std::string train(const std::filesystem::path &input,
-                              const TokenizerTrainOptions &options) const = 0;
+    // Trains on a text file (one sentence or document per line) and returns the model bytes. With a
+    // stop token that can be stopped, the trainer runs in a child process, and a stop request ends
+    // it at once with Cancelled (a trainer cannot be interrupted otherwise).
+    virtual std::string train(const std::filesystem::path &input, const TokenizerTrainOptions &options,
+                              std::stop_token stop = {}) const = 0;
     virtual std::unique_ptr<ITokenizer> loadFile(const std::filesystem::path &model) const = 0;
     virtual std::unique_ptr<ITokenizer> loadBytes(const std::string &modelBytes) const = 0;
 };
