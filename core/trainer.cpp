@@ -130,12 +130,12 @@ void writeCheckpoint(const fs::path &dir, TrainLoopSpec &job, torch::optim::Adam
     for (const char *f : kCheckpointFiles)
         state["sha256"][f] = sha256File(tmp / f);
     writeFileAtomically(tmp / "state.json", state.dump(2));
-    // Swap in: the previous checkpoint stays until the new one is complete.
+    // Swap in: the newest complete checkpoint becomes checkpoint.old and stays, so that a resume
+    // that finds the newest damaged (or a crash between the two renames) has the one before it.
     fs::remove_all(old, ec);
     if (fs::exists(final))
         fs::rename(final, old);
     fs::rename(tmp, final);
-    fs::remove_all(old, ec);
 }
 
 } // namespace
@@ -202,7 +202,8 @@ std::unique_ptr<torch::optim::AdamW> makeOptimizer(const std::vector<std::pair<s
 
 bool hasCheckpoint(const fs::path &checkpointDir)
 {
-    return fs::exists(checkpointDir / kCheckpoint / "state.json");
+    return fs::exists(checkpointDir / kCheckpoint / "state.json") ||
+           fs::exists(checkpointDir / (std::string(kCheckpoint) + ".old") / "state.json");
 }
 
 at::Tensor languageModelLoss(CausalLMImpl &model, const at::Tensor &inputs, const at::Tensor &targets)
@@ -273,50 +274,70 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
 
     int64_t step = 0, tokens = 0;
     double previousSeconds = 0;
+    std::string resumeNote;
     if (job.resume) {
-        const fs::path ck = job.checkpointDir / kCheckpoint;
         if (!hasCheckpoint(job.checkpointDir))
             throw ConfigError(job.checkpointDir.string() + ": no checkpoint to resume from");
-        const auto state = nlohmann::json::parse(readRegularFile(ck / "state.json", int64_t(1) << 24), nullptr, false);
-        if (state.is_discarded() || !state.is_object())
-            throw FormatError((ck / "state.json").string() + ": not valid JSON");
-        if (state.value("format", 1) < 2 || fs::exists(ck / "optimizer.pt"))
-            throw ConfigError(ck.string() + ": an older PolyMoE's checkpoint (its optimizer state is a pickle "
-                              "archive, which is never loaded); start the run again");
-        for (const char *f : kCheckpointFiles)
-            if (!state.contains("sha256") || state["sha256"].value(f, std::string()) != sha256File(ck / f))
-                throw FormatError((ck / f).string() + ": its SHA-256 differs from the one state.json recorded: the "
-                                  "checkpoint is damaged");
-        const auto savedConfig = trainConfigFromJson(state["config"].dump(), (ck / "state.json").string());
-        if (trainConfigToJson(savedConfig) != trainConfigToJson(c))
-            throw ConfigError((ck / "state.json").string() + ": the checkpoint was made with different settings; "
-                              "resume with the same settings or start a new run");
-        SafetensorsFile saved(ck / "trainable.safetensors");
-        at::NoGradGuard ng;
-        for (auto &[name, p] : job.trainable) {
-            if (!saved.contains(name))
-                throw FormatError((ck / "trainable.safetensors").string() + ": tensor '" + name + "' is missing");
-            p.copy_(saved.tensor(name));
-        }
-        readOptimizerState(optimizer, job, ck / "optimizer.safetensors", state.value("optimizer_steps", nlohmann::json::object()));
-        const int savedWorld = state.value("world_size", 1);
-        if (savedWorld != distributedWorldSize())
-            throw ConfigError((ck / "state.json").string() + ": the checkpoint was made by " + std::to_string(savedWorld) +
-                              " process(es); resume it with as many (this run has " +
-                              std::to_string(distributedWorldSize()) + ")");
-        const auto integer = [&](const char *key) {
-            if (!state.contains(key) || !state[key].is_number_integer() || state[key].get<int64_t>() < 0)
-                throw FormatError((ck / "state.json").string() + ": '" + key + "' is not a non-negative integer");
-            return state[key].get<int64_t>();
+        // One checkpoint folder: its files checked against state.json, then loaded. A damaged file is
+        // a FormatError; settings that differ from the run's a ConfigError.
+        const auto restore = [&](const fs::path &ck) {
+            const auto state = nlohmann::json::parse(readRegularFile(ck / "state.json", int64_t(1) << 24), nullptr, false);
+            if (state.is_discarded() || !state.is_object())
+                throw FormatError((ck / "state.json").string() + ": not valid JSON");
+            if (state.value("format", 1) < 2 || fs::exists(ck / "optimizer.pt"))
+                throw ConfigError(ck.string() + ": an older PolyMoE's checkpoint (its optimizer state is a pickle "
+                                  "archive, which is never loaded); start the run again");
+            for (const char *f : kCheckpointFiles)
+                if (!state.contains("sha256") || state["sha256"].value(f, std::string()) != sha256File(ck / f))
+                    throw FormatError((ck / f).string() + ": its SHA-256 differs from the one state.json recorded: the "
+                                      "checkpoint is damaged");
+            const auto savedConfig = trainConfigFromJson(state["config"].dump(), (ck / "state.json").string());
+            if (trainConfigToJson(savedConfig) != trainConfigToJson(c))
+                throw ConfigError((ck / "state.json").string() + ": the checkpoint was made with different settings; "
+                                  "resume with the same settings or start a new run");
+            SafetensorsFile saved(ck / "trainable.safetensors");
+            at::NoGradGuard ng;
+            for (auto &[name, p] : job.trainable) {
+                if (!saved.contains(name))
+                    throw FormatError((ck / "trainable.safetensors").string() + ": tensor '" + name + "' is missing");
+                p.copy_(saved.tensor(name));
+            }
+            readOptimizerState(optimizer, job, ck / "optimizer.safetensors", state.value("optimizer_steps", nlohmann::json::object()));
+            const int savedWorld = state.value("world_size", 1);
+            if (savedWorld != distributedWorldSize())
+                throw ConfigError((ck / "state.json").string() + ": the checkpoint was made by " + std::to_string(savedWorld) +
+                                  " process(es); resume it with as many (this run has " +
+                                  std::to_string(distributedWorldSize()) + ")");
+            const auto integer = [&](const char *key) {
+                if (!state.contains(key) || !state[key].is_number_integer() || state[key].get<int64_t>() < 0)
+                    throw FormatError((ck / "state.json").string() + ": '" + key + "' is not a non-negative integer");
+                return state[key].get<int64_t>();
+            };
+            step = integer("step");
+            tokens = integer("tokens");
+            if (step > c.steps)
+                throw FormatError((ck / "state.json").string() + ": step " + std::to_string(step) + " is past the run's " +
+                                  std::to_string(c.steps) + " steps");
+            previousSeconds = state.value("seconds", 0.0);
+            if (!std::isfinite(previousSeconds) || previousSeconds < 0)
+                previousSeconds = 0;
         };
-        step = integer("step");
-        tokens = integer("tokens");
-        if (step > c.steps)
-            throw FormatError((ck / "state.json").string() + ": step " + std::to_string(step) + " is past the run's " +
-                              std::to_string(c.steps) + " steps");
-        previousSeconds = state.value("seconds", 0.0);
-        if (!std::isfinite(previousSeconds) || previousSeconds < 0)
-            previousSeconds = 0;
+        const fs::path newest = job.checkpointDir / kCheckpoint, older = job.checkpointDir / (std::string(kCheckpoint) + ".old");
+        if (!fs::exists(newest / "state.json")) {
+            restore(older); // a crash between the two renames of writeCheckpoint
+        } else {
+            try {
+                restore(newest);
+            } catch (const FormatError &e) {
+                if (!fs::exists(older / "state.json"))
+                    throw;
+                restore(older);
+                std::error_code ec;
+                fs::remove_all(newest, ec); // damaged: the next checkpoint must not keep it as checkpoint.old
+                resumeNote = std::string(e.what()) + "; resumed from the checkpoint before it (" + older.string() +
+                             ", step " + std::to_string(step) + ") and removed the damaged one";
+            }
+        }
     }
 
     // Every rank starts from rank 0's weights (the same seed and files give them anyway; this
@@ -445,6 +466,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     result.finalLoss = lastLoss;
     result.worldSize = world;
     result.checkpoint = (job.checkpointDir / kCheckpoint).string();
+    result.resumeNote = resumeNote;
     return result;
 }
 

@@ -182,7 +182,12 @@ int pretrain(const Args &a, Context &ctx)
                   (long long)out.train.tokens, out.train.seconds, out.train.dtype.c_str(), out.train.device.c_str(),
                   out.train.threads,
                   out.train.finalLoss);
-    ctx.print(j, std::string(buf) + "saved to " + out.modelDir.string() + "\nheld-out perplexity:\n" +
+    std::string note;
+    if (!out.train.resumeNote.empty()) {
+        j["resume_note"] = out.train.resumeNote;
+        note = "note: " + out.train.resumeNote + "\n";
+    }
+    ctx.print(j, std::string(buf) + note + "saved to " + out.modelDir.string() + "\nheld-out perplexity:\n" +
                      perplexityTable(out.evaluation));
     return kExitOk;
 }

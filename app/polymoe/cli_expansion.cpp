@@ -138,6 +138,10 @@ int train(const Args &a, Context &ctx)
     os << "stage " << spec.stage << ": model '" << o.modelName << "' (run " << o.runId << "), " << o.train.steps
        << " steps, " << o.train.tokens << " tokens, " << int(o.train.seconds) << " s, " << o.train.dtype << " on "
        << o.train.device << "\n";
+    if (!o.train.resumeNote.empty()) {
+        j["resume_note"] = o.train.resumeNote;
+        os << "note: " << o.train.resumeNote << "\n";
+    }
     if (spec.stage == 2) {
         j["old_share"] = spec.oldShare;
         j["replay_tokens"] = o.replayTokens;

@@ -283,6 +283,7 @@ private Q_SLOTS:
         auto job = makeJob(model, batcher, base / "damaged", 4);
         runTraining(job);
         const fs::path ck = base / "damaged" / "checkpoint";
+        fs::remove_all(base / "damaged" / "checkpoint.old"); // no earlier checkpoint to fall back to
         for (const auto &e : fs::directory_iterator(ck))
             QVERIFY2(e.path().extension() != ".pt", e.path().c_str());
         QVERIFY(fs::is_regular_file(ck / "optimizer.safetensors"));
@@ -290,6 +291,7 @@ private Q_SLOTS:
         again.resume = true;
         runTraining(again); // intact: resumes (at its last step)
         for (const char *file : {"optimizer.safetensors", "trainable.safetensors"}) {
+            fs::remove_all(base / "damaged" / "checkpoint.old"); // each resume writes one
             std::fstream f(ck / file, std::ios::in | std::ios::out | std::ios::binary);
             f.seekg(-3, std::ios::end);
             const char c = char(f.get());
@@ -309,6 +311,50 @@ private Q_SLOTS:
             f.put(c); // repaired
             f.close();
         }
+        runTraining(again);
+    }
+
+    // The newest checkpoint damaged, the one before it intact: the run resumes from that one, says
+    // so, and ends where the undisturbed run ended, bit for bit.
+    void damagedCheckpointFallsBackToThePreviousOne()
+    {
+        const fs::path base(m_dir.path().toStdString());
+        SequenceBatcher batcher({patternStream("en", 3, false)}, 16, 5);
+        torch::manual_seed(8);
+        CausalLM model(test::tinyLlamaConfig());
+        std::map<std::string, at::Tensor> start;
+        for (const auto &item : model->named_parameters())
+            start[item.key()] = item.value().detach().clone();
+        auto job = makeJob(model, batcher, base / "fallback", 8); // checkpoints at steps 4 and 8
+        runTraining(job);
+        std::map<std::string, at::Tensor> finished;
+        for (const auto &item : model->named_parameters())
+            finished[item.key()] = item.value().detach().clone();
+        const fs::path dir = base / "fallback";
+        QVERIFY(fs::exists(dir / "checkpoint.old" / "state.json"));
+        {
+            std::fstream f(dir / "checkpoint" / "trainable.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(-5, std::ios::end);
+            f.put('\x7f');
+        }
+        // Resume on a model set back to the start: only the checkpoint can bring it to step 4.
+        {
+            at::NoGradGuard ng;
+            for (auto &item : model->named_parameters())
+                item.value().copy_(start[item.key()]);
+        }
+        auto again = makeJob(model, batcher, dir, 8);
+        again.resume = true;
+        const TrainResult r = runTraining(again);
+        QVERIFY2(r.resumeNote.find("SHA-256") != std::string::npos && r.resumeNote.find("step 4") != std::string::npos,
+                 r.resumeNote.c_str());
+        for (const auto &item : model->named_parameters())
+            QVERIFY2(at::equal(item.value(), finished[item.key()]), item.key().c_str());
+        // The damaged one is gone; with only an older one left (a crash between the two renames of
+        // a checkpoint), that one is resumed.
+        QVERIFY(!fs::exists(dir / "checkpoint.old"));
+        fs::rename(dir / "checkpoint", dir / "checkpoint.old");
+        QVERIFY(hasCheckpoint(dir));
         runTraining(again);
     }
 

@@ -57,6 +57,9 @@ struct TrainResult {
     int threads = 0;
     int worldSize = 1;              // processes of a data-parallel run
     std::string checkpoint;         // the folder of the last checkpoint
+    // Set when a resume found the newest checkpoint damaged and continued from the one before it
+    // ("checkpoint.old"): what was wrong, and the step it went back to.
+    std::string resumeNote;
 };
 
 struct PerplexityRow {
