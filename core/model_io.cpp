@@ -197,10 +197,22 @@ CausalLM loadModelFolder(const fs::path &dir)
         const ModelConfig config = readFolderConfig(dir / "config.json");
         const MoeLayout layout = readMoeLayout(dir / "config.json");
         checkModelFitsMemory(config, layout.expertsPerLayer, (dir / "config.json").string());
-        CausalLM model(config);
-        applyMoeLayout(model, layout);
+        // The weights are read (mapped) before the model is built: a config.json that describes more
+        // than twice the parameters the files hold is refused without allocating that model (a
+        // smaller shortfall, such as a missing lm_head, is named tensor by tensor below).
         std::map<std::string, std::string> files;
         auto tensors = loadCheckpointFolder(dir, &files);
+        double stored = 0;
+        for (const auto &[name, t] : tensors)
+            stored += double(t.numel());
+        if (const double implied = impliedParameters(config, layout.expertsPerLayer); stored < implied / 2) {
+            char buf[200];
+            std::snprintf(buf, sizeof buf, ": describes a model of %.6g parameters, but the weights hold %.6g: "
+                          "config.json does not belong to these weights", implied, stored);
+            throw FormatError((dir / "config.json").string() + buf);
+        }
+        CausalLM model(config);
+        applyMoeLayout(model, layout);
         checkStoredTensors(*model, tensors, files);
         loadStateInto(*model, tensors, true); // converts to the model's float32 master weights
         model->eval();

@@ -917,6 +917,18 @@ private Q_SLOTS:
         } catch (const FormatError &e) {
             QVERIFY2(QString(e.what()).contains("missing") && QString(e.what()).contains("lm_head.weight"), e.what());
         }
+
+        // A config.json of a model far larger than its weights is refused before that model is built.
+        c.numLayers = 40; // 0.5 billion parameters (2 GB): within the memory check, far beyond the file
+        c.hiddenSize = 1024;
+        c.intermediateSize = 4096;
+        std::ofstream(dir / "config.json") << modelConfigToJson(c);
+        try {
+            loadModelFolder(dir);
+            QFAIL("built a model its weights cannot fill");
+        } catch (const FormatError &e) {
+            QVERIFY2(QString(e.what()).contains("config.json does not belong to these weights"), e.what());
+        }
     }
 
     // BF16 and F16 files load into float32 master weights holding exactly the stored values, so the
