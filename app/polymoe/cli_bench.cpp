@@ -192,7 +192,7 @@ int benchExpansion(const Args &a, Context &ctx)
        << "| method | old ppl (x base) | new ppl (x base) | share of fine-tuning's new gain | old cost | en | es | de | ru | added parameters | trained rows' parameters | wall time (s) |\n"
        << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     nlohmann::json j = {{"profile", prof.name}, {"project", p.path.string()}, {"methods", nlohmann::json::array()}};
-    char buf[64];
+    char buf[512]; // a row starts with its method label
     md << "| base |  |  |  |  |";
     for (const char *l : {"en", "es", "de", "ru"}) {
         std::snprintf(buf, sizeof buf, " %.1f |", model("base").perplexity.count(l) ? model("base").perplexity.at(l) : std::nan(""));
