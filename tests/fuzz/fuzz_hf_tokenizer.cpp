@@ -10,7 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const std::string json(reinterpret_cast<const char *>(data), size);
     try {
         auto tok = polymoe::loadHfTokenizer(json, "fuzz/tokenizer.json");
-        for (const std::string text : {std::string("Hello world, 123!"), std::string("Gr\xc3\xbc\xc3\x9f" "e \xd0\xbc\xd0\xb8\xd1\x80\n\t  x"),
+        for (const std::string &text : {std::string("Hello world, 123!"), std::string("Gr\xc3\xbc\xc3\x9f" "e \xd0\xbc\xd0\xb8\xd1\x80\n\t  x"),
                                        json.substr(0, 48)}) {
             const auto ids = tok->encode(text, true);
             (void)tok->decode(ids, false);
