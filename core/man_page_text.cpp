@@ -77,6 +77,7 @@ std::string plainManText(std::string_view in)
         }
     }
     std::vector<std::string> lines;
+    std::vector<bool> running; // header- or footer-shaped
     size_t pos = 0;
     while (pos <= s.size()) {
         size_t end = s.find('\n', pos);
@@ -84,33 +85,29 @@ std::string plainManText(std::string_view in)
             end = s.size();
         std::string_view raw(s.data() + pos, end - pos);
         pos = end + 1;
-        const bool running = hasSpaceRun(raw, 10);
         std::string line;
         for (char c : raw)
             if (c != ' ' || (!line.empty() && line.back() != ' '))
                 line += c;
         while (!line.empty() && (line.back() == ' ' || line.back() == '\r'))
             line.pop_back();
-        lines.push_back(running && !line.empty() ? "\x01" + line : line); // \x01 marks a header candidate
+        running.push_back(hasSpaceRun(raw, 10));
+        lines.push_back(std::move(line));
     }
     // Drop the first and the last non-empty lines when they are header-shaped.
-    for (auto it = lines.begin(); it != lines.end(); ++it)
-        if (!it->empty()) {
-            if ((*it)[0] == '\x01')
-                it->clear();
-            break;
-        }
-    for (auto it = lines.rbegin(); it != lines.rend(); ++it)
-        if (!it->empty()) {
-            if ((*it)[0] == '\x01')
-                it->clear();
-            break;
-        }
+    const auto nonEmpty = [&](size_t i) { return !lines[i].empty(); };
+    size_t first = 0, last = lines.size();
+    while (first < lines.size() && !nonEmpty(first))
+        ++first;
+    while (last > first && !nonEmpty(last - 1))
+        --last;
+    if (first < lines.size() && running[first])
+        lines[first].clear();
+    if (last > first + 1 && running[last - 1])
+        lines[last - 1].clear();
     std::string out;
     bool blank = false;
-    for (auto &l : lines) {
-        if (!l.empty() && l[0] == '\x01')
-            l.erase(0, 1);
+    for (const auto &l : lines) {
         if (l.empty()) {
             blank = !out.empty();
             continue;

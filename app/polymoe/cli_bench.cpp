@@ -169,9 +169,10 @@ int benchExpansion(const Args &a, Context &ctx)
         {"MoE-LPR, uniform " + formatExpertList(uniform.experts) + " + new-token rows (beyond the papers)",
          "bench-uniform-rows-stage2", {"bench-uniform-rows-stage1", "bench-uniform-rows-stage2"}}};
     // Parameters a method trains beyond the added ones: the new-language tokens' embedding and LM-head
-    // rows (recorded by its stage-1 run), or every weight of the base for full fine-tuning.
+    // rows, as its stage-1 run recorded them (0 for every other method).
+    const auto runs = p.store.runs();
     const auto rowParameters = [&](const Method &m) -> int64_t {
-        for (const auto &run : p.store.runs())
+        for (const auto &run : runs)
             if (run.kind == "stage1" && run.modelOut == model(m.runs.front()).id) {
                 const auto c = nlohmann::json::parse(run.config, nullptr, false);
                 return c.is_object() ? c.value("new_token_rows_parameters", int64_t(0)) : 0;

@@ -192,16 +192,24 @@ int pretrain(const Args &a, Context &ctx)
     return kExitOk;
 }
 
-int eval(const Args &a, Context &ctx)
+// --model, by default the project's newest model; `none` is the message when it has none.
+std::string modelOrNewest(const Args &a, const ProjectStore &store, const std::string &none)
 {
-    auto store = ProjectStore::open(a.positionals[0]);
     std::string model = a.get("--model");
     if (model.empty()) {
         const auto models = store.models();
         if (models.empty())
-            throw UsageError("the project has no model yet; give --model DIR or run 'polymoe pretrain'");
+            throw UsageError(none);
         model = models.back().name;
     }
+    return model;
+}
+
+int eval(const Args &a, Context &ctx)
+{
+    auto store = ProjectStore::open(a.positionals[0]);
+    const std::string model =
+        modelOrNewest(a, store, "the project has no model yet; give --model DIR or run 'polymoe pretrain'");
     if (a.has("--probe")) {
         // An out-of-domain probe: the files' text scored as one language's held-out text.
         if (!a.has("--text") || !a.has("--language"))
@@ -280,13 +288,7 @@ int modelImport(const Args &a, Context &ctx)
 int modelRows(const Args &a, Context &ctx)
 {
     auto store = ProjectStore::open(a.positionals[0], /*readOnly=*/true);
-    std::string model = a.get("--model");
-    if (model.empty()) {
-        const auto models = store.models();
-        if (models.empty())
-            throw UsageError("the project has no model yet");
-        model = models.back().name;
-    }
+    const std::string model = modelOrNewest(a, store, "the project has no model yet");
     const auto rows = tokenRowStatistics(store, model);
     nlohmann::json j = {{"model", model}, {"groups", nlohmann::json::array()}};
     std::ostringstream os;

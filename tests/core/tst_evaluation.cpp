@@ -46,6 +46,20 @@ class TestEvaluation : public QObject {
         return s;
     }
 
+    // Tokenizes the project's corpora with the Llama-3 test tokenizer and imports a random tiny model
+    // (saved to dir/tiny) sized for it.
+    static ModelRecord tokenizeAndImportTinyModel(ProjectStore &store, const std::filesystem::path &dir)
+    {
+        importTokenizer(store, std::filesystem::path(POLYMOE_TEST_DATA_DIR) / "tokenizer" / "llama3.tokenizer.json");
+        tokenizeProject(store);
+        ModelConfig cfg = test::tinyLlamaConfig();
+        cfg.vocabSize = 2268;
+        torch::manual_seed(3);
+        CausalLM model(cfg);
+        saveModelFolder(*model, dir / "tiny", std::string());
+        return importModelFolder(store, dir / "tiny", "tiny");
+    }
+
 private Q_SLOTS:
     void twoDocumentsByHand()
     {
@@ -267,14 +281,7 @@ private Q_SLOTS:
                         {.heldoutFraction = 0.5});
         importDocuments(store, {"de", "German", LanguageGroup::New, 1}, {{{"de", "test", "", "test", "txt"}, de}},
                         {.heldoutFraction = 0.0});
-        importTokenizer(store, std::filesystem::path(POLYMOE_TEST_DATA_DIR) / "tokenizer" / "llama3.tokenizer.json");
-        tokenizeProject(store);
-        ModelConfig cfg = test::tinyLlamaConfig();
-        cfg.vocabSize = 2268;
-        torch::manual_seed(3);
-        CausalLM model(cfg);
-        saveModelFolder(*model, dir / "tiny", std::string());
-        const ModelRecord rec = importModelFolder(store, dir / "tiny", "tiny");
+        const ModelRecord rec = tokenizeAndImportTinyModel(store, dir);
         const auto rows = evaluateModel(store, "tiny", 0, {}, {}, 16);
         QCOMPARE(rows.size(), size_t(2));
         for (const auto &r : rows)
@@ -300,14 +307,7 @@ private Q_SLOTS:
         }
         importDocuments(store, {"en", "English", LanguageGroup::Old, 0}, {{{"gen", "test", "", "test", "txt"}, docs}},
                         {.heldoutFraction = 0.5});
-        importTokenizer(store, std::filesystem::path(POLYMOE_TEST_DATA_DIR) / "tokenizer" / "llama3.tokenizer.json");
-        tokenizeProject(store);
-        ModelConfig cfg = test::tinyLlamaConfig();
-        cfg.vocabSize = 2268;
-        torch::manual_seed(3);
-        CausalLM model(cfg);
-        saveModelFolder(*model, dir / "tiny", std::string());
-        importModelFolder(store, dir / "tiny", "tiny");
+        tokenizeAndImportTinyModel(store, dir);
         const std::filesystem::path file = dir / "probe.txt";
         std::ofstream(file, std::ios::binary) << probeText << "\n";
 

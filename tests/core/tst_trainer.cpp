@@ -42,6 +42,15 @@ private:
         return s;
     }
 
+    // A copy of every parameter, by name.
+    static std::map<std::string, at::Tensor> snapshot(const CausalLM &model)
+    {
+        std::map<std::string, at::Tensor> out;
+        for (const auto &item : model->named_parameters())
+            out[item.key()] = item.value().detach().clone();
+        return out;
+    }
+
     TrainLoopSpec makeJob(CausalLM model, const SequenceBatcher &batcher, const fs::path &dir, int64_t steps)
     {
         TrainLoopSpec job;
@@ -322,14 +331,10 @@ private Q_SLOTS:
         SequenceBatcher batcher({patternStream("en", 3, false)}, 16, 5);
         torch::manual_seed(8);
         CausalLM model(test::tinyLlamaConfig());
-        std::map<std::string, at::Tensor> start;
-        for (const auto &item : model->named_parameters())
-            start[item.key()] = item.value().detach().clone();
+        const std::map<std::string, at::Tensor> start = snapshot(model);
         auto job = makeJob(model, batcher, base / "fallback", 8); // checkpoints at steps 4 and 8
         runTraining(job);
-        std::map<std::string, at::Tensor> finished;
-        for (const auto &item : model->named_parameters())
-            finished[item.key()] = item.value().detach().clone();
+        const std::map<std::string, at::Tensor> finished = snapshot(model);
         const fs::path dir = base / "fallback";
         QVERIFY(fs::exists(dir / "checkpoint.old" / "state.json"));
         {
@@ -341,7 +346,7 @@ private Q_SLOTS:
         {
             at::NoGradGuard ng;
             for (auto &item : model->named_parameters())
-                item.value().copy_(start[item.key()]);
+                item.value().copy_(start.at(item.key()));
         }
         auto again = makeJob(model, batcher, dir, 8);
         again.resume = true;
@@ -349,7 +354,7 @@ private Q_SLOTS:
         QVERIFY2(r.resumeNote.find("SHA-256") != std::string::npos && r.resumeNote.find("step 4") != std::string::npos,
                  r.resumeNote.c_str());
         for (const auto &item : model->named_parameters())
-            QVERIFY2(at::equal(item.value(), finished[item.key()]), item.key().c_str());
+            QVERIFY2(at::equal(item.value(), finished.at(item.key())), item.key().c_str());
         // The damaged one is gone; with only an older one left (a crash between the two renames of
         // a checkpoint), that one is resumed.
         QVERIFY(!fs::exists(dir / "checkpoint.old"));
@@ -364,9 +369,7 @@ private Q_SLOTS:
         SequenceBatcher batcher({patternStream("en", 3, false)}, 16, 5);
         torch::manual_seed(3);
         CausalLM model(test::tinyLlamaConfig());
-        std::map<std::string, at::Tensor> before;
-        for (const auto &item : model->named_parameters())
-            before[item.key()] = item.value().detach().clone();
+        const std::map<std::string, at::Tensor> before = snapshot(model);
         auto job = makeJob(model, batcher, base / "frozen", 5);
         job.trainable.clear();
         for (const auto &item : model->named_parameters())
@@ -377,7 +380,7 @@ private Q_SLOTS:
         for (const auto &item : model->named_parameters()) {
             const std::string &n = item.key();
             const at::Tensor &p = item.value();
-            const bool same = at::equal(p, before[n]);
+            const bool same = at::equal(p, before.at(n));
             if (n.find("mlp") != std::string::npos)
                 changed += !same;
             else
