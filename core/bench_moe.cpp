@@ -15,6 +15,7 @@
 
 #ifdef POLYMOE_HAVE_KERNELS
 #include "device_info.cuh"
+#include "kernel_call.h"
 #include "moe_combine.cuh"
 #include "moe_combine_backward.cuh"
 #include "moe_permute.cuh"
@@ -162,7 +163,7 @@ std::vector<MoeBenchResult> benchMoe(const MoeBenchOptions &options, std::stop_t
             r.speedup = r.groupedTokensPerSecMean / r.maskedTokensPerSecMean;
         }
 #ifdef POLYMOE_HAVE_KERNELS
-        if (device.is_cuda()) {
+        if (device.is_cuda()) detail::kernelCall([&] {
             const Stats kz =
                 timeRate([&] { pass(Variant::Kernels); }, device, options.warmup, options.repetitions, T, stop);
             r.kernelsRan = true;
@@ -199,7 +200,7 @@ std::vector<MoeBenchResult> benchMoe(const MoeBenchOptions &options, std::stop_t
             r.combineGBsSd = sc.sd / 1e9;
             r.combineBackwardGBsMean = sb.mean / 1e9;
             r.combineBackwardGBsSd = sb.sd / 1e9;
-        }
+        });
 #endif
         block->clearLastRouting();
         results.push_back(r);

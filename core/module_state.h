@@ -6,7 +6,7 @@
 //   polymoe::saveCheckpointFolder(out, polymoe::stateOf(*model));
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 
 #include <map>

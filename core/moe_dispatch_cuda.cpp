@@ -5,6 +5,7 @@
 #include "polymoe/error.h"
 
 #ifdef POLYMOE_HAVE_KERNELS
+#include "kernel_call.h"
 #include "moe_combine.cuh"
 #include "moe_combine_backward.cuh"
 #include "moe_permute.cuh"
@@ -28,7 +29,7 @@ public:
     static variable_list forward(AutogradContext *ctx, const at::Tensor &x, const at::Tensor &topIdx,
                                  int64_t numExperts)
     {
-        kernels::MoePermuted p = kernels::moePermute(x.contiguous(), topIdx, numExperts);
+        kernels::MoePermuted p = kernelCall([&] { return kernels::moePermute(x.contiguous(), topIdx, numExperts); });
         at::Tensor counts = at::tensor(p.counts, at::kLong);
         ctx->save_for_backward({p.slotRow});
         ctx->mark_non_differentiable({p.slotRow, counts});
@@ -41,7 +42,8 @@ public:
         at::Tensor gradRows = grads[0];
         if (!gradRows.defined())
             return {at::Tensor(), at::Tensor(), at::Tensor()};
-        return {kernels::moeCombine(gradRows.contiguous(), slotRow, {}), at::Tensor(), at::Tensor()};
+        return {kernelCall([&] { return kernels::moeCombine(gradRows.contiguous(), slotRow, {}); }), at::Tensor(),
+                at::Tensor()};
     }
 };
 
@@ -53,7 +55,7 @@ public:
     {
         const at::Tensor r = rows.contiguous(), w = weight.contiguous();
         ctx->save_for_backward({r, w, slotRow});
-        return kernels::moeCombine(r, slotRow, w);
+        return kernelCall([&] { return kernels::moeCombine(r, slotRow, w); });
     }
 
     static variable_list backward(AutogradContext *ctx, variable_list grads)
@@ -61,7 +63,8 @@ public:
         const auto saved = ctx->get_saved_variables();
         if (!grads[0].defined())
             return {at::Tensor(), at::Tensor(), at::Tensor()};
-        kernels::MoeCombineGrads g = kernels::moeCombineBackward(grads[0].contiguous(), saved[0], saved[2], saved[1]);
+        kernels::MoeCombineGrads g = kernelCall(
+            [&] { return kernels::moeCombineBackward(grads[0].contiguous(), saved[0], saved[2], saved[1]); });
         return {g.rows, g.weight, at::Tensor()};
     }
 };

@@ -10,7 +10,7 @@
 
 #include "moe_router.h"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 namespace polymoe {
 

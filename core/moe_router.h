@@ -7,7 +7,7 @@
 //   // r.topIdx (T, k) int64, r.topWeight (T, k): y_t = sum_j topWeight[t, j] * FFN_{topIdx[t, j]}(h_t)
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 

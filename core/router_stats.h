@@ -10,7 +10,7 @@
 #include "polymoe/expansion_jobs.h"
 #include "sequence_batcher.h"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <string>
 #include <vector>

@@ -18,7 +18,7 @@
 // are refused: unpickling can run arbitrary code.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <filesystem>

@@ -10,7 +10,7 @@
 //   std::vector<int> cls = polymoe::classifierLayers(s.score, experts);             // 30% of MoE layers
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <string>

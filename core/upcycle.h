@@ -9,7 +9,7 @@
 
 #include "models/llama.h"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <string>

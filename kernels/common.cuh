@@ -2,7 +2,7 @@
 // access and a deterministic block reduction.
 #pragma once
 
-#include "polymoe/error.h"
+#include "kernel_error.h"
 
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
@@ -13,12 +13,12 @@
 
 namespace polymoe::kernels::detail {
 
-// Throws polymoe::CudaError naming the call, the function, the file and the line (ggml's CUDA_CHECK,
+// Throws KernelError naming the call, the function, the file and the line (ggml's CUDA_CHECK,
 // but a throw: the GUI must survive a failed launch).
-[[noreturn]] inline void throwCudaError(cudaError_t err, const char *call, const char *func, const char *file,
+[[noreturn]] inline void throwKernelError(cudaError_t err, const char *call, const char *func, const char *file,
                                         int line)
 {
-    throw CudaError(std::string(cudaGetErrorName(err)) + " (" + cudaGetErrorString(err) + ") in " + call +
+    throw KernelError(std::string(cudaGetErrorName(err)) + " (" + cudaGetErrorString(err) + ") in " + call +
                     ", function " + func + ", " + file + ":" + std::to_string(line));
 }
 
@@ -26,7 +26,7 @@ namespace polymoe::kernels::detail {
     do {                                                                                                     \
         const cudaError_t polymoeErr_ = (call);                                                              \
         if (polymoeErr_ != cudaSuccess)                                                                      \
-            ::polymoe::kernels::detail::throwCudaError(polymoeErr_, #call, __func__, __FILE__, __LINE__);    \
+            ::polymoe::kernels::detail::throwKernelError(polymoeErr_, #call, __func__, __FILE__, __LINE__);    \
     } while (0)
 
 // After a <<<...>>> launch: a bad configuration shows up here, an error inside the kernel at the next

@@ -14,7 +14,7 @@ struct DeviceInfo {
     double memoryGiB = 0;
 };
 
-// Throws polymoe::CudaError when the device cannot be queried.
+// Throws kernels::KernelError when the device cannot be queried.
 DeviceInfo deviceInfo(int device);
 
 } // namespace polymoe::kernels

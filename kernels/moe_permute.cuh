@@ -28,7 +28,7 @@ struct MoePermuted {
 // x (T, d) contiguous floating (fp32, fp64, bf16, fp16) on a CUDA device; topIdx (T, k) int64 or int32
 // on the same device, each id in [0, numExperts) or -1 (slot dropped). Launches on the current stream
 // and synchronises once (the counts are copied to the host). Throws c10::Error for bad shapes or ids,
-// polymoe::CudaError for a failed CUDA call.
+// kernels::KernelError for a failed CUDA call.
 MoePermuted moePermute(const at::Tensor &x, const at::Tensor &topIdx, int64_t numExperts);
 
 } // namespace polymoe::kernels

@@ -550,7 +550,7 @@ void TestTokenizerPlugin::apiVersionMismatch()
     const QString library = folder + QStringLiteral("/libpolymoe_tokenizer_future.so");
     QProcess compiler;
     compiler.start(cc, {QStringLiteral("-shared"), QStringLiteral("-fPIC"),
-                        QStringLiteral("-I" POLYMOE_SOURCE_DIR "/plugins/include"), source,
+                        QStringLiteral("-I" POLYMOE_SOURCE_DIR "/core/include"), source,
                         QStringLiteral("-o"), library});
     QVERIFY(compiler.waitForFinished(60000));
     QVERIFY2(compiler.exitCode() == 0, compiler.readAllStandardError().constData());
