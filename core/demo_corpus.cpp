@@ -190,121 +190,153 @@ std::vector<DemoLanguage> scanDemoLanguages(const fs::path &root, bool allEnglis
     return out;
 }
 
+namespace {
+
+// Stops with the Debian packages to install when a chosen language has no text on this machine.
+void refuseMissingLanguages(const DemoCorpusOptions &options, const std::vector<DemoLanguage> &available)
+{
+    std::vector<std::string> missing;
+    for (const auto &code : options.languages)
+        if (std::none_of(available.begin(), available.end(), [&](const DemoLanguage &l) { return l.code == code; }))
+            missing.push_back(code);
+    if (missing.empty())
+        return;
+    std::string have, pkgs, names;
+    for (const auto &l : available)
+        have += (have.empty() ? "" : ", ") + l.code;
+    for (const auto &c : missing) {
+        pkgs += (pkgs.empty() ? "" : " ") + (c == "en" ? std::string("fortunes manpages") : "fortunes-" + c + " manpages-" + c);
+        names += (names.empty() ? "" : ", ") + c;
+    }
+    throw ConfigError("no demo text installed for " + std::to_string(missing.size()) + " language(s): " + names +
+                      ". Install the Debian packages (whichever exist): " + pkgs +
+                      (have.empty() ? std::string() : ". Available now: " + have));
+}
+
+// A document read before selection. A man page keeps its roff source (roff) until it is selected,
+// and its key is that of the source, so that only the pages selected are rendered.
+struct Candidate {
+    size_t source; // index into LanguageText::sources
+    RawDocument doc;
+    uint64_t key;  // documentKey: the selection order
+    bool roff;
+};
+
+struct LanguageText {
+    std::vector<std::pair<CorpusSource, std::vector<RawDocument>>> sources; // documents filled by selectDocuments
+    std::vector<Candidate> candidates;
+    std::vector<ImportIssue> issues;
+};
+
+// Every candidate document of one language: its fortunes, then its man pages, each a source with
+// its package's version and the SHA-256 of what was read.
+LanguageText readLanguageText(const DemoLanguage &dl, std::stop_token stop)
+{
+    LanguageText t;
+    auto addSource = [&](const std::string &kind, const std::vector<fs::path> &files, const std::string &prefix) {
+        if (files.empty())
+            return;
+        std::string pkg = prefix;
+        for (const auto &p : dl.packages)
+            if (p.rfind(prefix, 0) == 0) {
+                pkg = p;
+                break;
+            }
+        CorpusSource src;
+        src.name = kind + "-" + dl.code;
+        src.format = kind == "fortunes" ? "fortune" : "manpage";
+        src.provenance = packageVersion(pkg);
+        src.source = files.front().parent_path().string() + (files.size() > 1 ? " (" + std::to_string(files.size()) + " files)" : "");
+        Sha256 h;
+        const size_t index = t.sources.size();
+        for (const auto &f : files) {
+            throwIfStopped(stop);
+            if (kind == "fortunes") {
+                std::ifstream in(f, std::ios::binary);
+                std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+                h.update(raw);
+                for (auto &d : readFortunes(f)) {
+                    const uint64_t key = documentKey(d.text, 0x5eed);
+                    t.candidates.push_back({index, std::move(d), key, false});
+                }
+            } else {
+                std::string roff;
+                try {
+                    roff = readManPage(f);
+                } catch (const Error &e) {
+                    t.issues.push_back({f.string(), e.what()});
+                    continue;
+                }
+                h.update(roff);
+                const uint64_t key = documentKey(roff, 0x5eed);
+                t.candidates.push_back({index, {std::move(roff), f.string()}, key, true});
+            }
+        }
+        src.sha256 = h.hexDigest();
+        t.sources.emplace_back(std::move(src), std::vector<RawDocument>{});
+    };
+    addSource("fortunes", dl.fortuneFiles, "fortunes");
+    addSource("manpages", dl.manPages, "manpages");
+    return t;
+}
+
+// The selection: candidates in key order until maxCharacters code points, man pages rendered by
+// groff as they are taken; each source's documents then back in reading order.
+void selectDocuments(LanguageText &t, int64_t maxCharacters, std::stop_token stop)
+{
+    std::sort(t.candidates.begin(), t.candidates.end(), [](const Candidate &a, const Candidate &b) { return a.key < b.key; });
+    int64_t chars = 0;
+    for (auto &c : t.candidates) {
+        if (chars >= maxCharacters)
+            break;
+        throwIfStopped(stop);
+        RawDocument &d = c.doc;
+        if (c.roff) {
+            try {
+                d.text = renderManPage(d.text, d.origin);
+            } catch (const FormatError &e) {
+                t.issues.push_back({d.origin, e.what()});
+                continue;
+            }
+        }
+        if (auto bad = findInvalidUtf8(d.text)) {
+            t.issues.push_back({d.origin, "invalid UTF-8 at byte " + std::to_string(*bad)});
+            continue;
+        }
+        d.text = trimWhitespace(d.text);
+        if (d.text.empty())
+            continue;
+        chars += countCodePoints(d.text);
+        t.sources[c.source].second.push_back(std::move(d));
+    }
+    for (auto &s : t.sources)
+        std::sort(s.second.begin(), s.second.end(),
+                  [](const RawDocument &a, const RawDocument &b) { return a.origin < b.origin; });
+}
+
+} // namespace
+
 DemoCorpusReport buildDemoCorpus(ProjectStore &store, const DemoCorpusOptions &options,
                                  const ProgressFn &progress, std::stop_token stop)
 {
     if (options.languages.empty())
         throw ConfigError("no demo languages chosen");
     const auto available = scanDemoLanguages(options.root, options.allEnglishManPages);
-    std::map<std::string, const DemoLanguage *> byCode;
-    for (const auto &l : available)
-        byCode[l.code] = &l;
+    refuseMissingLanguages(options, available);
 
     DemoCorpusReport report;
-    std::vector<std::string> missing;
-    for (const auto &code : options.languages)
-        if (!byCode.count(code))
-            missing.push_back(code);
-    if (!missing.empty()) {
-        std::string have, pkgs;
-        for (const auto &l : available)
-            have += (have.empty() ? "" : ", ") + l.code;
-        for (const auto &c : missing)
-            pkgs += (pkgs.empty() ? "" : " ") + (c == "en" ? std::string("fortunes manpages") : "fortunes-" + c + " manpages-" + c);
-        throw ConfigError("no demo text installed for " + std::to_string(missing.size()) + " language(s): " +
-                          [&] { std::string s; for (auto &c : missing) s += (s.empty() ? "" : ", ") + c; return s; }() +
-                          ". Install the Debian packages (whichever exist): " + pkgs +
-                          (have.empty() ? std::string() : ". Available now: " + have));
-    }
-
     int64_t langDone = 0;
     for (const auto &code : options.languages) {
         throwIfStopped(stop);
-        const DemoLanguage &dl = *byCode.at(code);
+        const DemoLanguage &dl =
+            *std::find_if(available.begin(), available.end(), [&](const DemoLanguage &l) { return l.code == code; });
         if (progress)
             progress({"demo corpus " + code, langDone, int64_t(options.languages.size()), "languages",
                       "reading " + std::to_string(dl.fortuneFiles.size()) + " fortune files and " +
                           std::to_string(dl.manPages.size()) + " man pages"});
-        std::vector<std::pair<CorpusSource, std::vector<RawDocument>>> sources;
-        std::vector<ImportIssue> issues;
+        LanguageText text = readLanguageText(dl, stop);
+        selectDocuments(text, options.maxCharactersPerLanguage, stop);
 
-        // Read every candidate document, then keep a hash-ordered selection up to the cap. A man
-        // page's key is that of its source, so that only the pages selected are rendered.
-        struct Candidate { size_t source; RawDocument doc; uint64_t key; bool roff; };
-        std::vector<Candidate> cands;
-        auto addSource = [&](const std::string &kind, const std::vector<fs::path> &files, const std::string &pkg) {
-            if (files.empty())
-                return;
-            CorpusSource src;
-            src.name = kind + "-" + code;
-            src.format = kind == "fortunes" ? "fortune" : "manpage";
-            src.provenance = packageVersion(pkg);
-            src.source = files.front().parent_path().string() + (files.size() > 1 ? " (" + std::to_string(files.size()) + " files)" : "");
-            Sha256 h;
-            const size_t index = sources.size();
-            for (const auto &f : files) {
-                throwIfStopped(stop);
-                if (kind == "fortunes") {
-                    std::ifstream in(f, std::ios::binary);
-                    std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-                    h.update(raw);
-                    for (auto &d : readFortunes(f)) {
-                        const uint64_t key = documentKey(d.text, 0x5eed);
-                        cands.push_back({index, std::move(d), key, false});
-                    }
-                } else {
-                    std::string roff;
-                    try {
-                        roff = readManPage(f);
-                    } catch (const Error &e) {
-                        issues.push_back({f.string(), e.what()});
-                        continue;
-                    }
-                    h.update(roff);
-                    const uint64_t key = documentKey(roff, 0x5eed);
-                    cands.push_back({index, {std::move(roff), f.string()}, key, true});
-                }
-            }
-            src.sha256 = h.hexDigest();
-            sources.emplace_back(std::move(src), std::vector<RawDocument>{});
-        };
-        auto pkgFor = [&](const std::string &prefix) {
-            for (const auto &p : dl.packages)
-                if (p.rfind(prefix, 0) == 0)
-                    return p;
-            return prefix;
-        };
-        addSource("fortunes", dl.fortuneFiles, pkgFor("fortunes"));
-        addSource("manpages", dl.manPages, pkgFor("manpages"));
-        std::sort(cands.begin(), cands.end(), [](const Candidate &a, const Candidate &b) { return a.key < b.key; });
-        int64_t chars = 0;
-        for (auto &c : cands) {
-            if (chars >= options.maxCharactersPerLanguage)
-                break;
-            throwIfStopped(stop);
-            RawDocument &d = c.doc;
-            if (c.roff) {
-                try {
-                    d.text = renderManPage(d.text, d.origin);
-                } catch (const FormatError &e) {
-                    issues.push_back({d.origin, e.what()});
-                    continue;
-                }
-            }
-            if (auto bad = findInvalidUtf8(d.text)) {
-                issues.push_back({d.origin, "invalid UTF-8 at byte " + std::to_string(*bad)});
-                continue;
-            }
-            d.text = trimWhitespace(d.text);
-            if (d.text.empty())
-                continue;
-            chars += countCodePoints(d.text);
-            sources[c.source].second.push_back(std::move(d));
-        }
-        // Keep the documents of each source in their reading order.
-        for (auto &s : sources)
-            std::sort(s.second.begin(), s.second.end(),
-                      [](const RawDocument &a, const RawDocument &b) { return a.origin < b.origin; });
         Language lang;
         lang.code = code;
         lang.name = dl.name;
@@ -314,7 +346,8 @@ DemoCorpusReport buildDemoCorpus(ProjectStore &store, const DemoCorpusOptions &o
         CorpusImportOptions io;
         io.heldoutFraction = options.heldoutFraction;
         io.splitSeed = options.splitSeed;
-        ImportReport r = importDocuments(store, lang, sources, io, progress, stop);
+        ImportReport r = importDocuments(store, lang, text.sources, io, progress, stop);
+        std::vector<ImportIssue> issues = std::move(text.issues);
         issues.insert(issues.end(), r.issues.begin(), r.issues.end());
         r.invalid += int64_t(std::count_if(issues.begin(), issues.end(), [](const ImportIssue &i) {
             return i.problem.rfind("invalid", 0) == 0;

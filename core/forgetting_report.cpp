@@ -104,96 +104,81 @@ double ForgettingReport::probeRatio(const std::string &model, const std::string 
     return mi->second.perplexity / bi->second.perplexity;
 }
 
-ForgettingReport buildForgettingReport(const ProjectStore &store, const std::string &baseName)
+namespace {
+
+// The named base, or else the first model without a parent (the first model when every one has one).
+ModelRecord reportBase(const ProjectStore &store, const std::vector<ModelRecord> &all, const std::string &baseName)
 {
-    const auto all = store.models();
     if (all.empty())
         throw ConfigError(store.path().string() + ": the project has no model yet; nothing to report");
-    std::optional<ModelRecord> base;
     if (!baseName.empty()) {
-        base = store.model(baseName);
+        const auto base = store.model(baseName);
         if (!base)
             throw ConfigError(store.path().string() + ": no model named '" + baseName + "'");
-    } else {
-        for (const auto &m : all)
-            if (!m.parentId && !base)
-                base = m;
-        if (!base)
-            base = all.front();
+        return *base;
     }
-
-    ForgettingReport r;
-    r.project = store.path().string();
-    r.base = base->name;
-    for (const auto &l : store.languages())
-        if (l.group == LanguageGroup::Old)
-            r.languages.push_back(l);
-    for (const auto &l : store.languages())
-        if (l.group == LanguageGroup::New)
-            r.languages.push_back(l);
-
-    // The base and its descendants, in creation order (ids grow).
-    std::set<int64_t> family{base->id};
-    std::vector<ModelRecord> chosen;
     for (const auto &m : all)
-        if (m.id == base->id || (m.parentId && family.count(*m.parentId)))
-            family.insert(m.id), chosen.push_back(m);
+        if (!m.parentId)
+            return m;
+    return all.front();
+}
 
-    const auto runs = store.runs();
-    for (const auto &m : chosen) {
-        ReportModel x;
-        x.id = m.id;
-        x.name = m.name;
-        x.kind = m.kind;
-        x.parentId = m.parentId;
-        x.parameters = m.parameters;
-        for (const auto &run : runs)
-            if (run.modelOut == m.id) {
-                x.runKind = run.kind;
-                x.tokens = int64_t(lastMetric(store, run.id, "tokens"));
-                x.seconds = lastMetric(store, run.id, "seconds");
-            }
-        const char *role = roleOf(x.runKind, x.kind);
-        x.role = role ? role : x.runKind;
-        // Older projects stored the dense config only; the folder's config.json has the MoE layout.
-        std::string config = m.config;
-        if (config.find("\"polymoe\"") == std::string::npos) {
-            std::ifstream in(store.modelPath(m) / "config.json");
-            if (in)
-                config.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+// One model's row: its run (role, tokens, time), parameter counts, held-out scores per language and
+// probe scores; a probe seen for the first time joins r.probes.
+ReportModel reportModel(const ProjectStore &store, const ModelRecord &m, const std::vector<RunRecord> &runs,
+                        ForgettingReport &r)
+{
+    ReportModel x;
+    x.id = m.id;
+    x.name = m.name;
+    x.kind = m.kind;
+    x.parentId = m.parentId;
+    x.parameters = m.parameters;
+    for (const auto &run : runs)
+        if (run.modelOut == m.id) {
+            x.runKind = run.kind;
+            x.tokens = int64_t(lastMetric(store, run.id, "tokens"));
+            x.seconds = lastMetric(store, run.id, "seconds");
         }
-        countFromConfig(x, config);
-        for (const auto &e : store.evaluations(m.id))
-            if (e.split.starts_with(kProbeSplitPrefix)) {
-                ReportProbeScore score;
-                score.perplexity = e.perplexity;
-                score.low = e.perplexityLow;
-                score.high = e.perplexityHigh;
-                if (e.characters > 0)
-                    score.bitsPerCharacter = bitsPerUnit(e.loss, e.tokens, e.characters);
-                if (e.bytes > 0)
-                    score.bitsPerByte = bitsPerUnit(e.loss, e.tokens, e.bytes);
-                const std::string name = e.split.substr(kProbeSplitPrefix.size());
-                x.probes[name] = score; // the latest evaluation wins (evaluations come oldest first)
-                if (std::none_of(r.probes.begin(), r.probes.end(), [&](const ReportProbe &q) { return q.name == name; }))
-                    r.probes.push_back({name, e.language});
-            } else if (e.split == "heldout" || e.split.empty()) {
-                x.perplexity[e.language] = e.perplexity;
-                if (std::isfinite(e.perplexityLow) && std::isfinite(e.perplexityHigh))
-                    x.perplexityInterval[e.language] = {e.perplexityLow, e.perplexityHigh};
-                if (e.characters > 0)
-                    x.bitsPerCharacter[e.language] = bitsPerUnit(e.loss, e.tokens, e.characters);
-                if (e.bytes > 0)
-                    x.bitsPerByte[e.language] = bitsPerUnit(e.loss, e.tokens, e.bytes);
-            }
-        r.models.push_back(std::move(x));
+    const char *role = roleOf(x.runKind, x.kind);
+    x.role = role ? role : x.runKind;
+    // Older projects stored the dense config only; the folder's config.json has the MoE layout.
+    std::string config = m.config;
+    if (config.find("\"polymoe\"") == std::string::npos) {
+        std::ifstream in(store.modelPath(m) / "config.json");
+        if (in)
+            config.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
-    if (r.models.front().perplexity.empty())
-        throw ConfigError(store.path().string() + ": base model '" + base->name +
-                          "' has no held-out evaluation; run 'polymoe eval --model " + base->name + "'");
-    for (auto &x : r.models)
-        x.addedParameters = x.parameters - r.models.front().parameters;
+    countFromConfig(x, config);
+    for (const auto &e : store.evaluations(m.id))
+        if (e.split.starts_with(kProbeSplitPrefix)) {
+            ReportProbeScore score;
+            score.perplexity = e.perplexity;
+            score.low = e.perplexityLow;
+            score.high = e.perplexityHigh;
+            if (e.characters > 0)
+                score.bitsPerCharacter = bitsPerUnit(e.loss, e.tokens, e.characters);
+            if (e.bytes > 0)
+                score.bitsPerByte = bitsPerUnit(e.loss, e.tokens, e.bytes);
+            const std::string name = e.split.substr(kProbeSplitPrefix.size());
+            x.probes[name] = score; // the latest evaluation wins (evaluations come oldest first)
+            if (std::none_of(r.probes.begin(), r.probes.end(), [&](const ReportProbe &q) { return q.name == name; }))
+                r.probes.push_back({name, e.language});
+        } else if (e.split == "heldout" || e.split.empty()) {
+            x.perplexity[e.language] = e.perplexity;
+            if (std::isfinite(e.perplexityLow) && std::isfinite(e.perplexityHigh))
+                x.perplexityInterval[e.language] = {e.perplexityLow, e.perplexityHigh};
+            if (e.characters > 0)
+                x.bitsPerCharacter[e.language] = bitsPerUnit(e.loss, e.tokens, e.characters);
+            if (e.bytes > 0)
+                x.bitsPerByte[e.language] = bitsPerUnit(e.loss, e.tokens, e.bytes);
+        }
+    return x;
+}
 
+// Per group (old, new): the geometric mean of the ratios to the base, NaN where a language lacks one.
+void addGroupMeans(ForgettingReport &r)
+{
     for (const auto &x : r.models)
         for (const char *g : {"old", "new"}) {
             double logSum = 0;
@@ -211,8 +196,28 @@ ForgettingReport buildForgettingReport(const ProjectStore &store, const std::str
             if (n > 0 || missing)
                 r.groups.push_back({x.name, g, (n > 0 && !missing) ? std::exp(logSum / n) : std::nan("")});
         }
+}
 
-    // Routing of the expanded models: the statistics recorded for the saved model (section 8).
+size_t indexOfModel(const ForgettingReport &r, const std::string &n)
+{
+    for (size_t i = 0; i < r.models.size(); ++i)
+        if (r.models[i].name == n)
+            return i;
+    return r.models.size();
+}
+
+size_t indexOfLanguage(const ForgettingReport &r, const std::string &c)
+{
+    for (size_t i = 0; i < r.languages.size(); ++i)
+        if (r.languages[i].code == c)
+            return i;
+    return r.languages.size();
+}
+
+// Routing of the expanded models: the statistics recorded for the saved model (section 8), by model
+// (report order), language (old first), layer.
+void addRouting(const ProjectStore &store, const std::vector<RunRecord> &runs, ForgettingReport &r)
+{
     for (const auto &x : r.models) {
         if (x.experts.empty())
             continue;
@@ -228,27 +233,15 @@ ForgettingReport buildForgettingReport(const ProjectStore &store, const std::str
             }
         }
     }
-    std::sort(r.probes.begin(), r.probes.end(), [](const ReportProbe &a, const ReportProbe &b) { return a.name < b.name; });
-
-    // By model (report order), language (old first), layer.
-    auto modelIndex = [&](const std::string &n) {
-        for (size_t i = 0; i < r.models.size(); ++i)
-            if (r.models[i].name == n)
-                return i;
-        return r.models.size();
-    };
-    auto languageIndex = [&](const std::string &c) {
-        for (size_t i = 0; i < r.languages.size(); ++i)
-            if (r.languages[i].code == c)
-                return i;
-        return r.languages.size();
-    };
     std::stable_sort(r.routing.begin(), r.routing.end(), [&](const ReportRouting &a, const ReportRouting &b) {
-        return std::tuple(modelIndex(a.model), languageIndex(a.language), a.layer) <
-               std::tuple(modelIndex(b.model), languageIndex(b.language), b.layer);
+        return std::tuple(indexOfModel(r, a.model), indexOfLanguage(r, a.language), a.layer) <
+               std::tuple(indexOfModel(r, b.model), indexOfLanguage(r, b.language), b.layer);
     });
+}
 
-    // Generation samples: grouped by prompt (in the order first recorded), models in report order.
+// Generation samples: grouped by prompt (in the order first recorded), models in report order.
+void addSamples(const ProjectStore &store, ForgettingReport &r)
+{
     std::vector<std::pair<std::string, std::string>> prompts; // (language, prompt)
     for (const auto &x : r.models)
         for (auto &s : store.samples(x.id)) {
@@ -259,23 +252,69 @@ ForgettingReport buildForgettingReport(const ProjectStore &store, const std::str
     std::stable_sort(r.samples.begin(), r.samples.end(), [&](const ReportSample &a, const ReportSample &b) {
         const auto pa = std::find(prompts.begin(), prompts.end(), std::pair(a.language, a.prompt)) - prompts.begin();
         const auto pb = std::find(prompts.begin(), prompts.end(), std::pair(b.language, b.prompt)) - prompts.begin();
-        return std::tuple(languageIndex(a.language), pa, modelIndex(a.model)) <
-               std::tuple(languageIndex(b.language), pb, modelIndex(b.model));
+        return std::tuple(indexOfLanguage(r, a.language), pa, indexOfModel(r, a.model)) <
+               std::tuple(indexOfLanguage(r, b.language), pb, indexOfModel(r, b.model));
     });
+}
+
+} // namespace
+
+ForgettingReport buildForgettingReport(const ProjectStore &store, const std::string &baseName)
+{
+    const auto all = store.models();
+    const ModelRecord base = reportBase(store, all, baseName);
+    ForgettingReport r;
+    r.project = store.path().string();
+    r.base = base.name;
+    for (const auto &l : store.languages())
+        if (l.group == LanguageGroup::Old)
+            r.languages.push_back(l);
+    for (const auto &l : store.languages())
+        if (l.group == LanguageGroup::New)
+            r.languages.push_back(l);
+
+    // The base and its descendants, in creation order (ids grow).
+    std::set<int64_t> family{base.id};
+    const auto runs = store.runs();
+    for (const auto &m : all)
+        if (m.id == base.id || (m.parentId && family.count(*m.parentId))) {
+            family.insert(m.id);
+            r.models.push_back(reportModel(store, m, runs, r));
+        }
+    if (r.models.front().perplexity.empty())
+        throw ConfigError(store.path().string() + ": base model '" + base.name +
+                          "' has no held-out evaluation; run 'polymoe eval --model " + base.name + "'");
+    for (auto &x : r.models)
+        x.addedParameters = x.parameters - r.models.front().parameters;
+    addGroupMeans(r);
+    addRouting(store, runs, r);
+    std::sort(r.probes.begin(), r.probes.end(), [](const ReportProbe &a, const ReportProbe &b) { return a.name < b.name; });
+    addSamples(store, r);
     return r;
 }
 
-std::string forgettingReportText(const ForgettingReport &r)
+namespace {
+
+// A model's row label: its name, and its role where that differs ("stage2 (MoE-LPR)").
+std::string reportLabel(const ReportModel &m)
 {
-    std::ostringstream os;
-    os << "forgetting report: " << r.project << "\n";
-    os << "held-out perplexity per language, and its ratio to the base '" << r.base
-       << "' (old: > 1 is forgetting; new: < 1 is gain)\n\n";
-    char buf[256];
-    const auto label = [&](const ReportModel &m) { return m.role == m.name ? m.name : m.name + " (" + m.role + ")"; };
+    return m.role == m.name ? m.name : m.name + " (" + m.role + ")";
+}
+
+// The width of the model column: the longest label, at least 30.
+int labelWidth(const ForgettingReport &r)
+{
     int width = 30;
     for (const auto &m : r.models)
-        width = std::max(width, int(label(m).size()) + 1);
+        width = std::max(width, int(reportLabel(m).size()) + 1);
+    return width;
+}
+
+// The table: held-out perplexity per language, and each model's ratio to the base.
+void writeTable(std::ostream &os, const ForgettingReport &r)
+{
+    const int width = labelWidth(r);
+    char buf[256];
     std::snprintf(buf, sizeof buf, "%-*s", width, "model");
     os << buf;
     for (const auto &l : r.languages) {
@@ -284,7 +323,7 @@ std::string forgettingReportText(const ForgettingReport &r)
     }
     os << "\n";
     for (const auto &m : r.models) {
-        std::snprintf(buf, sizeof buf, "%-*s", width, label(m).c_str());
+        std::snprintf(buf, sizeof buf, "%-*s", width, reportLabel(m).c_str());
         os << buf;
         for (const auto &l : r.languages) {
             auto it = m.perplexity.find(l.code);
@@ -299,6 +338,12 @@ std::string forgettingReportText(const ForgettingReport &r)
         }
         os << "\n";
     }
+}
+
+// The 95% document-bootstrap intervals, for the models that have them.
+void writeIntervals(std::ostream &os, const ForgettingReport &r)
+{
+    char buf[256];
     bool anyInterval = false;
     for (const auto &m : r.models)
         anyInterval = anyInterval || !m.perplexityInterval.empty();
@@ -316,6 +361,12 @@ std::string forgettingReportText(const ForgettingReport &r)
             os << "\n";
         }
     }
+}
+
+// Bits per character (and per UTF-8 byte): the measure that compares languages with each other.
+void writeBitsPerCharacter(std::ostream &os, const ForgettingReport &r)
+{
+    char buf[256];
     bool anyBits = false;
     for (const auto &m : r.models)
         anyBits = anyBits || !m.bitsPerCharacter.empty();
@@ -347,6 +398,12 @@ std::string forgettingReportText(const ForgettingReport &r)
             os << "\n";
         }
     }
+}
+
+// Per group, the geometric mean of the ratios to the base.
+void writeGroupMeans(std::ostream &os, const ForgettingReport &r)
+{
+    char buf[256];
     os << "\nper group, geometric mean of the ratios to the base:\n";
     for (const auto &m : r.models) {
         if (m.name == r.base)
@@ -361,6 +418,13 @@ std::string forgettingReportText(const ForgettingReport &r)
             }
         os << "\n";
     }
+}
+
+// The out-of-domain probes: perplexity, ratio to the base and bits per character per model.
+void writeProbes(std::ostream &os, const ForgettingReport &r)
+{
+    char buf[256];
+    const int width = labelWidth(r);
     for (const auto &q : r.probes) {
         os << "\nout-of-domain probe '" << q.name << "' (" << q.language
            << " text outside the corpus, never trained on): perplexity (ratio to the base), bits per character\n";
@@ -371,13 +435,19 @@ std::string forgettingReportText(const ForgettingReport &r)
             std::string cell = fmt("%.2f", it->second.perplexity);
             if (m.name != r.base)
                 cell += " (x" + fmt("%.3f", r.probeRatio(m.name, q.name)) + ")";
-            std::snprintf(buf, sizeof buf, "  %-*s %-20s", width, label(m).c_str(), cell.c_str());
+            std::snprintf(buf, sizeof buf, "  %-*s %-20s", width, reportLabel(m).c_str(), cell.c_str());
             os << buf;
             if (std::isfinite(it->second.bitsPerCharacter))
                 os << " " << fmt("%.3f", it->second.bitsPerCharacter) << " bits/char";
             os << "\n";
         }
     }
+}
+
+// Parameter counts (total, added, active per token), the expert layout and the training cost.
+void writeParameters(std::ostream &os, const ForgettingReport &r)
+{
+    char buf[256];
     os << "\nparameters (weights):\n";
     for (const auto &m : r.models) {
         std::snprintf(buf, sizeof buf, "  %-22s total %11lld  added %10lld  active per token %11lld", m.name.c_str(),
@@ -392,6 +462,12 @@ std::string forgettingReportText(const ForgettingReport &r)
             os << "  trained on " << m.tokens << " tokens in " << fmt("%.0f", m.seconds) << " s";
         os << "\n";
     }
+}
+
+// Routing: the share of tokens whose top-1 is expert 0, per model, language and MoE layer.
+void writeRouting(std::ostream &os, const ForgettingReport &r)
+{
+    char buf[256];
     if (!r.routing.empty()) {
         os << "\nshare of tokens whose top-1 is expert 0 (the frozen original), per MoE layer:\n";
         std::string model, lang;
@@ -413,6 +489,12 @@ std::string forgettingReportText(const ForgettingReport &r)
         }
         os << "\n";
     }
+}
+
+// Generation samples, grouped by prompt.
+void writeSamples(std::ostream &os, const ForgettingReport &r)
+{
+    char buf[256];
     if (!r.samples.empty()) {
         os << "\ngeneration samples (greedy continuations of the same prompts):\n";
         std::string lang, prompt;
@@ -430,6 +512,19 @@ std::string forgettingReportText(const ForgettingReport &r)
             os << buf << text << "\n";
         }
     }
+}
+
+} // namespace
+
+std::string forgettingReportText(const ForgettingReport &r)
+{
+    std::ostringstream os;
+    os << "forgetting report: " << r.project << "\n";
+    os << "held-out perplexity per language, and its ratio to the base '" << r.base
+       << "' (old: > 1 is forgetting; new: < 1 is gain)\n\n";
+    for (const auto section : {writeTable, writeIntervals, writeBitsPerCharacter, writeGroupMeans, writeProbes,
+                               writeParameters, writeRouting, writeSamples})
+        section(os, r);
     return os.str();
 }
 

@@ -7,6 +7,7 @@
 
 #include "polymoe/error.h"
 
+#include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -192,9 +193,13 @@ struct SafetensorsFile::Mapping {
     }
 };
 
-SafetensorsFile::SafetensorsFile(const fs::path &path) : m_path(path)
+namespace {
+
+// The whole file mapped (private and writable: views may be written to, copy-on-write, without a
+// segfault; the file itself is opened read-only and never changes). Refuses what is not a regular
+// file of at least the 8-byte header length; O_NONBLOCK so that a FIFO is refused, not waited on.
+std::pair<void *, uint64_t> mapWholeFile(const fs::path &path)
 {
-    // O_NONBLOCK: a FIFO given as a checkpoint is refused below instead of waiting for a writer.
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         throw IoError(path.string() + ": cannot open: " + errnoText());
@@ -208,39 +213,25 @@ SafetensorsFile::SafetensorsFile(const fs::path &path) : m_path(path)
         ::close(fd);
         fail(path, "file is " + std::to_string(fileSize) + " bytes, shorter than the 8-byte header length");
     }
-    // Private and writable: views may be written to (copy-on-write) without a segfault; the file
-    // itself is opened read-only and never changes.
     void *data = ::mmap(nullptr, fileSize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     const int mapErrno = errno;
     ::close(fd);
     if (data == MAP_FAILED)
         throw IoError(path.string() + ": mmap failed: " + std::strerror(mapErrno));
-    m_mapping = std::make_shared<Mapping>();
-    m_mapping->data = data;
-    m_mapping->size = fileSize;
-    const auto *bytes = static_cast<const unsigned char *>(data);
+    return {data, fileSize};
+}
 
-    uint64_t headerLen = 0;
-    for (int i = 7; i >= 0; --i)
-        headerLen = (headerLen << 8) | bytes[i];
-    if (headerLen >= kMaxHeaderBytes)
-        fail(path, "header length " + std::to_string(headerLen) + " (bytes 0..8) exceeds the 100 MB limit");
-    if (headerLen > fileSize - 8)
-        fail(path, "header length " + std::to_string(headerLen) + " (bytes 0..8) runs past the end of the file (" +
-                       std::to_string(fileSize) + " bytes)");
-    m_dataStart = 8 + headerLen;
-    const uint64_t dataSize = fileSize - m_dataStart;
-    const std::string headerRange = "header bytes 8.." + std::to_string(m_dataStart);
-
-    // Parse, noting duplicate top-level keys (nlohmann would silently keep the last one).
-    const char *text = reinterpret_cast<const char *>(bytes + 8);
+// The JSON header, an object without duplicate top-level keys (nlohmann would silently keep the
+// last one).
+nlohmann::json parseHeader(const fs::path &path, std::string_view text, const std::string &headerRange)
+{
     std::set<std::string> seen;
     std::string duplicate;
     nlohmann::json header;
-    checkJsonDepth(std::string_view(text, size_t(headerLen)), path.string() + ": header (" + headerRange + ")");
+    checkJsonDepth(text, path.string() + ": header (" + headerRange + ")");
     try {
         header = nlohmann::json::parse(
-            text, text + headerLen,
+            text.begin(), text.end(),
             [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json &parsed) {
                 if (event == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string()) {
                     if (!seen.insert(parsed.get<std::string>()).second && duplicate.empty())
@@ -258,79 +249,80 @@ SafetensorsFile::SafetensorsFile(const fs::path &path) : m_path(path)
         fail(path, "the header must be a JSON object (" + headerRange + ")");
     if (!duplicate.empty())
         fail(path, "duplicate key '" + duplicate + "' in the header (" + headerRange + ")");
+    return header;
+}
 
-    for (const auto &[name, value] : header.items()) {
-        if (name == "__metadata__") {
-            if (!value.is_object())
-                fail(path, "\"__metadata__\" must be an object of strings (" + headerRange + ")");
-            for (const auto &[key, v] : value.items()) {
-                if (!v.is_string())
-                    fail(path, "\"__metadata__\" entry '" + key + "' is not a string (" + headerRange + ")");
-                m_metadata.emplace(key, v.get<std::string>());
-            }
-            continue;
-        }
-        if (!value.is_object())
-            failTensor(path, name, "header entry is not a JSON object (" + headerRange + ")");
-        SafetensorsTensorInfo info;
+// One tensor's header entry: a known dtype, a shape of non-negative integers whose byte size does
+// not overflow, and data_offsets spanning exactly that many bytes.
+SafetensorsTensorInfo tensorInfo(const fs::path &path, const std::string &name, const nlohmann::json &value,
+                                 const std::string &headerRange, uint64_t dataStart)
+{
+    if (!value.is_object())
+        failTensor(path, name, "header entry is not a JSON object (" + headerRange + ")");
+    SafetensorsTensorInfo info;
 
-        const auto dtypeIt = value.find("dtype");
-        if (dtypeIt == value.end() || !dtypeIt->is_string())
-            failTensor(path, name, "missing or non-string \"dtype\" (" + headerRange + ")");
-        info.dtype = dtypeIt->get<std::string>();
-        const DtypeEntry *dtype = dtypeByName(info.dtype);
-        if (!dtype) {
-            for (const char *known : kKnownUnsupportedDtypes)
-                if (info.dtype == known)
-                    failTensor(path, name, "dtype '" + info.dtype + "' is valid safetensors but not supported by "
-                                           "PolyMoE (" + headerRange + ")");
-            failTensor(path, name, "unknown dtype '" + info.dtype + "' (" + headerRange + ")");
-        }
-        info.scalarType = dtype->type;
-
-        const auto shapeIt = value.find("shape");
-        if (shapeIt == value.end() || !shapeIt->is_array())
-            failTensor(path, name, "missing \"shape\" array (" + headerRange + ")");
-        uint64_t numel = 1;
-        bool overflow = false;
-        for (const auto &dim : *shapeIt) {
-            if (dim.is_number_integer() && !dim.is_number_unsigned() && dim.get<int64_t>() < 0)
-                failTensor(path, name, "negative dimension " + std::to_string(dim.get<int64_t>()) + " in shape " +
-                                           shapeIt->dump() + " (" + headerRange + ")");
-            if (!dim.is_number_unsigned())
-                failTensor(path, name, "shape " + shapeIt->dump() + " must be an array of non-negative integers (" +
-                                           headerRange + ")");
-            const uint64_t d = dim.get<uint64_t>();
-            if (d > uint64_t(INT64_MAX))
-                failTensor(path, name, "dimension " + std::to_string(d) + " is too large (" + headerRange + ")");
-            info.shape.push_back(int64_t(d));
-            overflow = overflow || __builtin_mul_overflow(numel, d, &numel);
-        }
-        uint64_t needed = 0;
-        overflow = overflow || __builtin_mul_overflow(numel, dtype->size, &needed);
-        if (overflow)
-            failTensor(path, name, "shape " + shapeString(info.shape) + " is too large (" + headerRange + ")");
-
-        const auto offIt = value.find("data_offsets");
-        if (offIt == value.end() || !offIt->is_array() || offIt->size() != 2 || !(*offIt)[0].is_number_unsigned() ||
-            !(*offIt)[1].is_number_unsigned())
-            failTensor(path, name, "\"data_offsets\" must be two non-negative integers (" + headerRange + ")");
-        info.begin = (*offIt)[0].get<uint64_t>();
-        info.end = (*offIt)[1].get<uint64_t>();
-        if (info.begin > info.end)
-            failTensor(path, name, "data_offsets " + offsetsString(info.begin, info.end) + " are reversed");
-        if (info.end - info.begin != needed)
-            failTensor(path, name, "data_offsets " + offsetsString(info.begin, info.end) + " (" +
-                                       fileBytes(m_dataStart, info.begin, info.end) + ") span " +
-                                       std::to_string(info.end - info.begin) + " bytes but shape " +
-                                       shapeString(info.shape) + " of " + info.dtype + " needs " +
-                                       std::to_string(needed) + " bytes");
-        m_tensors.emplace(name, std::move(info));
+    const auto dtypeIt = value.find("dtype");
+    if (dtypeIt == value.end() || !dtypeIt->is_string())
+        failTensor(path, name, "missing or non-string \"dtype\" (" + headerRange + ")");
+    info.dtype = dtypeIt->get<std::string>();
+    const DtypeEntry *dtype = dtypeByName(info.dtype);
+    if (!dtype) {
+        for (const char *known : kKnownUnsupportedDtypes)
+            if (info.dtype == known)
+                failTensor(path, name, "dtype '" + info.dtype + "' is valid safetensors but not supported by "
+                                       "PolyMoE (" + headerRange + ")");
+        failTensor(path, name, "unknown dtype '" + info.dtype + "' (" + headerRange + ")");
     }
+    info.scalarType = dtype->type;
 
-    // Layout: sorted by offset, the tensors must tile [0, dataSize) exactly, as the format requires.
+    const auto shapeIt = value.find("shape");
+    if (shapeIt == value.end() || !shapeIt->is_array())
+        failTensor(path, name, "missing \"shape\" array (" + headerRange + ")");
+    uint64_t numel = 1;
+    bool overflow = false;
+    for (const auto &dim : *shapeIt) {
+        if (dim.is_number_integer() && !dim.is_number_unsigned() && dim.get<int64_t>() < 0)
+            failTensor(path, name, "negative dimension " + std::to_string(dim.get<int64_t>()) + " in shape " +
+                                       shapeIt->dump() + " (" + headerRange + ")");
+        if (!dim.is_number_unsigned())
+            failTensor(path, name, "shape " + shapeIt->dump() + " must be an array of non-negative integers (" +
+                                       headerRange + ")");
+        const uint64_t d = dim.get<uint64_t>();
+        if (d > uint64_t(INT64_MAX))
+            failTensor(path, name, "dimension " + std::to_string(d) + " is too large (" + headerRange + ")");
+        info.shape.push_back(int64_t(d));
+        overflow = overflow || __builtin_mul_overflow(numel, d, &numel);
+    }
+    uint64_t needed = 0;
+    overflow = overflow || __builtin_mul_overflow(numel, dtype->size, &needed);
+    if (overflow)
+        failTensor(path, name, "shape " + shapeString(info.shape) + " is too large (" + headerRange + ")");
+
+    const auto offIt = value.find("data_offsets");
+    if (offIt == value.end() || !offIt->is_array() || offIt->size() != 2 || !(*offIt)[0].is_number_unsigned() ||
+        !(*offIt)[1].is_number_unsigned())
+        failTensor(path, name, "\"data_offsets\" must be two non-negative integers (" + headerRange + ")");
+    info.begin = (*offIt)[0].get<uint64_t>();
+    info.end = (*offIt)[1].get<uint64_t>();
+    if (info.begin > info.end)
+        failTensor(path, name, "data_offsets " + offsetsString(info.begin, info.end) + " are reversed");
+    if (info.end - info.begin != needed)
+        failTensor(path, name, "data_offsets " + offsetsString(info.begin, info.end) + " (" +
+                                   fileBytes(dataStart, info.begin, info.end) + ") span " +
+                                   std::to_string(info.end - info.begin) + " bytes but shape " +
+                                   shapeString(info.shape) + " of " + info.dtype + " needs " +
+                                   std::to_string(needed) + " bytes");
+    return info;
+}
+
+// Layout: sorted by offset, the tensors must tile [0, dataSize) exactly, as the format requires. Each
+// failure names the tensor, its offsets and the file bytes concerned.
+void checkLayout(const fs::path &path, const std::map<std::string, SafetensorsTensorInfo> &tensors,
+                 uint64_t dataStart, uint64_t fileSize)
+{
+    const uint64_t dataSize = fileSize - dataStart;
     std::vector<const std::pair<const std::string, SafetensorsTensorInfo> *> order;
-    for (const auto &entry : m_tensors)
+    for (const auto &entry : tensors)
         order.push_back(&entry);
     std::sort(order.begin(), order.end(), [](auto *a, auto *b) {
         return std::pair(a->second.begin, a->second.end) < std::pair(b->second.begin, b->second.end);
@@ -341,17 +333,17 @@ SafetensorsFile::SafetensorsFile(const fs::path &path) : m_path(path)
         const auto &[name, info] = *entry;
         if (info.begin < expected)
             failTensor(path, name, "data_offsets " + offsetsString(info.begin, info.end) + " (" +
-                                       fileBytes(m_dataStart, info.begin, info.end) + ") overlap tensor '" +
+                                       fileBytes(dataStart, info.begin, info.end) + ") overlap tensor '" +
                                        previous->first + "' at " +
                                        offsetsString(previous->second.begin, previous->second.end));
         if (info.begin > expected) {
             if (info.begin >= dataSize)
                 failTensor(path, name, "data_offsets " + offsetsString(info.begin, info.end) +
                                            " are out of range: the data region holds " + std::to_string(dataSize) +
-                                           " bytes (" + fileBytes(m_dataStart, 0, dataSize) + ")");
+                                           " bytes (" + fileBytes(dataStart, 0, dataSize) + ")");
             failTensor(path, name, "hole of " + std::to_string(info.begin - expected) + " bytes before data_offsets " +
                                        offsetsString(info.begin, info.end) + " (" +
-                                       fileBytes(m_dataStart, expected, info.begin) + " belong to no tensor" +
+                                       fileBytes(dataStart, expected, info.begin) + " belong to no tensor" +
                                        (previous ? "; previous tensor '" + previous->first + "'" : "") +
                                        "); the format requires tensors packed without holes");
         }
@@ -368,12 +360,51 @@ SafetensorsFile::SafetensorsFile(const fs::path &path) : m_path(path)
                                " follow the header (file size " + std::to_string(fileSize) +
                                "); this tensor needs data_offsets " +
                                offsetsString(entry->second.begin, entry->second.end) + " (" +
-                               fileBytes(m_dataStart, entry->second.begin, entry->second.end) + ")");
+                               fileBytes(dataStart, entry->second.begin, entry->second.end) + ")");
         }
     }
     if (expected < dataSize)
         fail(path, std::to_string(dataSize - expected) + " trailing bytes after the last tensor (" +
-                       fileBytes(m_dataStart, expected, dataSize) + ")");
+                       fileBytes(dataStart, expected, dataSize) + ")");
+}
+
+} // namespace
+
+SafetensorsFile::SafetensorsFile(const fs::path &path) : m_path(path)
+{
+    const auto [data, fileSize] = mapWholeFile(path);
+    m_mapping = std::make_shared<Mapping>();
+    m_mapping->data = data;
+    m_mapping->size = fileSize;
+    const auto *bytes = static_cast<const unsigned char *>(data);
+
+    uint64_t headerLen = 0; // little-endian u64
+    for (int i = 7; i >= 0; --i)
+        headerLen = (headerLen << 8) | bytes[i];
+    if (headerLen >= kMaxHeaderBytes)
+        fail(path, "header length " + std::to_string(headerLen) + " (bytes 0..8) exceeds the 100 MB limit");
+    if (headerLen > fileSize - 8)
+        fail(path, "header length " + std::to_string(headerLen) + " (bytes 0..8) runs past the end of the file (" +
+                       std::to_string(fileSize) + " bytes)");
+    m_dataStart = 8 + headerLen;
+    const std::string headerRange = "header bytes 8.." + std::to_string(m_dataStart);
+    const nlohmann::json header =
+        parseHeader(path, std::string_view(reinterpret_cast<const char *>(bytes + 8), size_t(headerLen)), headerRange);
+
+    for (const auto &[name, value] : header.items()) {
+        if (name == "__metadata__") {
+            if (!value.is_object())
+                fail(path, "\"__metadata__\" must be an object of strings (" + headerRange + ")");
+            for (const auto &[key, v] : value.items()) {
+                if (!v.is_string())
+                    fail(path, "\"__metadata__\" entry '" + key + "' is not a string (" + headerRange + ")");
+                m_metadata.emplace(key, v.get<std::string>());
+            }
+            continue;
+        }
+        m_tensors.emplace(name, tensorInfo(path, name, value, headerRange, m_dataStart));
+    }
+    checkLayout(path, m_tensors, m_dataStart, fileSize);
 }
 
 SafetensorsFile::~SafetensorsFile() = default;

@@ -1,8 +1,18 @@
 // Layer-wise language similarity and layer scores (METHOD.md section 1), classifier layers (section 6).
+//
+//   sim_i(A,B) = 1/(|A||B|) * sum_{a in A} sum_{b in B} cos(a, b)     a, b: FFN inputs of layer i
+//              = mean_a(a / |a|) . mean_b(b / |b|)                      (cos(a,b) = â·b̂, sums commute)
+//   S_i        = ( mean over new-old pairs of sim_i + mean over new-new pairs of sim_i ) / 2
+//                (no new-new pair, a single new language: S_i is the new-old mean; a Decision)
+//
+// So a language needs one running sum of unit vectors per layer: O(N d) time and O(d) memory, the
+// same number as the N x N cosine matrix of the reference code. The K layers with the highest S_i
+// get the old/new classifier of section 6 (K a setting, default 30% of the MoE layers).
 #include "similarity.h"
 
 #include "polymoe/error.h"
 
+#include <ATen/ATen.h>
 #include <algorithm>
 #include <cmath>
 #include <limits>

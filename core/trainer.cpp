@@ -237,6 +237,165 @@ bool checkTrainingDevice(const TrainConfig &c)
     return cuda;
 }
 
+namespace {
+
+// Where a resumed run goes on from: the step, tokens and seconds its checkpoint recorded.
+struct ResumePoint {
+    int64_t step = 0, tokens = 0;
+    double seconds = 0;
+    std::string note; // set when the newest checkpoint was damaged and the one before it was used
+};
+
+// One checkpoint folder: its files checked against state.json, then the trainable tensors and the
+// optimizer state loaded. A damaged file is a FormatError; settings (or a world size) that differ
+// from the run's a ConfigError.
+ResumePoint restoreCheckpoint(const fs::path &ck, TrainLoopSpec &job, torch::optim::AdamW &optimizer)
+{
+    const TrainConfig &c = job.config;
+    const fs::path stateFile = ck / "state.json";
+    const auto state = nlohmann::json::parse(readRegularFile(stateFile, int64_t(1) << 24), nullptr, false);
+    if (state.is_discarded() || !state.is_object())
+        throw FormatError(stateFile.string() + ": not valid JSON");
+    if (state.value("format", 1) < 2 || fs::exists(ck / "optimizer.pt"))
+        throw ConfigError(ck.string() + ": an older PolyMoE's checkpoint (its optimizer state is a pickle "
+                          "archive, which is never loaded); start the run again");
+    for (const char *f : kCheckpointFiles)
+        if (!state.contains("sha256") || state["sha256"].value(f, std::string()) != sha256File(ck / f))
+            throw FormatError((ck / f).string() + ": its SHA-256 differs from the one state.json recorded: the "
+                              "checkpoint is damaged");
+    const auto savedConfig = trainConfigFromJson(state["config"].dump(), stateFile.string());
+    if (trainConfigToJson(savedConfig) != trainConfigToJson(c))
+        throw ConfigError(stateFile.string() + ": the checkpoint was made with different settings; "
+                          "resume with the same settings or start a new run");
+    SafetensorsFile saved(ck / "trainable.safetensors");
+    {
+        at::NoGradGuard ng;
+        for (auto &[name, p] : job.trainable) {
+            if (!saved.contains(name))
+                throw FormatError((ck / "trainable.safetensors").string() + ": tensor '" + name + "' is missing");
+            p.copy_(saved.tensor(name));
+        }
+    }
+    readOptimizerState(optimizer, job, ck / "optimizer.safetensors", state.value("optimizer_steps", nlohmann::json::object()));
+    const int savedWorld = state.value("world_size", 1);
+    if (savedWorld != distributedWorldSize())
+        throw ConfigError(stateFile.string() + ": the checkpoint was made by " + std::to_string(savedWorld) +
+                          " process(es); resume it with as many (this run has " +
+                          std::to_string(distributedWorldSize()) + ")");
+    const auto integer = [&](const char *key) {
+        if (!state.contains(key) || !state[key].is_number_integer() || state[key].get<int64_t>() < 0)
+            throw FormatError(stateFile.string() + ": '" + key + "' is not a non-negative integer");
+        return state[key].get<int64_t>();
+    };
+    ResumePoint r;
+    r.step = integer("step");
+    r.tokens = integer("tokens");
+    if (r.step > c.steps)
+        throw FormatError(stateFile.string() + ": step " + std::to_string(r.step) + " is past the run's " +
+                          std::to_string(c.steps) + " steps");
+    r.seconds = state.value("seconds", 0.0);
+    if (!std::isfinite(r.seconds) || r.seconds < 0)
+        r.seconds = 0;
+    return r;
+}
+
+// The newest checkpoint, or the one before it (checkpoint.old) when the newest is missing (a crash
+// between writeCheckpoint's two renames) or damaged; a damaged newest one is removed, so that the
+// next checkpoint does not keep it as checkpoint.old.
+ResumePoint resumeFromCheckpoints(TrainLoopSpec &job, torch::optim::AdamW &optimizer)
+{
+    if (!hasCheckpoint(job.checkpointDir))
+        throw ConfigError(job.checkpointDir.string() + ": no checkpoint to resume from");
+    const fs::path newest = job.checkpointDir / kCheckpoint, older = job.checkpointDir / (std::string(kCheckpoint) + ".old");
+    if (!fs::exists(newest / "state.json"))
+        return restoreCheckpoint(older, job, optimizer);
+    try {
+        return restoreCheckpoint(newest, job, optimizer);
+    } catch (const FormatError &e) {
+        if (!fs::exists(older / "state.json"))
+            throw;
+        ResumePoint r = restoreCheckpoint(older, job, optimizer);
+        std::error_code ec;
+        fs::remove_all(newest, ec);
+        r.note = std::string(e.what()) + "; resumed from the checkpoint before it (" + older.string() + ", step " +
+                 std::to_string(r.step) + ") and removed the damaged one";
+        return r;
+    }
+}
+
+// TrainLoopSpec::trainableRows as gradient masks; the names of the masked matrices (which take no
+// weight decay: their frozen rows must not shrink).
+std::set<std::string> maskTrainableRows(const TrainLoopSpec &job, RowMaskHooks &hooks)
+{
+    std::set<std::string> masked;
+    for (const auto &[name, rows] : job.trainableRows) {
+        const auto it = std::find_if(job.trainable.begin(), job.trainable.end(), [&](const auto &t) { return t.first == name; });
+        if (it == job.trainable.end() || it->second.dim() != 2 || rows.dim() != 1 || rows.size(0) != it->second.size(0))
+            throw ConfigError("trainable rows of '" + name + "': not a trainable matrix with " + std::to_string(rows.numel()) + " rows");
+        hooks.add(it->second, rows);
+        masked.insert(name);
+    }
+    return masked;
+}
+
+// Rows [first, first + rows) of a batch.
+SequenceBatch batchRows(const SequenceBatch &batch, int64_t first, int64_t rows)
+{
+    SequenceBatch part;
+    part.rows = rows;
+    part.seqLen = batch.seqLen;
+    const int64_t w = batch.seqLen + 1;
+    part.tokens.assign(batch.tokens.begin() + first * w, batch.tokens.begin() + (first + rows) * w);
+    part.language.assign(batch.language.begin() + first, batch.language.begin() + first + rows);
+    part.isNew.assign(batch.isNew.begin() + first, batch.isNew.begin() + first + rows);
+    return part;
+}
+
+// The forward and backward passes of one step on this rank: its gradAccum micro-batches of the global
+// batch, each loss divided by gradAccum, so the gradients are those of the mean over the rank's rows.
+// Returns the sum of the micro-batches' losses; `metrics` sums the loss function's metrics.
+double forwardBackward(TrainLoopSpec &job, const SequenceBatch &batch, const at::Device &device, bool cpuBf16,
+                       std::map<std::string, double> &metrics)
+{
+    const TrainConfig &c = job.config;
+    const int64_t micro = c.batchSize, local = c.batchSize * c.gradAccum;
+    double lossSum = 0;
+    for (int64_t m = 0; m < c.gradAccum; ++m) {
+        const SequenceBatch part = batchRows(batch, distributedRank() * local + m * micro, micro);
+        const at::Tensor all = toTensor(part.tokens, micro, batch.seqLen + 1).to(device);
+        const at::Tensor inputs = all.slice(1, 0, batch.seqLen);
+        const at::Tensor targets = all.slice(1, 1, batch.seqLen + 1);
+        at::Tensor loss;
+        {
+            CpuBf16Autocast ac(cpuBf16);
+            loss = job.loss ? job.loss(part, inputs, targets, metrics) : languageModelLoss(*job.model, inputs, targets);
+        }
+        (loss / double(c.gradAccum)).backward();
+        lossSum += loss.item<double>();
+    }
+    return lossSum;
+}
+
+// Data-parallel: the gradients, the loss sum, the metrics and the ranks' stop requests summed over
+// the ranks in one go and divided by the world size (one process: nothing to do). Returns whether
+// any rank was asked to stop.
+bool averageOverRanks(const std::vector<at::Tensor> &params, double &lossSum, std::map<std::string, double> &metrics,
+                      bool stopRequested, int64_t step)
+{
+    const double world = double(distributedWorldSize());
+    std::vector<double> sums = {lossSum, stopRequested ? 1.0 : 0.0};
+    for (auto &[k, v] : metrics)
+        sums.push_back(v);
+    dist::averageGradients(params, sums, "gradients at step " + std::to_string(step));
+    lossSum = sums[0] / world;
+    size_t i = 2;
+    for (auto &[k, v] : metrics)
+        v = sums[i++] / world;
+    return sums[1] > 0;
+}
+
+} // namespace
+
 TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::stop_token stop)
 {
     const TrainConfig &c = job.config;
@@ -260,86 +419,11 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     result.device = device.str();
 
     std::vector<at::Tensor> params = trainOnly(*job.model, job.trainable);
-    std::set<std::string> rowMasked;
     RowMaskHooks rowHooks;
-    for (const auto &[name, rows] : job.trainableRows) {
-        const auto it = std::find_if(job.trainable.begin(), job.trainable.end(), [&](const auto &t) { return t.first == name; });
-        if (it == job.trainable.end() || it->second.dim() != 2 || rows.dim() != 1 || rows.size(0) != it->second.size(0))
-            throw ConfigError("trainable rows of '" + name + "': not a trainable matrix with " + std::to_string(rows.numel()) + " rows");
-        rowHooks.add(it->second, rows);
-        rowMasked.insert(name);
-    }
-    auto optimizerOwner = makeOptimizer(job.trainable, c, rowMasked);
+    auto optimizerOwner = makeOptimizer(job.trainable, c, maskTrainableRows(job, rowHooks));
     torch::optim::AdamW &optimizer = *optimizerOwner;
-
-    int64_t step = 0, tokens = 0;
-    double previousSeconds = 0;
-    std::string resumeNote;
-    if (job.resume) {
-        if (!hasCheckpoint(job.checkpointDir))
-            throw ConfigError(job.checkpointDir.string() + ": no checkpoint to resume from");
-        // One checkpoint folder: its files checked against state.json, then loaded. A damaged file is
-        // a FormatError; settings that differ from the run's a ConfigError.
-        const auto restore = [&](const fs::path &ck) {
-            const auto state = nlohmann::json::parse(readRegularFile(ck / "state.json", int64_t(1) << 24), nullptr, false);
-            if (state.is_discarded() || !state.is_object())
-                throw FormatError((ck / "state.json").string() + ": not valid JSON");
-            if (state.value("format", 1) < 2 || fs::exists(ck / "optimizer.pt"))
-                throw ConfigError(ck.string() + ": an older PolyMoE's checkpoint (its optimizer state is a pickle "
-                                  "archive, which is never loaded); start the run again");
-            for (const char *f : kCheckpointFiles)
-                if (!state.contains("sha256") || state["sha256"].value(f, std::string()) != sha256File(ck / f))
-                    throw FormatError((ck / f).string() + ": its SHA-256 differs from the one state.json recorded: the "
-                                      "checkpoint is damaged");
-            const auto savedConfig = trainConfigFromJson(state["config"].dump(), (ck / "state.json").string());
-            if (trainConfigToJson(savedConfig) != trainConfigToJson(c))
-                throw ConfigError((ck / "state.json").string() + ": the checkpoint was made with different settings; "
-                                  "resume with the same settings or start a new run");
-            SafetensorsFile saved(ck / "trainable.safetensors");
-            at::NoGradGuard ng;
-            for (auto &[name, p] : job.trainable) {
-                if (!saved.contains(name))
-                    throw FormatError((ck / "trainable.safetensors").string() + ": tensor '" + name + "' is missing");
-                p.copy_(saved.tensor(name));
-            }
-            readOptimizerState(optimizer, job, ck / "optimizer.safetensors", state.value("optimizer_steps", nlohmann::json::object()));
-            const int savedWorld = state.value("world_size", 1);
-            if (savedWorld != distributedWorldSize())
-                throw ConfigError((ck / "state.json").string() + ": the checkpoint was made by " + std::to_string(savedWorld) +
-                                  " process(es); resume it with as many (this run has " +
-                                  std::to_string(distributedWorldSize()) + ")");
-            const auto integer = [&](const char *key) {
-                if (!state.contains(key) || !state[key].is_number_integer() || state[key].get<int64_t>() < 0)
-                    throw FormatError((ck / "state.json").string() + ": '" + key + "' is not a non-negative integer");
-                return state[key].get<int64_t>();
-            };
-            step = integer("step");
-            tokens = integer("tokens");
-            if (step > c.steps)
-                throw FormatError((ck / "state.json").string() + ": step " + std::to_string(step) + " is past the run's " +
-                                  std::to_string(c.steps) + " steps");
-            previousSeconds = state.value("seconds", 0.0);
-            if (!std::isfinite(previousSeconds) || previousSeconds < 0)
-                previousSeconds = 0;
-        };
-        const fs::path newest = job.checkpointDir / kCheckpoint, older = job.checkpointDir / (std::string(kCheckpoint) + ".old");
-        if (!fs::exists(newest / "state.json")) {
-            restore(older); // a crash between the two renames of writeCheckpoint
-        } else {
-            try {
-                restore(newest);
-            } catch (const FormatError &e) {
-                if (!fs::exists(older / "state.json"))
-                    throw;
-                restore(older);
-                std::error_code ec;
-                fs::remove_all(newest, ec); // damaged: the next checkpoint must not keep it as checkpoint.old
-                resumeNote = std::string(e.what()) + "; resumed from the checkpoint before it (" + older.string() +
-                             ", step " + std::to_string(step) + ") and removed the damaged one";
-            }
-        }
-    }
-
+    const ResumePoint from = job.resume ? resumeFromCheckpoints(job, optimizer) : ResumePoint{};
+    int64_t step = from.step, tokens = from.tokens;
     // Every rank starts from rank 0's weights (the same seed and files give them anyway; this
     // makes it certain).
     {
@@ -351,16 +435,15 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     job.model->setActivationCheckpointing(c.checkpointActivations);
     // One step: the global batch of world x accumulation x batch sequences, drawn by step and seed
     // alone; this rank reads its accumulation x batch rows of it, one micro-batch at a time.
-    const int world = distributedWorldSize(), rank = distributedRank();
-    const int64_t micro = c.batchSize, local = c.batchSize * c.gradAccum, global = local * world;
+    const int world = distributedWorldSize();
+    const int64_t global = c.batchSize * c.gradAccum * world;
     const auto start = std::chrono::steady_clock::now();
     auto elapsed = [&] {
-        return previousSeconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return from.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     };
     const int64_t firstStep = step;
     double lastLoss = 0;
-    std::map<std::string, double> lastMetrics;
-    const bool bf16 = result.dtype == "bf16";
+    const bool cpuBf16 = result.dtype == "bf16" && !cuda;
     bool stopAgreed = false; // data-parallel: every rank stops after the same step
 
     try {
@@ -375,43 +458,9 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
                 static_cast<torch::optim::AdamWOptions &>(g.options()).lr(lr);
             dropGradients(optimizer);
             const SequenceBatch batch = job.batcher->batch(step, global);
-            double lossSum = 0;
             std::map<std::string, double> metrics;
-            for (int64_t m = 0; m < c.gradAccum; ++m) {
-                const int64_t first = rank * local + m * micro;
-                SequenceBatch part;
-                part.rows = micro;
-                part.seqLen = batch.seqLen;
-                const int64_t w = batch.seqLen + 1;
-                part.tokens.assign(batch.tokens.begin() + first * w, batch.tokens.begin() + (first + micro) * w);
-                part.language.assign(batch.language.begin() + first, batch.language.begin() + first + micro);
-                part.isNew.assign(batch.isNew.begin() + first, batch.isNew.begin() + first + micro);
-                const at::Tensor all = toTensor(part.tokens, micro, w).to(device);
-                const at::Tensor inputs = all.slice(1, 0, batch.seqLen);
-                const at::Tensor targets = all.slice(1, 1, w);
-                at::Tensor loss;
-                {
-                    CpuBf16Autocast ac(bf16 && !cuda);
-                    loss = job.loss ? job.loss(part, inputs, targets, metrics)
-                                    : languageModelLoss(*job.model, inputs, targets);
-                }
-                // Each micro-batch's mean loss over K, summed: the mean over the rank's rows.
-                (loss / double(c.gradAccum)).backward();
-                lossSum += loss.item<double>();
-            }
-            // Data-parallel: gradients, the loss, the metrics and the stop requests summed over
-            // the ranks in one go (one process: nothing to do).
-            std::vector<double> sums = {lossSum, stop.stop_requested() ? 1.0 : 0.0};
-            for (auto &[k, v] : metrics)
-                sums.push_back(v);
-            dist::averageGradients(params, sums, "gradients at step " + std::to_string(next));
-            lossSum = sums[0] / double(world);
-            stopAgreed = sums[1] > 0;
-            {
-                size_t i = 2;
-                for (auto &[k, v] : metrics)
-                    v = sums[i++] / double(world);
-            }
+            double lossSum = forwardBackward(job, batch, device, cpuBf16, metrics);
+            stopAgreed = averageOverRanks(params, lossSum, metrics, stop.stop_requested(), next);
             if (!std::isfinite(lossSum))
                 throw Error("training diverged at step " + std::to_string(next) +
                             ": the loss is not finite; lower the learning rate");
@@ -423,7 +472,6 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
             lastLoss = lossSum / double(c.gradAccum);
             for (auto &[k, v] : metrics)
                 v /= double(c.gradAccum);
-            lastMetrics = metrics;
 
             const double secs = elapsed();
             if (job.store && isPrimaryRank() && (step % std::max<int64_t>(1, c.logEvery) == 0 || step == c.steps || step == firstStep + 1)) {
@@ -442,7 +490,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
                 s.totalSteps = c.steps;
                 s.loss = lastLoss;
                 s.lr = lr;
-                const double runSecs = secs - previousSeconds;
+                const double runSecs = secs - from.seconds;
                 s.tokensPerSecond = runSecs > 0 ? double((step - firstStep) * global * batch.seqLen) / runSecs : 0;
                 s.elapsedSeconds = secs;
                 s.etaSeconds = step > firstStep ? runSecs / double(step - firstStep) * double(c.steps - step) : 0;
@@ -466,7 +514,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     result.finalLoss = lastLoss;
     result.worldSize = world;
     result.checkpoint = (job.checkpointDir / kCheckpoint).string();
-    result.resumeNote = resumeNote;
+    result.resumeNote = from.note;
     return result;
 }
 
