@@ -12,6 +12,7 @@
 #include "polymoe/distributed.h"
 #include "polymoe/error.h"
 #include "polymoe/project_tokenizer.h"
+#include "polymoe/recorded_run.h"
 #include "project_models.h"
 #include "router_stats.h"
 #include "run_record.h"
@@ -207,6 +208,50 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
 }
 
 } // namespace
+
+TrainConfig recordedTrainConfig(const std::string &runConfig, const std::string &where)
+{
+    const auto j = nlohmann::json::parse(runConfig, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        throw FormatError(where + ": the run's settings are not a JSON object");
+    return j.contains("train") ? trainConfigFromJson(j["train"].dump(), where + ": \"train\"") : TrainConfig{};
+}
+
+int recordedWorldSize(const std::string &runConfig, const std::string &where)
+{
+    const auto j = nlohmann::json::parse(runConfig, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        throw FormatError(where + ": the run's settings are not a JSON object");
+    if (!j.contains("world_size"))
+        return 1;
+    if (!j["world_size"].is_number_integer() || j["world_size"].get<int64_t>() < 1 || j["world_size"].get<int64_t>() > 1 << 20)
+        throw FormatError(where + ": world_size is not a positive integer");
+    return int(j["world_size"].get<int64_t>());
+}
+
+ExpansionStageSpec recordedStageSpec(const std::string &runConfig, const std::string &where)
+{
+    const TrainConfig train = recordedTrainConfig(runConfig, where);
+    const auto j = nlohmann::json::parse(runConfig);
+    try {
+        // What a run records may lack the stage (then its kind says it) or the model (model_in below).
+        nlohmann::json e = j.contains("expansion") ? j["expansion"] : nlohmann::json::object();
+        if (!e.is_object())
+            throw FormatError(where + ": \"expansion\" is not a JSON object");
+        if (!e.contains("stage"))
+            e["stage"] = train.kind == "stage2" ? 2 : 1;
+        if (!e.contains("model"))
+            e["model"] = "";
+        ExpansionStageSpec s = specFromJson(e, train);
+        s.resume = false;
+        // The stage records the model it started from by name beside its spec (beginStageRun).
+        if (j.contains("model_in"))
+            s.model = j["model_in"].get<std::string>();
+        return s;
+    } catch (const nlohmann::json::exception &e) {
+        throw FormatError(where + ": expansion settings: " + e.what());
+    }
+}
 
 double expert0Top1Share(const std::vector<RouterStatRow> &rows, int layer, const std::string &language)
 {

@@ -3,6 +3,8 @@
 // one JSON object per line (--progress json); stderr is the log.
 #pragma once
 
+#include "polymoe/cli_contract.h"
+
 #include <QJsonObject>
 #include <QObject>
 #include <QProcess>
@@ -32,8 +34,6 @@ public:
     void detach();
     QStringList arguments() const { return m_arguments; }
 
-    static constexpr int kExitCancelled = 3;
-
 Q_SIGNALS:
     void jsonEvent(const QJsonObject &event);
     void outputLine(const QString &line);   // stdout lines that are not JSON
@@ -49,5 +49,11 @@ private:
     bool m_detached = false;
     QByteArray m_pending;
 };
+
+// A field of a `--progress json` event, by its name in polymoe/cli_contract.h (cli::event::kStep...).
+inline QJsonValue eventField(const QJsonObject &event, const char *name)
+{
+    return event.value(QLatin1String(name));
+}
 
 } // namespace polymoe::ui

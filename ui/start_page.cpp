@@ -3,6 +3,7 @@
 
 #include "cli_process.h"
 #include "new_project_wizard.h"
+#include "training_job.h"
 
 #include <QComboBox>
 #include <QDir>
@@ -250,21 +251,21 @@ void StartPage::runDemo(const QString &profile)
     if (!m_demo) {
         m_demo = new CliProcess(this);
         connect(m_demo, &CliProcess::jsonEvent, this, [this](const QJsonObject &e) {
-            const QString ev = e.value("event").toString();
             qint64 done = 0, total = 0;
-            if (ev == "progress") {
-                done = e.value("done").toInteger();
-                total = e.value("total").toInteger();
-                m_stage->setText(e.value("stage").toString());
-            } else if (ev == "train") {
-                done = e.value("step").toInteger();
-                total = e.value("total").toInteger();
-                const int eta = int(e.value("eta_s").toDouble());
+            TrainingStatus train;
+            if (eventField(e, cli::event::kEvent).toString() == QLatin1String(cli::event::kProgress)) {
+                done = eventField(e, cli::event::kDone).toInteger();
+                total = eventField(e, cli::event::kTotal).toInteger();
+                m_stage->setText(eventField(e, cli::event::kStage).toString());
+            } else if (parseTrainingStatus(e, &train)) {
+                done = train.step;
+                total = train.total;
+                const int eta = int(train.eta);
                 m_stage->setText(tr("training (%1): step %2/%3, loss %4, about %5 min %6 s left in this run")
-                                     .arg(e.value("kind").toString())
+                                     .arg(train.kind)
                                      .arg(done)
                                      .arg(total)
-                                     .arg(e.value("loss").toDouble(), 0, 'f', 3)
+                                     .arg(train.loss, 0, 'f', 3)
                                      .arg(eta / 60)
                                      .arg(eta % 60));
             } else {
@@ -304,7 +305,7 @@ void StartPage::demoFinished(int exitCode, bool crashed)
         m_progress->setValue(1);
         m_stage->setText(tr("demo ready"));
         Q_EMIT openProjectRequested(QDir(demoFolder()).filePath("demo-" + m_demoProfile + ".polymoe"));
-    } else if (exitCode == CliProcess::kExitCancelled) {
+    } else if (exitCode == cli::kExitCancelled) {
         m_progress->setValue(0);
         m_stage->setText(tr("demo cancelled; starting it again continues where it stopped"));
     } else {

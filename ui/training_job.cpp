@@ -4,9 +4,9 @@
 #include "cli_process.h"
 
 #include "polymoe/error.h"
+#include "polymoe/recorded_run.h"
 #include "polymoe/run_liveness.h"
 
-#include <QJsonDocument>
 #include <QTimer>
 
 namespace polymoe::ui {
@@ -65,6 +65,8 @@ QStringList trainArguments(const QString &projectPath, const TrainingSettings &s
         a << "--name" << s.name;
     if (s.resume)
         a << "--resume";
+    if (s.processes > 1)
+        a = QStringList{"launch", "--nproc", QString::number(s.processes), "--"} + a;
     return a;
 }
 
@@ -83,18 +85,19 @@ QString shellCommand(const QString &program, const QStringList &arguments)
 
 bool parseTrainingStatus(const QJsonObject &e, TrainingStatus *out)
 {
-    if (e.value("event").toString() != "train")
+    namespace ev = cli::event;
+    if (eventField(e, ev::kEvent).toString() != QLatin1String(ev::kTrain))
         return false;
-    out->kind = e.value("kind").toString();
-    out->step = e.value("step").toInteger();
-    out->total = e.value("total").toInteger();
-    out->loss = e.value("loss").toDouble();
-    out->lr = e.value("lr").toDouble();
-    out->tokensPerSecond = e.value("tokens_per_s").toDouble();
-    out->elapsed = e.value("elapsed_s").toDouble();
-    out->eta = e.value("eta_s").toDouble();
+    out->kind = eventField(e, ev::kKind).toString();
+    out->step = eventField(e, ev::kStep).toInteger();
+    out->total = eventField(e, ev::kTotal).toInteger();
+    out->loss = eventField(e, ev::kLoss).toDouble();
+    out->lr = eventField(e, ev::kLr).toDouble();
+    out->tokensPerSecond = eventField(e, ev::kTokensPerSecond).toDouble();
+    out->elapsed = eventField(e, ev::kElapsedSeconds).toDouble();
+    out->eta = eventField(e, ev::kEtaSeconds).toDouble();
     out->metrics.clear();
-    const QJsonObject m = e.value("metrics").toObject();
+    const QJsonObject m = eventField(e, ev::kMetrics).toObject();
     for (auto it = m.begin(); it != m.end(); ++it)
         out->metrics.insert(it.key(), it.value().toDouble());
     return true;
@@ -106,8 +109,9 @@ TrainingRunController::TrainingRunController(QObject *parent) : QObject(parent),
         TrainingStatus s;
         if (parseTrainingStatus(e, &s))
             Q_EMIT status(s);
-        else if (e.value("event").toString() == "progress")
-            Q_EMIT progress(e.value("stage").toString(), e.value("done").toInteger(), e.value("total").toInteger());
+        else if (eventField(e, cli::event::kEvent).toString() == QLatin1String(cli::event::kProgress))
+            Q_EMIT progress(eventField(e, cli::event::kStage).toString(), eventField(e, cli::event::kDone).toInteger(),
+                            eventField(e, cli::event::kTotal).toInteger());
     });
     connect(m_process, &CliProcess::logText, this, &TrainingRunController::log);
     connect(m_process, &CliProcess::outputLine, this, [this](const QString &l) { Q_EMIT log(l + "\n"); });
@@ -116,9 +120,9 @@ TrainingRunController::TrainingRunController(QObject *parent) : QObject(parent),
         Q_EMIT finished(Outcome::Failed, -1);
     });
     connect(m_process, &CliProcess::finished, this, [this](int code, bool crashed) {
-        const Outcome o = crashed || (code != 0 && code != CliProcess::kExitCancelled) ? Outcome::Failed
-                          : code == CliProcess::kExitCancelled                          ? Outcome::Cancelled
-                                                                                          : Outcome::Completed;
+        const Outcome o = crashed || (code != cli::kExitOk && code != cli::kExitCancelled) ? Outcome::Failed
+                          : code == cli::kExitCancelled                                     ? Outcome::Cancelled
+                                                                                            : Outcome::Completed;
         Q_EMIT finished(o, code);
     });
 }
@@ -151,29 +155,35 @@ qint64 TrainingRunController::processId() const
     return m_process->processId();
 }
 
-TrainingSettings settingsFromRunConfig(const QJsonObject &c)
+TrainingSettings settingsFromRunConfig(const std::string &config)
 {
     TrainingSettings s;
-    const QJsonObject t = c.value("train").toObject(), e = c.value("expansion").toObject();
-    s.stage = e.value("stage").toInt(t.value("kind").toString() == "stage2" ? 2 : 1);
-    s.model = c.value("model_in").toString(e.value("model").toString());
-    s.allocationId = e.value("allocation_id").toInteger(c.value("allocation_id").toInteger(0));
-    s.steps = t.value("steps").toInteger(s.steps);
-    s.lr = t.value("lr").toDouble(s.lr);
-    s.batchSize = t.value("batch_size").toInt(s.batchSize);
-    s.seqLen = t.value("seq_len").toInt(s.seqLen);
-    s.dtype = t.value("dtype").toString(s.dtype);
-    s.device = t.value("device").toString(s.device);
-    s.checkpointEvery = t.value("checkpoint_every").toInt(s.checkpointEvery);
-    s.topK = e.value("top_k").toInt(s.topK);
-    s.balance = e.value("balance_coef").toDouble(s.balance);
-    s.lpr = e.value("lpr_coef").toDouble(s.lpr);
-    s.classifier = e.value("classifier").toBool(s.classifier);
-    s.classifierShare = e.value("classifier_share").toDouble(s.classifierShare);
-    s.oldShare = e.value("old_share").toDouble(s.oldShare);
-    s.replay = e.value("replay_share").toDouble(s.replay);
-    s.statsEvery = e.value("router_stats_every").toInt(s.statsEvery);
-    s.name = c.value("output_name").toString(e.value("output_name").toString());
+    ExpansionStageSpec r;
+    try {
+        r = recordedStageSpec(config, "the run's settings");
+        s.processes = recordedWorldSize(config, "the run's settings");
+    } catch (const Error &) {
+        return s; // settings core cannot read: the form keeps its defaults, resuming reports the error
+    }
+    s.stage = r.stage;
+    s.model = QString::fromStdString(r.model);
+    s.allocationId = r.allocationId.value_or(0);
+    s.steps = r.train.steps;
+    s.lr = r.train.lr;
+    s.batchSize = int(r.train.batchSize);
+    s.seqLen = int(r.train.seqLen);
+    s.dtype = QString::fromStdString(r.train.dtype);
+    s.device = QString::fromStdString(r.train.device);
+    s.checkpointEvery = int(r.train.checkpointEvery);
+    s.topK = r.topK;
+    s.balance = r.balanceCoef;
+    s.lpr = r.lprCoef;
+    s.classifier = r.classifier;
+    s.classifierShare = r.classifierShare;
+    s.oldShare = r.oldShare;
+    s.replay = r.replayShare;
+    s.statsEvery = int(r.routerStatsEvery);
+    s.name = QString::fromStdString(r.outputName);
     return s;
 }
 
@@ -191,8 +201,11 @@ void RunFollower::follow(const QString &projectPath, const RunRecord &run)
     m_steps.clear();
     m_tokens.clear();
     m_seconds.clear();
-    const QJsonObject c = QJsonDocument::fromJson(QByteArray::fromStdString(run.config)).object();
-    m_total = c.value("train").toObject().value("steps").toInteger();
+    try {
+        m_total = recordedTrainConfig(run.config, "run " + std::to_string(run.id)).steps;
+    } catch (const Error &) {
+        m_total = 0; // unknown: the progress bar shows activity instead
+    }
     m_timer->start();
     pollOnce();
 }

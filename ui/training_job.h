@@ -46,12 +46,13 @@ struct TrainingSettings {
     QString dtype = QString::fromStdString(stageDefaults().train.dtype);   // auto, fp32, bf16
     QString device = QString::fromStdString(stageDefaults().train.device); // cpu, cuda (a CUDA LibTorch build), auto (cuda when visible)
     int threads = stageDefaults().train.threads;          // 0: all cores
+    int processes = 1;            // > 1: that many data-parallel processes on this machine (polymoe launch)
     QString name;                 // output model name; empty: stage1 / stage2
     bool resume = false;
 };
 
 // The CLI arguments (after "polymoe"); only settings that differ from the CLI's defaults are given,
-// and only those of the chosen stage.
+// and only those of the chosen stage. With processes > 1: `launch --nproc N -- train ...`.
 QStringList trainArguments(const QString &projectPath, const TrainingSettings &s);
 // A copyable shell command line for those arguments.
 QString shellCommand(const QString &program, const QStringList &arguments);
@@ -67,7 +68,7 @@ bool parseTrainingStatus(const QJsonObject &event, TrainingStatus *out);
 
 // The settings of a stage-1/2 run from its stored configuration (runs.config: "train",
 // "expansion", "model_in", "output_name"); threads are not stored and stay 0.
-TrainingSettings settingsFromRunConfig(const QJsonObject &config);
+TrainingSettings settingsFromRunConfig(const std::string &config);
 
 // Starts, cancels or detaches one `polymoe train` child process and reports its progress, log and
 // outcome (the controller of a run this window started).

@@ -2,6 +2,7 @@
 // main.cpp parses, prints help, and dispatches. Commands receive parsed arguments and a context.
 #pragma once
 
+#include "polymoe/cli_contract.h"
 #include "polymoe/progress.h"
 #include "polymoe/training.h"
 
@@ -87,11 +88,7 @@ struct Register {
     explicit Register(Command c) { registry().push_back(std::move(c)); }
 };
 
-// Exit codes shared by all commands.
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitCancelled = 3;
+// Exit codes shared by all commands (kExitOk...) and the --progress json events: polymoe/cli_contract.h.
 
 // Thrown for wrong arguments: printed with the command's usage, exit code 2.
 struct UsageError : std::runtime_error {

@@ -32,9 +32,12 @@ TrainStatusFn makeTrainStatus(const Context &ctx)
             return;
         *last = now;
         if (mode == "json") {
-            nlohmann::json j = {{"event", "train"}, {"kind", s.kind}, {"step", s.step}, {"total", s.totalSteps},
-                                {"loss", s.loss}, {"lr", s.lr}, {"tokens_per_s", s.tokensPerSecond},
-                                {"elapsed_s", s.elapsedSeconds}, {"eta_s", s.etaSeconds}, {"metrics", s.metrics}};
+            namespace ev = event;
+            nlohmann::json j = {{ev::kEvent, ev::kTrain},         {ev::kKind, s.kind},
+                                {ev::kStep, s.step},              {ev::kTotal, s.totalSteps},
+                                {ev::kLoss, s.loss},              {ev::kLr, s.lr},
+                                {ev::kTokensPerSecond, s.tokensPerSecond}, {ev::kElapsedSeconds, s.elapsedSeconds},
+                                {ev::kEtaSeconds, s.etaSeconds},  {ev::kMetrics, s.metrics}};
             std::cout << j.dump() << std::endl;
             return;
         }

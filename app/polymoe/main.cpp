@@ -91,10 +91,11 @@ ProgressFn makeProgress(const std::string &mode)
         const bool newStage = p.stage != *lastStage;
         *lastStage = p.stage;
         if (mode == "json") {
-            nlohmann::json j = {{"event", "progress"}, {"stage", p.stage}, {"done", p.done}, {"total", p.total},
-                                {"unit", p.unit}};
+            namespace ev = cli::event;
+            nlohmann::json j = {{ev::kEvent, ev::kProgress}, {ev::kStage, p.stage}, {ev::kDone, p.done},
+                                {ev::kTotal, p.total}, {ev::kUnit, p.unit}};
             if (!p.message.empty())
-                j["message"] = p.message;
+                j[ev::kMessage] = p.message;
             std::cout << j.dump() << std::endl;
             return;
         }

@@ -185,7 +185,7 @@ private Q_SLOTS:
         QVERIFY2(page->errorText().isEmpty(), qPrintable(page->errorText()));
         QVERIFY(child.waitForFinished(60000));
         QCOMPARE(child.exitStatus(), QProcess::NormalExit);
-        QCOMPARE(child.exitCode(), CliProcess::kExitCancelled);
+        QCOMPARE(child.exitCode(), cli::kExitCancelled);
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 10000);
         QCOMPARE(ended.first().first().toString(), QString("cancelled"));
         QCOMPARE(page->attachedRunId(), 0);
