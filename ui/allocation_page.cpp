@@ -136,16 +136,10 @@ void AllocationPage::reload()
     clearError();
     m_modelName.clear();
     m_analysisId.reset();
-    auto store = openStore();
-    if (!store) {
-        m_model->setScores({});
-        m_model->setShape(0, 0, 0);
-        return;
-    }
-    try {
+    const bool read = readProject(tr("the project"), [&](ProjectStore &store) {
         int layers = 0;
         int64_t dModel = 0, dFfn = 0;
-        for (const auto &m : store->models())
+        for (const auto &m : store.models())
             if (m.kind == "base" || m.kind == "imported" || m.kind == "finetuned") {
                 const QJsonObject c = QJsonDocument::fromJson(QByteArray::fromStdString(m.config)).object();
                 if (c.contains("polymoe"))
@@ -158,10 +152,10 @@ void AllocationPage::reload()
                     break;
             }
         std::vector<double> scores;
-        const auto analyses = store->similarityAnalyses();
+        const auto analyses = store.similarityAnalyses();
         if (!analyses.empty()) {
             m_analysisId = analyses.back().id;
-            for (const auto &s : store->layerScores(analyses.back().id))
+            for (const auto &s : store.layerScores(analyses.back().id))
                 scores.push_back(s.score);
         }
         if (layers == 0)
@@ -171,7 +165,7 @@ void AllocationPage::reload()
         m_model->setScores(scores);
         m_model->setShape(layers, dModel, dFfn);
         // Start from the latest stored allocation when it fits, else from the strategy.
-        const auto allocs = store->allocations();
+        const auto allocs = store.allocations();
         if (!allocs.empty() && int(allocs.back().experts.size()) == layers) {
             const auto &a = allocs.back();
             m_updating = true;
@@ -190,8 +184,11 @@ void AllocationPage::reload()
             recomputeFromStrategy();
             m_model->undoStack()->clear();
         }
-    } catch (const std::exception &e) {
-        showError(tr("Cannot read the project: %1").arg(QString::fromStdString(e.what())));
+    });
+    if (!read) {
+        m_model->setScores({});
+        m_model->setShape(0, 0, 0);
+        return;
     }
     draw();
     updateCounts();

@@ -37,17 +37,12 @@ DataPage::DataPage(QWidget *parent)
 void DataPage::reload()
 {
     clearError();
-    auto store = openStore();
-    if (!store) {
+    if (!readProject(tr("the corpus statistics"), [&](ProjectStore &store) { m_model->setStats(corpusStats(store)); })) {
         m_model->setStats({});
-        m_summary->clear();
-        return;
-    }
-    try {
-        m_model->setStats(corpusStats(*store));
-    } catch (const std::exception &e) {
-        m_model->setStats({});
-        showError(tr("Cannot read the corpus statistics: %1").arg(QString::fromStdString(e.what())));
+        if (projectPath().isEmpty()) {
+            m_summary->clear();
+            return;
+        }
     }
     int64_t docs = 0, tokens = 0;
     for (const auto &s : m_model->stats()) {

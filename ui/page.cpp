@@ -100,4 +100,18 @@ std::optional<ProjectStore> Page::openStore(bool readOnly)
     }
 }
 
+bool Page::readProject(const QString &what, const std::function<void(ProjectStore &)> &read)
+{
+    auto store = openStore();
+    if (!store)
+        return false;
+    try {
+        read(*store);
+        return true;
+    } catch (const std::exception &e) {
+        showError(tr("Cannot read %1: %2").arg(what, QString::fromStdString(e.what())));
+        return false;
+    }
+}
+
 } // namespace polymoe::ui

@@ -6,6 +6,7 @@
 
 #include <QWidget>
 
+#include <functional>
 #include <optional>
 
 class QLabel;
@@ -38,6 +39,10 @@ protected:
     void clearError();
     // Opens the project store; nullopt (with the error shown) when there is no project or it fails.
     std::optional<ProjectStore> openStore(bool readOnly = true);
+    // Reads the project: opens it read-only and runs `read` on it. False when there is no project or
+    // when opening or reading fails; a failure is shown in the inline label as "Cannot read WHAT:
+    // ...". The views' one catch point for reading the store.
+    bool readProject(const QString &what, const std::function<void(ProjectStore &)> &read);
 
 private:
     void updateLabelStyles();

@@ -114,17 +114,13 @@ void RouterPage::reload()
     const qlonglong keep = m_run->currentData().toLongLong();
     m_loading = true;
     m_run->clear();
-    if (auto store = openStore()) {
-        try {
-            for (const auto &r : store->runs())
-                if (r.kind == "stage1" || r.kind == "stage2")
-                    m_run->addItem(QString("%1: %2 (%3)").arg(r.id).arg(QString::fromStdString(r.kind),
-                                                                        QString::fromStdString(r.status)),
-                                   qlonglong(r.id));
-        } catch (const std::exception &e) {
-            showError(tr("Cannot read the runs: %1").arg(QString::fromStdString(e.what())));
-        }
-    }
+    readProject(tr("the runs"), [&](ProjectStore &store) {
+        for (const auto &r : store.runs())
+            if (r.kind == "stage1" || r.kind == "stage2")
+                m_run->addItem(QString("%1: %2 (%3)").arg(r.id).arg(QString::fromStdString(r.kind),
+                                                                    QString::fromStdString(r.status)),
+                               qlonglong(r.id));
+    });
     const int i = m_run->findData(keep);
     m_run->setCurrentIndex(i >= 0 ? i : m_run->count() - 1);
     m_loading = false;
@@ -164,13 +160,7 @@ void RouterPage::loadRun()
     m_rows.clear();
     const qlonglong runId = m_run->currentData().toLongLong();
     if (runId > 0)
-        if (auto store = openStore()) {
-            try {
-                m_rows = store->routerStats(runId);
-            } catch (const std::exception &e) {
-                showError(tr("Cannot read the router statistics: %1").arg(QString::fromStdString(e.what())));
-            }
-        }
+        readProject(tr("the router statistics"), [&](ProjectStore &store) { m_rows = store.routerStats(runId); });
     const QString keepLang = m_language->currentData().toString();
     const qlonglong keepStep = m_step->currentData().toLongLong();
     const bool wasLatest = m_step->currentIndex() == m_step->count() - 1;

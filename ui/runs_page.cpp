@@ -51,16 +51,8 @@ void RunsPage::reload()
     QList<qint64> keep;
     for (const QModelIndex &i : m_table->selectionModel()->selectedRows())
         keep << m_model->run(i.row()).id;
-    if (auto store = openStore()) {
-        try {
-            m_model->load(*store);
-        } catch (const std::exception &e) {
-            m_model->clear();
-            showError(tr("Cannot read the runs: %1").arg(QString::fromStdString(e.what())));
-        }
-    } else {
+    if (!readProject(tr("the runs"), [&](ProjectStore &store) { m_model->load(store); }))
         m_model->clear();
-    }
     if (keep.isEmpty() && m_model->rowCount() > 0)
         keep << m_model->run(m_model->rowCount() - 1).id; // the newest
     selectRuns(keep);
@@ -82,26 +74,21 @@ void RunsPage::drawSelected()
     m_plot->clearGraphs();
     m_plot->xAxis->setLabel(tr("step"));
     m_plot->yAxis->setLabel(tr("loss"));
-    auto store = openStore();
     int n = 0;
-    if (store) {
-        try {
-            for (const QModelIndex &i : m_table->selectionModel()->selectedRows()) {
-                const RunRecord &r = m_model->run(i.row());
-                QVector<double> x, y;
-                for (const auto &[step, v] : store->metricSeries(r.id, "loss")) {
-                    x << double(step);
-                    y << v;
-                }
-                QCPGraph *g = m_plot->addGraph();
-                g->setName(QString("%1 %2").arg(r.id).arg(QString::fromStdString(r.kind)));
-                g->setPen(QPen(colors[n++ % 6], 2));
-                g->setData(x, y, true);
+    readProject(tr("the metric series"), [&](ProjectStore &store) {
+        for (const QModelIndex &i : m_table->selectionModel()->selectedRows()) {
+            const RunRecord &r = m_model->run(i.row());
+            QVector<double> x, y;
+            for (const auto &[step, v] : store.metricSeries(r.id, "loss")) {
+                x << double(step);
+                y << v;
             }
-        } catch (const std::exception &e) {
-            showError(tr("Cannot read the metric series: %1").arg(QString::fromStdString(e.what())));
+            QCPGraph *g = m_plot->addGraph();
+            g->setName(QString("%1 %2").arg(r.id).arg(QString::fromStdString(r.kind)));
+            g->setPen(QPen(colors[n++ % 6], 2));
+            g->setData(x, y, true);
         }
-    }
+    });
     m_plot->legend->setVisible(n > 0);
     m_plot->rescaleAxes();
     m_plot->replot();

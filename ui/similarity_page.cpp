@@ -157,83 +157,78 @@ void SimilarityPage::reload()
     m_classifier.clear();
     const QString keepModel = m_model->currentText();
     m_model->clear();
-    auto store = openStore();
-    if (store) {
-        try {
-            for (const auto &m : store->models())
-                m_model->addItem(QString::fromStdString(m.name));
-            const auto analyses = store->similarityAnalyses();
-            if (!analyses.empty()) {
-                const auto &a = analyses.back();
-                m_analysisId = a.id;
-                std::map<std::string, LanguageGroup> groups;
-                for (const auto &l : store->languages())
-                    groups[l.code] = l.group;
-                const auto layerScores = store->layerScores(a.id);
-                for (const auto &s : layerScores) {
-                    m_scores.push_back(s.score);
-                    m_newOld.push_back(s.newOld.value_or(std::nan("")));
-                    m_newNew.push_back(s.newNew.value_or(std::nan("")));
-                }
-                // Heatmap rows: each unordered pair once, with at least one new language (the pairs S_i uses),
-                // then old-old pairs.
-                std::map<std::pair<std::string, std::string>, std::map<int, double>> byPair;
-                int layers = int(m_scores.size());
-                for (const auto &v : store->similarityValues(a.id)) {
-                    if (v.languageA == v.languageB)
-                        continue;
-                    auto key = std::minmax(v.languageA, v.languageB);
-                    byPair[{key.first, key.second}][v.layer] = v.value;
-                    layers = std::max(layers, v.layer + 1);
-                }
-                std::vector<std::pair<std::string, std::string>> order;
-                for (const auto &[k, _] : byPair)
-                    order.push_back(k);
-                auto rank = [&](const std::pair<std::string, std::string> &p) {
-                    const bool na = groups[p.first] == LanguageGroup::New, nb = groups[p.second] == LanguageGroup::New;
-                    return na && nb ? 1 : (na || nb ? 0 : 2); // new-old, new-new, old-old
-                };
-                std::stable_sort(order.begin(), order.end(), [&](auto &x, auto &y) { return rank(x) < rank(y); });
-                m_heatValues.assign(size_t(layers), std::vector<double>(order.size(), std::nan("")));
-                for (size_t p = 0; p < order.size(); ++p) {
-                    const auto &[la, lb] = order[p];
-                    const bool newA = groups[la] == LanguageGroup::New;
-                    // Name the new language first: "de–en".
-                    m_pairLabels << (newA || groups[lb] != LanguageGroup::New
-                                         ? QString::fromStdString(la + "–" + lb)
-                                         : QString::fromStdString(lb + "–" + la));
-                    for (const auto &[layer, value] : byPair[order[p]])
-                        m_heatValues[size_t(layer)][p] = value;
-                }
-                std::vector<int> experts;
-                const auto allocs = store->allocations();
-                if (!allocs.empty() && allocs.back().experts.size() == m_scores.size())
-                    experts = allocs.back().experts;
-                m_classifier = classifierLayersFor(m_scores, experts);
-                QString model = tr("(unknown model)");
-                if (a.modelId)
-                    if (auto m = store->model(*a.modelId))
-                        model = QString::fromStdString(m->name);
-                m_info->setText(tr("Analysis %1 of model '%2', %3 tokens per language, %4. Classifier layers: %5.")
-                                    .arg(a.id)
-                                    .arg(model)
-                                    .arg(a.tokensPerLanguage)
-                                    .arg(QString::fromStdString(a.createdAt))
-                                    .arg([&] {
-                                        QStringList l;
-                                        for (int c : m_classifier)
-                                            l << QString::number(c);
-                                        return l.isEmpty() ? tr("none") : l.join(", ");
-                                    }()));
-            } else {
-                m_info->setText(tr("No similarity analysis in this project yet: choose a model and press Recompute."));
+    const bool read = readProject(tr("the similarity analysis"), [&](ProjectStore &store) {
+        for (const auto &m : store.models())
+            m_model->addItem(QString::fromStdString(m.name));
+        const auto analyses = store.similarityAnalyses();
+        if (!analyses.empty()) {
+            const auto &a = analyses.back();
+            m_analysisId = a.id;
+            std::map<std::string, LanguageGroup> groups;
+            for (const auto &l : store.languages())
+                groups[l.code] = l.group;
+            const auto layerScores = store.layerScores(a.id);
+            for (const auto &s : layerScores) {
+                m_scores.push_back(s.score);
+                m_newOld.push_back(s.newOld.value_or(std::nan("")));
+                m_newNew.push_back(s.newNew.value_or(std::nan("")));
             }
-        } catch (const std::exception &e) {
-            showError(tr("Cannot read the similarity analysis: %1").arg(QString::fromStdString(e.what())));
+            // Heatmap rows: each unordered pair once, with at least one new language (the pairs S_i uses),
+            // then old-old pairs.
+            std::map<std::pair<std::string, std::string>, std::map<int, double>> byPair;
+            int layers = int(m_scores.size());
+            for (const auto &v : store.similarityValues(a.id)) {
+                if (v.languageA == v.languageB)
+                    continue;
+                auto key = std::minmax(v.languageA, v.languageB);
+                byPair[{key.first, key.second}][v.layer] = v.value;
+                layers = std::max(layers, v.layer + 1);
+            }
+            std::vector<std::pair<std::string, std::string>> order;
+            for (const auto &[k, _] : byPair)
+                order.push_back(k);
+            auto rank = [&](const std::pair<std::string, std::string> &p) {
+                const bool na = groups[p.first] == LanguageGroup::New, nb = groups[p.second] == LanguageGroup::New;
+                return na && nb ? 1 : (na || nb ? 0 : 2); // new-old, new-new, old-old
+            };
+            std::stable_sort(order.begin(), order.end(), [&](auto &x, auto &y) { return rank(x) < rank(y); });
+            m_heatValues.assign(size_t(layers), std::vector<double>(order.size(), std::nan("")));
+            for (size_t p = 0; p < order.size(); ++p) {
+                const auto &[la, lb] = order[p];
+                const bool newA = groups[la] == LanguageGroup::New;
+                // Name the new language first: "de–en".
+                m_pairLabels << (newA || groups[lb] != LanguageGroup::New
+                                     ? QString::fromStdString(la + "–" + lb)
+                                     : QString::fromStdString(lb + "–" + la));
+                for (const auto &[layer, value] : byPair[order[p]])
+                    m_heatValues[size_t(layer)][p] = value;
+            }
+            std::vector<int> experts;
+            const auto allocs = store.allocations();
+            if (!allocs.empty() && allocs.back().experts.size() == m_scores.size())
+                experts = allocs.back().experts;
+            m_classifier = classifierLayersFor(m_scores, experts);
+            QString model = tr("(unknown model)");
+            if (a.modelId)
+                if (auto m = store.model(*a.modelId))
+                    model = QString::fromStdString(m->name);
+            m_info->setText(tr("Analysis %1 of model '%2', %3 tokens per language, %4. Classifier layers: %5.")
+                                .arg(a.id)
+                                .arg(model)
+                                .arg(a.tokensPerLanguage)
+                                .arg(QString::fromStdString(a.createdAt))
+                                .arg([&] {
+                                    QStringList l;
+                                    for (int c : m_classifier)
+                                        l << QString::number(c);
+                                    return l.isEmpty() ? tr("none") : l.join(", ");
+                                }()));
+        } else {
+            m_info->setText(tr("No similarity analysis in this project yet: choose a model and press Recompute."));
         }
-    } else {
+    });
+    if (!read)
         m_info->clear();
-    }
     const int keep = m_model->findText(keepModel);
     if (keep >= 0)
         m_model->setCurrentIndex(keep);

@@ -65,15 +65,11 @@ void TokenInspectorPage::reload()
     clearError();
     const QString keep = m_model->currentText();
     m_model->clear();
-    if (auto store = openStore()) {
-        try {
-            for (const auto &m : store->models())
-                if (m.kind == "expanded")
-                    m_model->addItem(QString::fromStdString(m.name));
-        } catch (const std::exception &e) {
-            showError(tr("Cannot read the models: %1").arg(QString::fromStdString(e.what())));
-        }
-    }
+    readProject(tr("the models"), [&](ProjectStore &store) {
+        for (const auto &m : store.models())
+            if (m.kind == "expanded")
+                m_model->addItem(QString::fromStdString(m.name));
+    });
     if (m_model->findText(keep) >= 0)
         m_model->setCurrentText(keep);
     else if (m_model->count() > 0)

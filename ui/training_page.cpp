@@ -1,8 +1,9 @@
 // The training view.
 #include "training_page.h"
 
-#include "chart_export.h"
 #include "cli_process.h"
+#include "training_curves.h"
+#include "training_settings_form.h"
 
 #include "polymoe/run_liveness.h"
 
@@ -22,7 +23,6 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
-#include <QJsonDocument>
 #include <QSplitter>
 #include <QTimer>
 
@@ -46,89 +46,8 @@ TrainingPage::TrainingPage(QWidget *parent)
            parent),
       m_job(new TrainingRunController(this)), m_follower(new RunFollower(this))
 {
-    const TrainingSettings d; // the engine's defaults (ExpansionStageSpec{})
-    auto *settingsBox = m_settingsBox = new QGroupBox(tr("Settings"), this);
-    auto *form = new QFormLayout(settingsBox);
-    auto spin = [&](int lo, int hi, int v, const QString &tip) {
-        auto *s = new QSpinBox(settingsBox);
-        s->setRange(lo, hi);
-        s->setValue(v);
-        s->setToolTip(tip);
-        connect(s, &QSpinBox::valueChanged, this, &TrainingPage::updateCommand);
-        return s;
-    };
-    auto dspin = [&](double lo, double hi, double v, int decimals, const QString &tip) {
-        auto *s = new QDoubleSpinBox(settingsBox);
-        s->setRange(lo, hi);
-        s->setDecimals(decimals);
-        s->setValue(v);
-        s->setSingleStep(hi / 100);
-        s->setToolTip(tip);
-        connect(s, &QDoubleSpinBox::valueChanged, this, &TrainingPage::updateCommand);
-        return s;
-    };
-    m_stage = new QComboBox(settingsBox);
-    m_stage->addItem(tr("1: new experts and routers on new text"), 1);
-    m_stage->addItem(tr("2: routers with replay and LPR"), 2);
-    m_model = new QComboBox(settingsBox);
-    m_model->setToolTip(tr("Input model: stage 1 the dense base, stage 2 the stage-1 model (empty: the CLI chooses)"));
-    m_allocation = new QComboBox(settingsBox);
-    m_allocation->setToolTip(tr("Stage 1: the expert allocation (default: the latest)"));
-    m_steps = spin(0, 10000000, 0, tr("Optimiser steps; 0 = automatic (stage 1: one epoch; stage 2: the replay budget)"));
-    m_steps->setSpecialValueText(tr("automatic"));
-    m_lr = dspin(0, 1, 0, 5, tr("Peak learning rate; 0 = 1e-3 for stage 1, 1e-2 for stage 2 (the demo's values)"));
-    m_lr->setSpecialValueText(tr("default"));
-    m_batch = spin(1, 4096, d.batchSize, tr("Sequences per optimiser step"));
-    m_seqLen = spin(8, 8192, d.seqLen, tr("Tokens per sequence"));
-    m_topK = spin(1, 8, d.topK, tr("Experts per token (k)"));
-    m_balance = dspin(0, 1, d.balance, 4, tr("Stage 1: weight of the Switch-style balance loss"));
-    m_lpr = dspin(0, 10, d.lpr, 3, tr("Stage 2: weight of the language-priors loss on old-language tokens"));
-    m_classifier = new QCheckBox(tr("old/new classifier in the most similar layers"), settingsBox);
-    connect(m_classifier, &QCheckBox::toggled, this, &TrainingPage::updateCommand);
-    m_classifierShare = dspin(0, 1, d.classifierShare, 2, tr("Share of the MoE layers that get the classifier"));
-    m_oldShare = dspin(0, 1, d.oldShare, 3, tr("Stage 2: share of sequences of old-language text"));
-    m_replay = dspin(0, 10, d.replay, 4, tr("Stage 2: replayed old tokens as a share of the stage-1 tokens (steps automatic)"));
-    m_statsEvery = spin(0, 1000000, d.statsEvery, tr("Steps between router statistics on the probe set"));
-    m_checkpointEvery = spin(0, 1000000, d.checkpointEvery, tr("Steps between checkpoints (Cancel keeps the last step anyway)"));
-    m_dtype = new QComboBox(settingsBox);
-    m_dtype->addItems({"auto", "fp32", "bf16"});
-    m_device = new QComboBox(settingsBox);
-    m_device->addItems({"cpu", "auto", "cuda"});
-    m_device->setToolTip(tr("Where training runs: cpu; cuda needs PolyMoE built against a CUDA LibTorch "
-                            "(Debian's is CPU-only and refuses it before the run starts); auto takes cuda when "
-                            "a GPU is visible"));
-    m_threads = spin(0, 256, 0, tr("Intra-op threads; 0 = all cores. On a machine busy with other work, 1 "
-                                   "is much faster than all cores (docs/benchmarks.md)"));
-    m_threads->setSpecialValueText(tr("all cores"));
-    m_name = new QLineEdit(settingsBox);
-    m_name->setPlaceholderText(tr("stage1 / stage2"));
-    for (QComboBox *c : {m_stage, m_model, m_allocation, m_dtype, m_device})
-        connect(c, &QComboBox::currentIndexChanged, this, &TrainingPage::updateCommand);
-    connect(m_stage, &QComboBox::currentIndexChanged, this, &TrainingPage::updateStageWidgets);
-    connect(m_name, &QLineEdit::textChanged, this, &TrainingPage::updateCommand);
-
-    form->addRow(tr("Stage"), m_stage);
-    form->addRow(tr("Input model"), m_model);
-    form->addRow(tr("Allocation"), m_allocation);
-    form->addRow(tr("Steps"), m_steps);
-    form->addRow(tr("Learning rate"), m_lr);
-    form->addRow(tr("Batch size"), m_batch);
-    form->addRow(tr("Sequence length"), m_seqLen);
-    form->addRow(tr("Top-k"), m_topK);
-    form->addRow(tr("Balance loss"), m_balance);
-    form->addRow(tr("LPR loss"), m_lpr);
-    form->addRow(QString(), m_classifier);
-    form->addRow(tr("Classifier share"), m_classifierShare);
-    form->addRow(tr("Old-language share"), m_oldShare);
-    form->addRow(tr("Replay share"), m_replay);
-    form->addRow(tr("Router stats every"), m_statsEvery);
-    form->addRow(tr("Checkpoint every"), m_checkpointEvery);
-    form->addRow(tr("Data type"), m_dtype);
-    form->addRow(tr("Device"), m_device);
-    form->addRow(tr("Threads"), m_threads);
-    form->addRow(tr("Output model"), m_name);
-    m_stage1Only = {m_allocation, m_balance};
-    m_stage2Only = {m_lpr, m_classifier, m_classifierShare, m_oldShare, m_replay};
+    m_form = new TrainingSettingsForm(this);
+    connect(m_form, &TrainingSettingsForm::changed, this, &TrainingPage::updateCommand);
 
     m_command = new QLineEdit(this);
     m_command->setReadOnly(true);
@@ -160,20 +79,7 @@ TrainingPage::TrainingPage(QWidget *parent)
     m_progress->setValue(0);
     m_state = new QLabel(tr("idle"), this);
     m_state->setObjectName("state");
-    m_plot = new QCustomPlot(this);
-    m_plot->setMinimumHeight(200);
-    installChartExport(m_plot, "training-curves");
-    m_plot->xAxis->setLabel(tr("step"));
-    m_plot->yAxis->setLabel(tr("loss"));
-    m_plot->yAxis2->setLabel(tr("learning rate"));
-    m_plot->yAxis2->setVisible(true);
-    m_plot->legend->setVisible(true);
-    auto *loss = m_plot->addGraph(m_plot->xAxis, m_plot->yAxis);
-    loss->setName(tr("loss"));
-    loss->setPen(QPen(QColor("#1f4e9c"), 2));
-    auto *lr = m_plot->addGraph(m_plot->xAxis, m_plot->yAxis2);
-    lr->setName(tr("learning rate"));
-    lr->setPen(QPen(QColor("#d9822b"), 1.5, Qt::DashLine));
+    m_curves = new TrainingCurves(this);
     m_log = new QPlainTextEdit(this);
     m_log->setReadOnly(true);
     m_log->setMaximumBlockCount(5000);
@@ -185,12 +91,12 @@ TrainingPage::TrainingPage(QWidget *parent)
     rl->addWidget(m_progress);
     rl->addWidget(m_state);
     auto *vs = new QSplitter(Qt::Vertical, right);
-    vs->addWidget(m_plot);
+    vs->addWidget(m_curves);
     vs->addWidget(m_log);
     vs->setStretchFactor(0, 3);
     rl->addWidget(vs, 1);
     auto *split = new QSplitter(Qt::Horizontal, this);
-    split->addWidget(settingsBox);
+    split->addWidget(m_form);
     split->addWidget(right);
     split->setStretchFactor(1, 2);
     contentLayout()->addLayout(cmdRow);
@@ -206,8 +112,8 @@ TrainingPage::TrainingPage(QWidget *parent)
         m_log->moveCursor(QTextCursor::End);
     });
     connect(m_job, &TrainingRunController::finished, this, &TrainingPage::onFinished);
-    connect(m_follower, &RunFollower::points, this, &TrainingPage::appendPoints);
-    connect(m_follower, &RunFollower::metricPoints, this, &TrainingPage::appendMetric);
+    connect(m_follower, &RunFollower::points, m_curves, &TrainingCurves::appendPoints);
+    connect(m_follower, &RunFollower::metricPoints, m_curves, &TrainingCurves::appendMetric);
     connect(m_follower, &RunFollower::status, this, &TrainingPage::showStatus);
     connect(m_follower, &RunFollower::ended, this, &TrainingPage::onAttachedEnded);
     connect(m_follower, &RunFollower::error, this, [this](const QString &m) { showError(m); });
@@ -218,64 +124,22 @@ TrainingPage::TrainingPage(QWidget *parent)
             scanForRuns();
     });
     m_scan->start();
-    updateStageWidgets();
+    updateCommand();
 }
 
 TrainingSettings TrainingPage::settings() const
 {
-    TrainingSettings s;
-    s.stage = m_stage->currentData().toInt();
-    s.model = m_model->currentData().toString();
-    s.allocationId = m_allocation->currentData().toLongLong();
-    s.steps = m_steps->value();
-    s.lr = m_lr->value();
-    s.batchSize = m_batch->value();
-    s.seqLen = m_seqLen->value();
-    s.topK = m_topK->value();
-    s.balance = m_balance->value();
-    s.lpr = m_lpr->value();
-    s.classifier = m_classifier->isChecked();
-    s.classifierShare = m_classifierShare->value();
-    // The box shows 3 decimals: its rounding of the default stands for the default itself.
-    const double defaultOldShare = TrainingSettings{}.oldShare;
-    s.oldShare = m_oldShare->value() == QString::number(defaultOldShare, 'f', 3).toDouble() ? defaultOldShare : m_oldShare->value();
-    s.replay = m_replay->value();
-    s.statsEvery = m_statsEvery->value();
-    s.checkpointEvery = m_checkpointEvery->value();
-    s.dtype = m_dtype->currentText();
-    s.device = m_device->currentText();
-    s.threads = m_threads->value();
-    s.name = m_name->text().trimmed();
-    return s;
+    return m_form->settings();
 }
 
 void TrainingPage::applySettings(const TrainingSettings &s)
 {
-    m_stage->setCurrentIndex(m_stage->findData(s.stage));
-    const int mi = m_model->findData(s.model);
-    if (mi >= 0)
-        m_model->setCurrentIndex(mi);
-    const int ai = m_allocation->findData(qlonglong(s.allocationId));
-    if (ai >= 0)
-        m_allocation->setCurrentIndex(ai);
-    m_steps->setValue(int(s.steps));
-    m_lr->setValue(s.lr);
-    m_batch->setValue(s.batchSize);
-    m_seqLen->setValue(s.seqLen);
-    m_topK->setValue(s.topK);
-    m_balance->setValue(s.balance);
-    m_lpr->setValue(s.lpr);
-    m_classifier->setChecked(s.classifier);
-    m_classifierShare->setValue(s.classifierShare);
-    m_oldShare->setValue(s.oldShare);
-    m_replay->setValue(s.replay);
-    m_statsEvery->setValue(s.statsEvery);
-    m_checkpointEvery->setValue(s.checkpointEvery);
-    m_dtype->setCurrentText(s.dtype);
-    m_device->setCurrentText(s.device);
-    m_threads->setValue(s.threads);
-    m_name->setText(s.name);
-    updateCommand();
+    m_form->applySettings(s);
+}
+
+QCustomPlot *TrainingPage::plot() const
+{
+    return m_curves;
 }
 
 QString TrainingPage::commandLine() const
@@ -290,36 +154,17 @@ QString TrainingPage::stateText() const
 
 int TrainingPage::lossPoints() const
 {
-    return m_plot->graph(0)->dataCount();
-}
-
-static QList<QPointF> curveOf(const QCPGraph *g)
-{
-    QList<QPointF> out;
-    if (g)
-        for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it)
-            out << QPointF(it->key, it->value);
-    return out;
+    return m_curves->lossPoints();
 }
 
 QList<QPointF> TrainingPage::lossCurve() const
 {
-    return curveOf(m_plot->graph(0));
+    return m_curves->lossCurve();
 }
 
 QList<QPointF> TrainingPage::metricCurve(const QString &name) const
 {
-    return curveOf(m_metricGraphs.value(name));
-}
-
-void TrainingPage::updateStageWidgets()
-{
-    const bool one = m_stage->currentData().toInt() == 1;
-    for (QWidget *w : m_stage1Only)
-        w->setEnabled(one);
-    for (QWidget *w : m_stage2Only)
-        w->setEnabled(!one);
-    updateCommand();
+    return m_curves->metricCurve(name);
 }
 
 void TrainingPage::updateCommand()
@@ -332,36 +177,19 @@ void TrainingPage::updateCommand()
 void TrainingPage::reload()
 {
     clearError();
-    const QString keepModel = m_model->currentData().toString();
-    const qlonglong keepAlloc = m_allocation->currentData().toLongLong();
-    m_model->blockSignals(true);
-    m_allocation->blockSignals(true);
-    m_model->clear();
-    m_allocation->clear();
-    m_model->addItem(tr("(automatic)"), QString());
-    m_allocation->addItem(tr("(the latest)"), qlonglong(0));
-    if (auto store = openStore()) {
-        try {
-            for (const auto &m : store->models())
-                m_model->addItem(QString::fromStdString(m.name + " (" + m.kind + ")"), QString::fromStdString(m.name));
-            for (const auto &a : store->allocations())
-                m_allocation->addItem(QString::fromStdString(std::to_string(a.id) + ": " + a.name), qlonglong(a.id));
-        } catch (const std::exception &e) {
-            showError(tr("Cannot read the project: %1").arg(QString::fromStdString(e.what())));
-        }
-    }
-    if (m_model->findData(keepModel) >= 0)
-        m_model->setCurrentIndex(m_model->findData(keepModel));
-    if (m_allocation->findData(keepAlloc) >= 0)
-        m_allocation->setCurrentIndex(m_allocation->findData(keepAlloc));
-    m_model->blockSignals(false);
-    m_allocation->blockSignals(false);
+    std::vector<ModelRecord> models;
+    std::vector<AllocationRecord> allocations;
+    readProject(tr("the project"), [&](ProjectStore &store) {
+        models = store.models();
+        allocations = store.allocations();
+    });
+    m_form->setChoices(models, allocations);
     if (m_follower->isFollowing() && m_followedProject != projectPath()) {
         m_follower->stop(); // another project: the run goes on, this view leaves it
         setSettingsEditable(true);
         m_cancel->setEnabled(false);
         m_state->setText(tr("idle"));
-        clearCurves();
+        m_curves->clearCurves();
     }
     const bool running = m_job->isRunning() || m_follower->isFollowing();
     m_start->setEnabled(!projectPath().isEmpty() && !running);
@@ -377,22 +205,12 @@ qint64 TrainingPage::attachedRunId() const
 
 bool TrainingPage::settingsEditable() const
 {
-    return m_settingsBox->isEnabled();
+    return m_form->editable();
 }
 
 void TrainingPage::setSettingsEditable(bool on)
 {
-    m_settingsBox->setEnabled(on);
-    m_settingsBox->setTitle(on ? tr("Settings") : tr("Settings (of the attached run, read-only)"));
-}
-
-void TrainingPage::clearCurves()
-{
-    m_plot->graph(0)->data()->clear();
-    m_plot->graph(1)->data()->clear();
-    for (QCPGraph *g : std::as_const(m_metricGraphs))
-        g->data()->clear();
-    m_plot->replot();
+    m_form->setEditable(on);
 }
 
 void TrainingPage::scanForRuns()
@@ -400,16 +218,12 @@ void TrainingPage::scanForRuns()
     if (projectPath().isEmpty() || m_job->isRunning() || m_follower->isFollowing())
         return;
     std::optional<RunRecord> newest;
-    try {
-        const auto store = ProjectStore::open(projectPath().toStdString(), true);
+    const bool read = readProject(tr("the runs"), [&](ProjectStore &store) {
         for (const auto &r : store.runs())
             if (r.kind == "stage1" || r.kind == "stage2")
                 newest = r;
-    } catch (const std::exception &e) {
-        showError(tr("Cannot read the runs: %1").arg(QString::fromStdString(e.what())));
-        return;
-    }
-    if (!newest)
+    });
+    if (!read || !newest)
         return;
     const RunLiveness live = runLiveness(*newest);
     if (live == RunLiveness::Alive || live == RunLiveness::Remote)
@@ -422,10 +236,9 @@ void TrainingPage::attach(const RunRecord &run)
 {
     clearError();
     m_interruptedShown = 0;
-    const QJsonObject config = QJsonDocument::fromJson(QByteArray::fromStdString(run.config)).object();
-    applySettings(settingsFromRunConfig(config));
+    applySettings(settingsFromRunConfig(run.config));
     setSettingsEditable(false);
-    clearCurves();
+    m_curves->clearCurves();
     m_start->setEnabled(false);
     m_resume->setEnabled(false);
     m_cancel->setEnabled(true);
@@ -446,10 +259,10 @@ void TrainingPage::attach(const RunRecord &run)
 void TrainingPage::showInterrupted(const RunRecord &run)
 {
     m_interruptedShown = run.id;
-    TrainingSettings s = settingsFromRunConfig(QJsonDocument::fromJson(QByteArray::fromStdString(run.config)).object());
+    TrainingSettings s = settingsFromRunConfig(run.config);
     // Resume continues this run: the CLI picks the unfinished run of the stage making this model.
     applySettings(s);
-    clearCurves();
+    m_curves->clearCurves();
     try {
         const auto store = ProjectStore::open(projectPath().toStdString(), true);
         QVector<double> x, y, l;
@@ -461,7 +274,7 @@ void TrainingPage::showInterrupted(const RunRecord &run)
         for (const auto &[step, v] : lr)
             l << v;
         l.resize(x.size(), qQNaN());
-        appendPoints(x, y, l);
+        m_curves->appendPoints(x, y, l);
     } catch (const std::exception &) {
         // The curve is a courtesy; the state below is what matters.
     }
@@ -515,7 +328,7 @@ void TrainingPage::start(bool resume)
     TrainingSettings s = settings();
     s.resume = resume;
     if (!resume)
-        clearCurves();
+        m_curves->clearCurves();
     m_log->appendPlainText("$ " + shellCommand(CliProcess::executable(), trainArguments(projectPath(), s) << "--progress" << "json"));
     m_start->setEnabled(false);
     m_resume->setEnabled(false);
@@ -547,59 +360,11 @@ void TrainingPage::onStatus(const TrainingStatus &s)
 {
     showStatus(s);
     if (s.step > 0) {
-        appendPoints({double(s.step)}, {s.loss}, {s.lr});
+        m_curves->appendPoints({double(s.step)}, {s.loss}, {s.lr});
         for (const char *name : {"lm", "balance", "lpr"})
             if (s.metrics.contains(name))
-                appendMetric(name, {double(s.step)}, {s.metrics.value(name)});
+                m_curves->appendMetric(name, {double(s.step)}, {s.metrics.value(name)});
     }
-}
-
-void TrainingPage::appendMetric(const QString &name, const QVector<double> &steps, const QVector<double> &values)
-{
-    QCPGraph *g = m_metricGraphs.value(name);
-    if (!g) {
-        static const QMap<QString, QPair<QString, QColor>> kStyle = {
-            {"lm", {QT_TR_NOOP("LM loss"), QColor("#2e9e4f")}},
-            {"balance", {QT_TR_NOOP("balance loss"), QColor("#8e44ad")}},
-            {"lpr", {QT_TR_NOOP("LPR loss"), QColor("#c0392b")}}};
-        g = m_plot->addGraph(m_plot->xAxis, m_plot->yAxis);
-        const auto style = kStyle.value(name, {name, QColor("#555555")});
-        g->setName(tr(style.first.toUtf8().constData()));
-        g->setPen(QPen(style.second, 1.2));
-        m_metricGraphs.insert(name, g);
-    }
-    bool added = false;
-    for (qsizetype i = 0; i < steps.size() && i < values.size(); ++i) {
-        if (!g->data()->isEmpty() && (g->data()->constEnd() - 1)->key >= steps[i])
-            continue;
-        g->addData(steps[i], values[i]);
-        added = true;
-    }
-    if (added)
-        rescaleCurves();
-}
-
-void TrainingPage::rescaleCurves()
-{
-    // Every curve on the loss axis (loss and its terms) stays in view, the lr on its own axis.
-    m_plot->xAxis->rescale();
-    m_plot->yAxis->rescale();
-    m_plot->yAxis2->rescale();
-    m_plot->replot(QCustomPlot::rpQueuedReplot);
-}
-
-void TrainingPage::appendPoints(const QVector<double> &steps, const QVector<double> &loss, const QVector<double> &lr)
-{
-    bool added = false;
-    for (qsizetype i = 0; i < steps.size(); ++i) {
-        if (!m_plot->graph(0)->data()->isEmpty() && (m_plot->graph(0)->data()->constEnd() - 1)->key >= steps[i])
-            continue;
-        m_plot->graph(0)->addData(steps[i], loss[i]);
-        m_plot->graph(1)->addData(steps[i], i < lr.size() ? lr[i] : qQNaN());
-        added = true;
-    }
-    if (added)
-        rescaleCurves();
 }
 
 void TrainingPage::showStatus(const TrainingStatus &s)

@@ -426,9 +426,29 @@ private Q_SLOTS:
                  (QStringList{"train", "p.polymoe", "--stage", "2", "--steps", "40", "--lr", "0.02", "--classifier",
                               "--old-share", QString::number(1.0 / 3.0, 'g', 10), "--device", "auto", "--resume"}));
         // A stored run's device comes back with its settings (Training view re-attaching to it).
-        QCOMPARE(settingsFromRunConfig(QJsonObject{{"train", QJsonObject{{"kind", "stage1"}, {"device", "cuda"}}}}).device,
-                 QStringLiteral("cuda"));
-        QCOMPARE(settingsFromRunConfig(QJsonObject{{"train", QJsonObject{{"kind", "stage1"}}}}).device, QStringLiteral("cpu"));
+        QCOMPARE(settingsFromRunConfig(R"({"train": {"kind": "stage1", "device": "cuda"}})").device, QStringLiteral("cuda"));
+        QCOMPARE(settingsFromRunConfig(R"({"train": {"kind": "stage1"}})").device, QStringLiteral("cpu"));
+        QCOMPARE(settingsFromRunConfig(R"({"train": {"kind": "stage2"}})").stage, 2);
+        // A stage run's settings as beginStageRun records them.
+        const TrainingSettings back = settingsFromRunConfig(
+            R"({"train": {"kind": "stage2", "steps": 40, "lr": 0.02}, "model_in": "s1",
+                "expansion": {"stage": 2, "model": "s1", "old_share": 0.5, "classifier": true, "output_name": "s2b"}})");
+        QCOMPARE(back.stage, 2);
+        QCOMPARE(back.model, QStringLiteral("s1"));
+        QCOMPARE(back.steps, qint64(40));
+        QCOMPARE(back.oldShare, 0.5);
+        QVERIFY(back.classifier);
+        QCOMPARE(back.name, QStringLiteral("s2b"));
+        // Settings core cannot read leave the defaults.
+        QCOMPARE(settingsFromRunConfig("not json").stage, TrainingSettings{}.stage);
+        // N processes: the same train command under polymoe launch, and a run's world size read back.
+        TrainingSettings dp;
+        dp.processes = 3;
+        QCOMPARE(trainArguments("p.polymoe", dp).mid(0, 7),
+                 (QStringList{"launch", "--nproc", "3", "--", "train", "p.polymoe", "--stage"}));
+        QCOMPARE(trainArguments("p.polymoe", TrainingSettings{}).first(), QStringLiteral("train"));
+        QCOMPARE(settingsFromRunConfig(R"({"train": {"kind": "stage1"}, "world_size": 4})").processes, 4);
+        QCOMPARE(settingsFromRunConfig(R"({"train": {"kind": "stage1"}})").processes, 1);
         QCOMPARE(shellCommand("polymoe", {"train", "my project.polymoe"}), QStringLiteral("polymoe train 'my project.polymoe'"));
         TrainingStatus st;
         const auto line = QJsonDocument::fromJson(R"({"event":"train","kind":"stage1","step":5,"total":20,"loss":3.25,
