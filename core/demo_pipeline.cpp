@@ -1,17 +1,30 @@
-// The demo's steps (see demo_pipeline.h): project, corpus, tokenizer, shards, base model, layer
-// similarity, allocation, fine-tuning, the two expansion stages.
-#include "demo_pipeline.h"
+// The demo's steps (see polymoe/demo.h): project, corpus, tokenizer, shards, base model, layer
+// similarity, allocation, fine-tuning, the two expansion stages; then the whole demo and the
+// baseline comparison built from them.
+#include "polymoe/demo.h"
 
-#include "polymoe/allocation.h"
+#include "polymoe/bench.h"
 #include "polymoe/demo_corpus.h"
+#include "polymoe/error.h"
 #include "polymoe/expansion_jobs.h"
+#include "polymoe/export.h"
 #include "polymoe/project_tokenizer.h"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <sstream>
 #include <thread>
 
-namespace polymoe::cli {
+namespace polymoe {
+
+const std::vector<std::string> &demoProfileNames()
+{
+    static const std::vector<std::string> names = {"tiny", "standard", "smollm2"};
+    return names;
+}
 
 DemoProfile demoProfile(const std::string &name, const std::string &pretrained, bool smoke)
 {
@@ -34,10 +47,10 @@ DemoProfile demoProfile(const std::string &name, const std::string &pretrained, 
              .batchSize = 4, .seqLen = 256, .evalTokens = 8192, .checkpointEvery = 20,
              .dtype = "auto", .finetuneLr = 2e-4, .stage1Lr = 2e-4, .stage2Lr = 1e-2, .allBaselines = true};
     } else {
-        throw UsageError("--profile must be tiny, standard or smollm2");
+        throw ConfigError("demo profile '" + name + "': must be tiny, standard or smollm2");
     }
     if (!pretrained.empty() && p.pretrained.empty())
-        throw UsageError("--model is for the smollm2 profile (a pretrained model to expand)");
+        throw ConfigError("demo profile '" + name + "' trains its own base: a pretrained model folder is for smollm2");
     if (smoke) { // the pipeline end to end on a few sequences: every step runs, nothing is learnt
         p.characters = 200'000;
         p.similarityTokens = 512;
@@ -71,8 +84,7 @@ std::vector<SamplePrompt> demoSamplePrompts(const std::vector<std::string> &lang
     return out;
 }
 
-DemoSteps::DemoSteps(Context &ctx, std::function<void(const std::string &)> say, int totalSteps)
-    : m_ctx(ctx), m_say(std::move(say)), m_total(totalSteps)
+DemoSteps::DemoSteps(DemoIo io, int totalSteps) : m_io(std::move(io)), m_total(totalSteps)
 {
 }
 
@@ -88,7 +100,7 @@ void DemoSteps::step(const std::string &what)
         eta = ", training left: about " + std::to_string(std::max<int64_t>(1, std::lround(minutes))) + " min";
     }
     std::snprintf(elapsed, sizeof elapsed, " [%lld:%02lld elapsed", (long long)(s / 60), (long long)(s % 60));
-    m_say("step " + std::to_string(++m_done) + "/" + std::to_string(m_total) + ": " + what + elapsed + eta + "]\n");
+    say("step " + std::to_string(++m_done) + "/" + std::to_string(m_total) + ": " + what + elapsed + eta + "]\n");
 }
 
 void DemoSteps::trainingDone(int64_t steps, double seconds, bool reused)
@@ -118,7 +130,7 @@ DemoProject DemoSteps::prepare(const DemoProfile &prof, const std::filesystem::p
     const bool fresh = !std::filesystem::exists(path);
     DemoProject p{prof, path, fresh ? ProjectStore::create(path) : ProjectStore::open(path),
                   readRecipe(builtinRecipe(prof.baseRecipe)), {}, 0};
-    m_say(std::string(fresh ? "created " : "reusing ") + path.string() + "\n");
+    say(std::string(fresh ? "created " : "reusing ") + path.string() + "\n");
     auto &store = p.store;
 
     std::string olds, news;
@@ -134,7 +146,7 @@ DemoProject DemoSteps::prepare(const DemoProfile &prof, const std::filesystem::p
             o.maxCharactersPerLanguage = prof.characters;
         o.languages = prof.languages;
         o.oldLanguages = prof.oldLanguages;
-        buildDemoCorpus(store, o, m_ctx.progressFn, m_ctx.stop);
+        buildDemoCorpus(store, o, m_io.progress, m_io.stop);
     }
     if (!prof.pretrained.empty()) {
         const std::filesystem::path folder = prof.pretrained;
@@ -146,7 +158,7 @@ DemoProject DemoSteps::prepare(const DemoProfile &prof, const std::filesystem::p
         if (!currentTokenizerRecord(store))
             importTokenizer(store, folder);
         step("token shards");
-        tokenizeProject(store, false, m_ctx.progressFn, m_ctx.stop);
+        tokenizeProject(store, false, m_io.progress, m_io.stop);
         if (!store.model("base"))
             importModelFolder(store, folder, "base");
         p.base = *store.model("base");
@@ -154,17 +166,17 @@ DemoProject DemoSteps::prepare(const DemoProfile &prof, const std::filesystem::p
         const TrainConfig evalAs = trainSettings(p, 1, 1);
         step("base model: '" + folder.string() + "' (held-out evaluation, sequences of " + std::to_string(evalAs.seqLen) + ")");
         if (store.evaluations(p.base.id).empty())
-            evaluateModel(store, "base", evalAs.evalTokens, m_ctx.progressFn, m_ctx.stop, evalAs.seqLen);
+            evaluateModel(store, "base", evalAs.evalTokens, m_io.progress, m_io.stop, evalAs.seqLen);
     } else {
         step("SentencePiece unigram tokenizer");
         if (!currentTokenizerRecord(store)) {
             TokenizerTrainOptions t;
             t.vocabSize = prof.vocabSize; // METHOD.md section 9: unigram 8,000 on all four languages
             t.numThreads = int(std::max(1u, std::thread::hardware_concurrency()));
-            trainProjectTokenizer(store, t, m_ctx.progressFn, m_ctx.stop);
+            trainProjectTokenizer(store, t, m_io.progress, m_io.stop);
         }
         step("token shards");
-        tokenizeProject(store, false, m_ctx.progressFn, m_ctx.stop);
+        tokenizeProject(store, false, m_io.progress, m_io.stop);
 
         // The base model is built once and reused (an unfinished run is resumed from its checkpoint).
         if (auto base = store.model("base")) {
@@ -177,7 +189,7 @@ DemoProject DemoSteps::prepare(const DemoProfile &prof, const std::filesystem::p
             step("base model (" + std::to_string(spec.recipe.train.steps) + " steps of " +
                  std::to_string(spec.recipe.train.batchSize) + " x " + std::to_string(spec.recipe.train.seqLen) +
                  " tokens" + (spec.resume ? ", resuming" : "") + ")");
-            trainDenseModel(store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
+            trainDenseModel(store, spec, m_io.trainStatus, m_io.progress, m_io.stop);
         }
         p.base = *store.model("base");
     }
@@ -187,7 +199,7 @@ DemoProject DemoSteps::prepare(const DemoProfile &prof, const std::filesystem::p
         if (s.modelId == p.base.id)
             p.analysisId = s.id;
     if (!p.analysisId)
-        p.analysisId = analyzeSimilarity(store, "base", prof.similarityTokens, m_ctx.progressFn, m_ctx.stop).id;
+        p.analysisId = analyzeSimilarity(store, "base", prof.similarityTokens, m_io.progress, m_io.stop).id;
     return p;
 }
 
@@ -252,7 +264,7 @@ void DemoSteps::finetune(DemoProject &p, const std::string &name, int64_t steps,
     spec.resume = p.store.unfinishedRun("finetune", name).has_value();
     step("full fine-tuning '" + name + "' of the base (" + std::to_string(steps) + " steps" +
          (weights.empty() ? ", new languages only" : ", with old-language replay") + (spec.resume ? ", resuming" : "") + ")");
-    const auto out = trainDenseModel(p.store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
+    const auto out = trainDenseModel(p.store, spec, m_io.trainStatus, m_io.progress, m_io.stop);
     trainingDone(steps, out.train.seconds, false);
 }
 
@@ -286,7 +298,7 @@ void DemoSteps::stages(DemoProject &p, const AllocationRecord &alloc, const std:
                               (trainNewTokenRows ? ", and the new-language tokens' rows" : "") + ")"
                         : "MoE stage 2 '" + name + "': routers on new text with old-language replay and the LPR loss (" +
                               std::to_string(spec.train.steps) + " steps)");
-        const auto out = trainExpansionStage(p.store, spec, makeTrainStatus(m_ctx), m_ctx.progressFn, m_ctx.stop);
+        const auto out = trainExpansionStage(p.store, spec, m_io.trainStatus, m_io.progress, m_io.stop);
         trainingDone(steps, out.train.seconds, false);
     }
 }
@@ -302,7 +314,7 @@ void DemoSteps::samples(DemoProject &p, const std::vector<std::string> &models)
         const auto rec = p.store.model(name);
         if (!rec || p.store.samples(rec->id).size() >= prompts.size())
             continue; // made by an earlier run of the demo
-        recordSamples(p.store, name, prompts, p.profile.sampleTokens, m_ctx.progressFn, m_ctx.stop);
+        recordSamples(p.store, name, prompts, p.profile.sampleTokens, m_io.progress, m_io.stop);
     }
 }
 
@@ -331,9 +343,263 @@ void DemoSteps::probes(DemoProject &p, const std::vector<std::string> &models)
         const auto done = p.store.evaluations(rec->id);
         if (std::any_of(done.begin(), done.end(), [&](const EvaluationRecord &e) { return e.split == split; }))
             continue; // made by an earlier run of the demo
-        evaluateProbe(p.store, name, p.profile.probeName, language, files, evalAs.evalTokens, m_ctx.progressFn,
-                      m_ctx.stop, evalAs.seqLen);
+        evaluateProbe(p.store, name, p.profile.probeName, language, files, evalAs.evalTokens, m_io.progress,
+                      m_io.stop, evalAs.seqLen);
     }
 }
 
-} // namespace polymoe::cli
+// ---------------------------------------------------------------------------------------------
+// The whole demo
+
+int demoStepCount(const DemoProfile &profile, const DemoOptions &options)
+{
+    // prepare: 5 steps (corpus, tokenizer, shards, base, similarity); then allocation(s), baselines,
+    // stages, export, samples, probe, report.
+    const int baselines = options.baseline ? (profile.allBaselines ? 2 : 1) : 0;
+    return profile.allBaselines ? 5 + 2 + baselines + 4 + 4 : 5 + 1 + baselines + 2 + 4;
+}
+
+DemoOutcome runDemo(const DemoProfile &prof, const DemoOptions &options, const DemoIo &io)
+{
+    const std::string &strategy = options.strategy;
+    if (strategy != "layermoe" && strategy != "uniform")
+        throw ConfigError("demo strategy '" + strategy + "': must be layermoe or uniform");
+    DemoSteps steps(io, demoStepCount(prof, options));
+    DemoProject p = steps.prepare(prof, options.outDir);
+    const int64_t finetunes = options.baseline ? (prof.allBaselines ? 2 : 1) : 0, allocations = prof.allBaselines ? 2 : 1;
+    steps.planTrainingSteps(finetunes * prof.finetuneSteps + allocations * (prof.stage1Steps + prof.stage2Steps));
+    std::vector<std::string> trained;
+    DemoOutcome out;
+    if (prof.allBaselines) {
+        // Every baseline of METHOD.md section 8 on the same data: uniform MoE-LPR (newExperts spread
+        // over the layers) and LayerMoE with 40% of its new experts.
+        const AllocationRecord uniform = steps.allocation(p, "uniform", prof.newExperts);
+        steps.step("uniform allocation '" + uniform.name + "': experts per layer " + formatExpertList(uniform.experts));
+        const AllocationRecord layer = steps.layerMoeAt40Percent(p, uniform);
+        steps.step("layermoe allocation '" + layer.name + "' (40% of the uniform new experts): experts per layer " +
+                   formatExpertList(layer.experts));
+        if (options.baseline) {
+            steps.finetune(p, "finetuned", prof.finetuneSteps);
+            steps.finetune(p, "finetuned-replay", prof.finetuneSteps,
+                           DemoSteps::replayWeights(p, prof.stage2OldShare * double(prof.stage2Steps) /
+                                                           double(prof.stage1Steps + prof.stage2Steps)));
+            trained = {"finetuned", "finetuned-replay"};
+        }
+        for (const auto &[name, a] : {std::pair{std::string("uniform"), uniform}, std::pair{std::string("layermoe"), layer}}) {
+            steps.stages(p, a, "stage1-" + name, "stage2-" + name);
+            trained.push_back("stage1-" + name);
+            trained.push_back("stage2-" + name);
+        }
+        out.allocation = strategy == "uniform" ? uniform : layer;
+    } else {
+        out.allocation = steps.allocation(p, strategy, prof.newExperts);
+        steps.step(strategy + " allocation '" + out.allocation.name + "': experts per layer " +
+                   formatExpertList(out.allocation.experts));
+        if (options.baseline) {
+            steps.finetune(p, "finetuned", prof.finetuneSteps);
+            trained.push_back("finetuned");
+        }
+        steps.stages(p, out.allocation, "stage1-" + strategy, "stage2-" + strategy);
+        trained.push_back("stage1-" + strategy);
+        trained.push_back("stage2-" + strategy);
+    }
+    const std::string s2Name = "stage2-" + strategy;
+
+    // Hugging Face folders of the stage-2 model (the Mixtral one only for a uniform allocation).
+    const std::filesystem::path exportDir = options.outDir / ("export-" + strategy);
+    if (std::filesystem::exists(exportDir) && !std::filesystem::is_empty(exportDir)) {
+        steps.step("export: reusing " + exportDir.string());
+        // In the order exportModel writes them: polymoe first, then mixtral.
+        for (const char *format : {"polymoe", "mixtral"})
+            if (std::filesystem::is_directory(exportDir / format))
+                out.exported.push_back(exportDir / format);
+    } else {
+        steps.step("export of '" + s2Name + "' for Hugging Face transformers to " + exportDir.string());
+        ExportSpec spec;
+        spec.model = s2Name;
+        spec.outDir = exportDir;
+        const ExportOutcome o = exportModel(p.store, spec, io.progress, io.stop);
+        for (const auto &f : o.folders)
+            out.exported.push_back(f.dir);
+        out.mixtralNote = o.mixtralReason;
+    }
+    trained.insert(trained.begin(), "base");
+    steps.samples(p, trained);
+    steps.probes(p, trained);
+    steps.step("forgetting report");
+    out.project = p.path;
+    out.analysisId = p.analysisId;
+    out.report = buildForgettingReport(p.store, "base");
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The baseline comparison
+
+BaselineComparison runBaselineComparison(const DemoProfile &prof, const std::filesystem::path &projectDir,
+                                         const DemoIo &io)
+{
+    DemoSteps steps(io, 5 + 10 + 1);
+    DemoProject p = steps.prepare(prof, projectDir);
+    const AllocationRecord uniform = steps.allocation(p, "uniform", prof.newExperts, "bench-uniform");
+    const AllocationRecord layer40 = steps.layerMoeAt40Percent(p, uniform, "bench-layermoe-40");
+
+    const int64_t s1 = prof.stage1Steps, s2 = prof.stage2Steps;
+    const auto replay = DemoSteps::replayWeights(p, double(s2) * prof.stage2OldShare / double(s1 + s2));
+    steps.finetune(p, "bench-finetune", s1 + s2);
+    steps.finetune(p, "bench-finetune-replay", s1 + s2, replay);
+    steps.stages(p, uniform, "bench-uniform-stage1", "bench-uniform-stage2");
+    steps.stages(p, layer40, "bench-layermoe40-stage1", "bench-layermoe40-stage2");
+    steps.stages(p, uniform, "bench-uniform-rows-stage1", "bench-uniform-rows-stage2", /*trainNewTokenRows=*/true);
+    steps.step("table");
+
+    BaselineComparison c;
+    c.profile = prof.name;
+    c.project = p.path.string();
+    c.machine = machineDescription(setTrainingThreads(0));
+    for (const auto &l : p.store.languages())
+        if (l.group == LanguageGroup::Old)
+            c.oldLanguages.push_back(l.code);
+    for (const auto &g : {LanguageGroup::Old, LanguageGroup::New})
+        for (const auto &l : p.store.languages())
+            if (l.group == g)
+                c.languages.push_back(l.code);
+    c.stage1Steps = s1;
+    c.stage2Steps = s2;
+    c.batchSize = p.baseRecipe.train.batchSize;
+    c.seqLen = p.baseRecipe.train.seqLen;
+    c.stage2OldShare = prof.stage2OldShare;
+    const std::string u = formatExpertList(uniform.experts);
+    const auto method = [](std::string label, std::string model, std::vector<std::string> runs) {
+        BaselineMethod m;
+        m.label = std::move(label);
+        m.model = std::move(model);
+        m.runModels = std::move(runs);
+        return m;
+    };
+    c.methods = {
+        method("full fine-tuning (new text only)", "bench-finetune", {"bench-finetune"}),
+        method("full fine-tuning + replay", "bench-finetune-replay", {"bench-finetune-replay"}),
+        method("MoE stage 1 only (uniform " + u + ")", "bench-uniform-stage1", {"bench-uniform-stage1"}),
+        method("MoE-LPR, uniform " + u, "bench-uniform-stage2", {"bench-uniform-stage1", "bench-uniform-stage2"}),
+        method("LayerMoE " + formatExpertList(layer40.experts) + " (40% of the new experts)", "bench-layermoe40-stage2",
+               {"bench-layermoe40-stage1", "bench-layermoe40-stage2"}),
+        method("MoE-LPR, uniform " + u + " + new-token rows (beyond the papers)", "bench-uniform-rows-stage2",
+               {"bench-uniform-rows-stage1", "bench-uniform-rows-stage2"})};
+    scoreBaselines(c, buildForgettingReport(p.store, "base"), p.store.runs());
+    return c;
+}
+
+void scoreBaselines(BaselineComparison &c, const ForgettingReport &r, const std::vector<RunRecord> &runs)
+{
+    const auto model = [&](const std::string &name) -> const ReportModel & {
+        for (const auto &m : r.models)
+            if (m.name == name)
+                return m;
+        throw ConfigError(r.project + ": no model '" + name + "' in the report");
+    };
+    const auto group = [&](const std::string &name, const std::string &g) {
+        for (const auto &x : r.groups)
+            if (x.model == name && x.group == g)
+                return x.ratio;
+        return std::nan("");
+    };
+    c.basePerplexity = model(r.base).perplexity;
+    if (c.methods.empty())
+        return;
+    const double finetuningGain = -std::log(group(c.methods.front().model, "new"));
+    for (auto &m : c.methods) {
+        const ReportModel &x = model(m.model);
+        m.oldRatio = group(m.model, "old");
+        m.newRatio = group(m.model, "new");
+        m.shareOfFinetuningGain = -std::log(m.newRatio) / finetuningGain;
+        m.oldCost = std::log(m.oldRatio);
+        m.perplexity = x.perplexity;
+        m.addedParameters = x.addedParameters;
+        m.seconds = 0;
+        for (const auto &name : m.runModels)
+            m.seconds += model(name).seconds;
+        // The rows its stage-1 run trained, as that run recorded them (0 for every other method).
+        m.trainedRowParameters = 0;
+        for (const auto &run : runs)
+            if (run.kind == "stage1" && run.modelOut == model(m.runModels.front()).id) {
+                const auto config = nlohmann::json::parse(run.config, nullptr, false);
+                m.trainedRowParameters = config.is_object() ? config.value("new_token_rows_parameters", int64_t(0)) : 0;
+            }
+    }
+}
+
+namespace {
+
+std::string languageList(const std::vector<std::string> &codes)
+{
+    std::string s;
+    for (const auto &c : codes)
+        s += (s.empty() ? "" : ", ") + c;
+    return s;
+}
+
+} // namespace
+
+std::string baselineComparisonMarkdown(const BaselineComparison &c)
+{
+    std::vector<std::string> news;
+    for (const auto &l : c.languages)
+        if (std::find(c.oldLanguages.begin(), c.oldLanguages.end(), l) == c.oldLanguages.end())
+            news.push_back(l);
+    std::ostringstream md;
+    md << "### Expansion baselines on the demo (" << c.profile << " profile)\n\n"
+       << "- command: `polymoe bench expansion --profile " << c.profile << "`\n"
+       << "- machine: " << c.machine << "\n"
+       << "- data: " << std::filesystem::path(c.project).filename().string() << " (old: " << languageList(c.oldLanguages)
+       << "; new: " << languageList(news) << "); every method " << (c.stage1Steps + c.stage2Steps) << " steps of "
+       << c.batchSize << " x " << c.seqLen << " tokens (stage 1 " << c.stage1Steps << " + stage 2 " << c.stage2Steps
+       << ", stage-2 old share " << c.stage2OldShare << ")\n\n"
+       << "| method | old ppl (x base) | new ppl (x base) | share of fine-tuning's new gain | old cost |";
+    for (const auto &l : c.languages)
+        md << " " << l << " |";
+    md << " added parameters | trained rows' parameters | wall time (s) |\n|---|---:|---:|---:|---:|";
+    for (size_t i = 0; i < c.languages.size(); ++i)
+        md << "---:|";
+    md << "---:|---:|---:|\n";
+    char buf[128];
+    const auto perplexities = [&](const std::map<std::string, double> &ppl) {
+        for (const auto &l : c.languages) {
+            std::snprintf(buf, sizeof buf, " %.1f |", ppl.count(l) ? ppl.at(l) : std::nan(""));
+            md << buf;
+        }
+    };
+    md << "| base |  |  |  |  |";
+    perplexities(c.basePerplexity);
+    md << " 0 |  |  |\n";
+    for (const auto &m : c.methods) {
+        std::snprintf(buf, sizeof buf, " x%.3f | x%.3f | %.0f%% | %+.3f |", m.oldRatio, m.newRatio,
+                      100 * m.shareOfFinetuningGain, m.oldCost);
+        md << "| " << m.label << " |" << buf;
+        perplexities(m.perplexity);
+        md << " " << m.addedParameters << " | " << m.trainedRowParameters << " | " << std::lround(m.seconds) << " |\n";
+    }
+    md << "\nold / new ppl: geometric mean over the group of each language's held-out perplexity divided by the base's.\n"
+       << "share of fine-tuning's new gain: log(new ppl ratio) / log(full fine-tuning's new ppl ratio); old cost: "
+          "log(old ppl ratio), 0 = no forgetting. Trained rows: the new-language tokens' embedding and LM-head rows "
+          "that stage 1 trains with --train-new-token-rows (tied: one matrix).\n";
+    return md.str();
+}
+
+std::string baselineComparisonJson(const BaselineComparison &c)
+{
+    nlohmann::json j = {{"profile", c.profile}, {"project", c.project}, {"methods", nlohmann::json::array()}};
+    for (const auto &m : c.methods) {
+        nlohmann::json ppl = nlohmann::json::object();
+        for (const auto &[l, v] : m.perplexity)
+            if (std::isfinite(v))
+                ppl[l] = v;
+        j["methods"].push_back({{"method", m.label}, {"model", m.model}, {"old_ratio", m.oldRatio},
+                                {"new_ratio", m.newRatio}, {"share_of_finetuning_new_gain", m.shareOfFinetuningGain},
+                                {"old_log_cost", m.oldCost}, {"perplexity", ppl}, {"added_parameters", m.addedParameters},
+                                {"trained_row_parameters", m.trainedRowParameters}, {"seconds", m.seconds}});
+    }
+    return j.dump();
+}
+
+} // namespace polymoe

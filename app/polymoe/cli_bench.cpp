@@ -1,13 +1,9 @@
-// polymoe bench tokenize | train | moe | expansion: benchmarks as commands, each against a peer measured in the same run.
+// polymoe bench tokenize | train | moe: benchmarks as commands, each against a peer measured in the
+// same run (bench expansion, the baseline comparison, is beside the demo in cli_demo.cpp).
 #include "cli.h"
 
-#include "polymoe/distributed.h"
-
-#include "demo_pipeline.h"
-
-#include "polymoe/allocation.h"
 #include "polymoe/bench.h"
-#include "polymoe/forgetting_report.h"
+#include "polymoe/distributed.h"
 
 #include <algorithm>
 #include <cmath>
@@ -121,123 +117,6 @@ int benchMoe(const Args &a, Context &ctx)
                                a.get("--dtype", "float32"), a.get("--device", "cpu")));
 }
 
-// The baselines of METHOD.md section 8 on the demo, on the same data and token budget: S1 + S2 steps
-// (stage 1 + stage 2 of the profile) for every method. Full fine-tuning sees new-language text only;
-// with replay it sees the same old-language share as the MoE runs' stage 2 spread over the whole run.
-int benchExpansion(const Args &a, Context &ctx)
-{
-    const DemoProfile prof = demoProfile(a.get("--profile", "standard"));
-    DemoSteps steps(ctx, [&](const std::string &s) { if (!ctx.json) std::cerr << s << std::flush; }, 5 + 10 + 1);
-    DemoProject p = steps.prepare(prof, a.get("--project-dir", "polymoe-demo"));
-    const AllocationRecord uniform = steps.allocation(p, "uniform", prof.newExperts, "bench-uniform");
-    const AllocationRecord layer40 = steps.layerMoeAt40Percent(p, uniform, "bench-layermoe-40");
-
-    const int64_t s1 = prof.stage1Steps, s2 = prof.stage2Steps;
-    const auto replay = DemoSteps::replayWeights(p, double(s2) * prof.stage2OldShare / double(s1 + s2));
-    steps.finetune(p, "bench-finetune", s1 + s2);
-    steps.finetune(p, "bench-finetune-replay", s1 + s2, replay);
-    steps.stages(p, uniform, "bench-uniform-stage1", "bench-uniform-stage2");
-    steps.stages(p, layer40, "bench-layermoe40-stage1", "bench-layermoe40-stage2");
-    steps.stages(p, uniform, "bench-uniform-rows-stage1", "bench-uniform-rows-stage2", /*trainNewTokenRows=*/true);
-    steps.step("table");
-
-    const auto r = buildForgettingReport(p.store, "base");
-    const auto model = [&](const std::string &name) -> const ReportModel & {
-        for (const auto &m : r.models)
-            if (m.name == name)
-                return m;
-        throw ConfigError(p.path.string() + ": no model '" + name + "' in the report");
-    };
-    const auto group = [&](const std::string &name, const std::string &g) {
-        for (const auto &x : r.groups)
-            if (x.model == name && x.group == g)
-                return x.ratio;
-        return std::nan("");
-    };
-    struct Method {
-        std::string label, model;
-        std::vector<std::string> runs; // models whose runs' time adds up
-    };
-    const std::vector<Method> methods = {
-        {"full fine-tuning (new text only)", "bench-finetune", {"bench-finetune"}},
-        {"full fine-tuning + replay", "bench-finetune-replay", {"bench-finetune-replay"}},
-        {"MoE stage 1 only (uniform " + formatExpertList(uniform.experts) + ")", "bench-uniform-stage1", {"bench-uniform-stage1"}},
-        {"MoE-LPR, uniform " + formatExpertList(uniform.experts), "bench-uniform-stage2",
-         {"bench-uniform-stage1", "bench-uniform-stage2"}},
-        {"LayerMoE " + formatExpertList(layer40.experts) + " (40% of the new experts)", "bench-layermoe40-stage2",
-         {"bench-layermoe40-stage1", "bench-layermoe40-stage2"}},
-        {"MoE-LPR, uniform " + formatExpertList(uniform.experts) + " + new-token rows (beyond the papers)",
-         "bench-uniform-rows-stage2", {"bench-uniform-rows-stage1", "bench-uniform-rows-stage2"}}};
-    // Parameters a method trains beyond the added ones: the new-language tokens' embedding and LM-head
-    // rows, as its stage-1 run recorded them (0 for every other method).
-    const auto runs = p.store.runs();
-    const auto rowParameters = [&](const Method &m) -> int64_t {
-        for (const auto &run : runs)
-            if (run.kind == "stage1" && run.modelOut == model(m.runs.front()).id) {
-                const auto c = nlohmann::json::parse(run.config, nullptr, false);
-                return c.is_object() ? c.value("new_token_rows_parameters", int64_t(0)) : 0;
-            }
-        return 0;
-    };
-    // The trade-off in one line (log perplexity, so that gains add up): the share of full fine-tuning's
-    // new-language gain a method reaches, and its old-language cost.
-    const double ftGain = -std::log(group("bench-finetune", "new"));
-
-    std::ostringstream md;
-    md << "### Expansion baselines on the demo (" << prof.name << " profile)\n\n"
-       << "- command: `polymoe bench expansion --profile " << prof.name << "`\n"
-       << "- machine: " << machineDescription(setTrainingThreads(0)) << "\n"
-       << "- data: " << p.path.filename().string() << " (old: en, es; new: de, ru); every method " << (s1 + s2) << " steps of "
-       << p.baseRecipe.train.batchSize << " x " << p.baseRecipe.train.seqLen << " tokens (stage 1 " << s1 << " + stage 2 "
-       << s2 << ", stage-2 old share " << prof.stage2OldShare << ")\n\n"
-       << "| method | old ppl (x base) | new ppl (x base) | share of fine-tuning's new gain | old cost | en | es | de | ru | added parameters | trained rows' parameters | wall time (s) |\n"
-       << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-    nlohmann::json j = {{"profile", prof.name}, {"project", p.path.string()}, {"methods", nlohmann::json::array()}};
-    char buf[512]; // a row starts with its method label
-    md << "| base |  |  |  |  |";
-    for (const char *l : {"en", "es", "de", "ru"}) {
-        std::snprintf(buf, sizeof buf, " %.1f |", model("base").perplexity.count(l) ? model("base").perplexity.at(l) : std::nan(""));
-        md << buf;
-    }
-    md << " 0 |  |  |\n";
-    for (const auto &m : methods) {
-        const auto &x = model(m.model);
-        double seconds = 0;
-        for (const auto &name : m.runs)
-            seconds += model(name).seconds;
-        const double share = -std::log(group(m.model, "new")) / ftGain, cost = std::log(group(m.model, "old"));
-        std::snprintf(buf, sizeof buf, "| %s | x%.3f | x%.3f | %.0f%% | %+.3f |", m.label.c_str(), group(m.model, "old"),
-                      group(m.model, "new"), 100 * share, cost);
-        md << buf;
-        nlohmann::json ppl = nlohmann::json::object();
-        for (const char *l : {"en", "es", "de", "ru"}) {
-            const double v = x.perplexity.count(l) ? x.perplexity.at(l) : std::nan("");
-            std::snprintf(buf, sizeof buf, " %.1f |", v);
-            md << buf;
-            if (std::isfinite(v))
-                ppl[l] = v;
-        }
-        const int64_t rows = rowParameters(m);
-        md << " " << x.addedParameters << " | " << rows << " | " << std::lround(seconds) << " |\n";
-        j["methods"].push_back({{"method", m.label}, {"model", m.model}, {"old_ratio", group(m.model, "old")},
-                                {"new_ratio", group(m.model, "new")}, {"share_of_finetuning_new_gain", share},
-                                {"old_log_cost", cost}, {"perplexity", ppl}, {"added_parameters", x.addedParameters},
-                                {"trained_row_parameters", rows}, {"seconds", seconds}});
-    }
-    md << "\nold / new ppl: geometric mean over the group of each language's held-out perplexity divided by the base's.\n"
-       << "share of fine-tuning's new gain: log(new ppl ratio) / log(full fine-tuning's new ppl ratio); old cost: "
-          "log(old ppl ratio), 0 = no forgetting. Trained rows: the new-language tokens' embedding and LM-head rows "
-          "that stage 1 trains with --train-new-token-rows (tied: one matrix).\n";
-    if (a.has("--out")) {
-        std::ofstream out(a.get("--out"));
-        out << md.str();
-        if (!out)
-            throw IoError(a.get("--out") + ": cannot write");
-    }
-    ctx.print(j, md.str());
-    return kExitOk;
-}
-
 Register benchTokenizeReg({"bench tokenize", "MB/s of PolyMoE's tokenizer.json encoder beside Hugging Face tokenizers", "",
                            "Encodes every non-empty line of the text files on its own with PolyMoE's reader and, in the\n"
                            "same run, with the Python tokenizers library (one thread; --python, default .venv/bin/python),\n"
@@ -273,18 +152,7 @@ Register benchMoeCmd({"bench moe", "tokens/s of one MoE block (grouped dispatch 
                        {"--device", "DEV", "cpu or cuda", "cpu"},
                        {"--out", "FILE", "also write the Markdown table there", ""}},
                       0, 0, true, benchMoe});
-Register benchExpansionCmd({"bench expansion", "the method against its baselines on the demo (same data and tokens)", "",
-                            "Builds or reuses the demo project, then trains, on the same data and token budget: full\n"
-                            "fine-tuning on new-language text, the same with old-language replay, MoE stage 1 only,\n"
-                            "uniform MoE-LPR (stages 1 and 2), LayerMoE with 40% of the uniform method's new experts,\n"
-                            "and (beyond the papers) uniform MoE-LPR whose stage 1 also trains the new-language tokens'\n"
-                            "rows; prints one table (perplexity change per group and language, the share of full\n"
-                            "fine-tuning's new-language gain and the old-language cost in log perplexity, added and\n"
-                            "trained-row parameters, wall time). Every trained model stays in the project and is reused by a second run.",
-                            {{"--profile", "NAME", "tiny or standard", "standard"},
-                             {"--project-dir", "DIR", "folder of the demo project", "polymoe-demo"},
-                             {"--out", "FILE", "also write the Markdown table there", ""}},
-                            0, 0, true, benchExpansion});
+
 
 } // namespace
 } // namespace polymoe::cli

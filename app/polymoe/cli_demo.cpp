@@ -1,14 +1,16 @@
-// polymoe demo: the whole demo pipeline, headless, with its report: project, real multilingual
-// corpus, tokenizer, shards, dense base model, layer similarity, expert allocation, the full
-// fine-tuning baseline, MoE stage 1, stage 2 and the forgetting report (METHOD.md section 9).
+// polymoe demo and polymoe bench expansion: the options of core's demo jobs (polymoe/demo.h), and
+// what they print: the demo's corpus, layer scores, allocation, forgetting report and plots; the
+// baseline comparison's table.
 #include "cli.h"
-#include "demo_pipeline.h"
 
 #include "polymoe/allocation.h"
 #include "polymoe/corpus.h"
-#include "polymoe/export.h"
+#include "polymoe/demo.h"
 #include "polymoe/forgetting_report.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -16,89 +18,47 @@ namespace polymoe::cli {
 
 namespace {
 
+// The demo's options as core's profile; wrong ones are usage errors (exit code 2).
+DemoProfile profileFromOptions(const Args &a)
+{
+    const std::string name = a.get("--profile", "standard");
+    const auto &names = demoProfileNames();
+    if (std::find(names.begin(), names.end(), name) == names.end())
+        throw UsageError("--profile must be tiny, standard or smollm2");
+    if (a.has("--model") && name != "smollm2")
+        throw UsageError("--model is for the smollm2 profile (a pretrained model to expand)");
+    return demoProfile(name, a.get("--model"), a.has("--smoke"));
+}
+
+DemoIo demoIo(Context &ctx, std::ostream &lines)
+{
+    DemoIo io;
+    if (!ctx.json)
+        io.say = [&lines](const std::string &s) { lines << s << std::flush; };
+    io.progress = ctx.progressFn;
+    io.trainStatus = makeTrainStatus(ctx);
+    io.stop = ctx.stop;
+    return io;
+}
+
 int demo(const Args &a, Context &ctx)
 {
-    const DemoProfile prof = demoProfile(a.get("--profile", "standard"), a.get("--model"),
-                                         a.has("--smoke"));
-    const std::string strategy = a.get("--strategy", "layermoe");
-    if (strategy != "layermoe" && strategy != "uniform")
+    const DemoProfile prof = profileFromOptions(a);
+    DemoOptions options;
+    options.strategy = a.get("--strategy", options.strategy);
+    if (options.strategy != "layermoe" && options.strategy != "uniform")
         throw UsageError("--strategy must be layermoe or uniform");
-    const bool baseline = !a.has("--no-baseline");
-    // prepare: 5 steps (corpus, tokenizer, shards, base, similarity); then allocation(s), baselines,
-    // stages, export, samples, probe, report.
-    const int total = prof.allBaselines ? 5 + 2 + (baseline ? 2 : 0) + 4 + 4 : 5 + 1 + (baseline ? 1 : 0) + 2 + 4;
-    DemoSteps steps(ctx, [&](const std::string &s) { if (!ctx.json) std::cout << s << std::flush; }, total);
+    options.baseline = !a.has("--no-baseline");
+    options.outDir = a.get("--out", options.outDir.string());
+    const DemoOutcome out = runDemo(prof, options, demoIo(ctx, std::cout));
+    if (!out.mixtralNote.empty() && !ctx.json)
+        std::cout << "  no stock Mixtral folder: " << out.mixtralNote << "\n";
 
-    const std::filesystem::path outDir = a.get("--out", "polymoe-demo");
-    DemoProject p = steps.prepare(prof, outDir);
-    const int64_t finetunes = baseline ? (prof.allBaselines ? 2 : 1) : 0, allocations = prof.allBaselines ? 2 : 1;
-    steps.planTrainingSteps(finetunes * prof.finetuneSteps + allocations * (prof.stage1Steps + prof.stage2Steps));
-    std::vector<std::string> trained;
-    AllocationRecord alloc;
-    if (prof.allBaselines) {
-        // Every baseline of METHOD.md section 8 on the same data: uniform MoE-LPR (newExperts spread
-        // over the layers) and LayerMoE with 40% of its new experts.
-        const AllocationRecord uniform = steps.allocation(p, "uniform", prof.newExperts);
-        steps.step("uniform allocation '" + uniform.name + "': experts per layer " + formatExpertList(uniform.experts));
-        const AllocationRecord layer = steps.layerMoeAt40Percent(p, uniform);
-        steps.step("layermoe allocation '" + layer.name + "' (40% of the uniform new experts): experts per layer " +
-                   formatExpertList(layer.experts));
-        if (baseline) {
-            steps.finetune(p, "finetuned", prof.finetuneSteps);
-            steps.finetune(p, "finetuned-replay", prof.finetuneSteps,
-                           DemoSteps::replayWeights(p, prof.stage2OldShare * double(prof.stage2Steps) /
-                                                           double(prof.stage1Steps + prof.stage2Steps)));
-            trained = {"finetuned", "finetuned-replay"};
-        }
-        for (const auto &[name, a2] : {std::pair{std::string("uniform"), uniform}, std::pair{std::string("layermoe"), layer}}) {
-            steps.stages(p, a2, "stage1-" + name, "stage2-" + name);
-            trained.push_back("stage1-" + name);
-            trained.push_back("stage2-" + name);
-        }
-        alloc = strategy == "uniform" ? uniform : layer;
-    } else {
-        alloc = steps.allocation(p, strategy, prof.newExperts);
-        steps.step(strategy + " allocation '" + alloc.name + "': experts per layer " + formatExpertList(alloc.experts));
-        if (baseline) {
-            steps.finetune(p, "finetuned", prof.finetuneSteps);
-            trained.push_back("finetuned");
-        }
-        steps.stages(p, alloc, "stage1-" + strategy, "stage2-" + strategy);
-        trained.push_back("stage1-" + strategy);
-        trained.push_back("stage2-" + strategy);
-    }
-    const std::string s2Name = "stage2-" + strategy;
-
-    // Hugging Face folders of the stage-2 model (the Mixtral one only for a uniform allocation).
-    const std::filesystem::path exportDir = outDir / ("export-" + strategy);
-    nlohmann::json exported = nlohmann::json::array();
-    if (std::filesystem::exists(exportDir) && !std::filesystem::is_empty(exportDir)) {
-        steps.step("export: reusing " + exportDir.string());
-        // In the order exportModel writes them: polymoe first, then mixtral.
-        for (const char *format : {"polymoe", "mixtral"})
-            if (std::filesystem::is_directory(exportDir / format))
-                exported.push_back((exportDir / format).string());
-    } else {
-        steps.step("export of '" + s2Name + "' for Hugging Face transformers to " + exportDir.string());
-        ExportSpec spec;
-        spec.model = s2Name;
-        spec.outDir = exportDir;
-        const ExportOutcome o = exportModel(p.store, spec, ctx.progressFn, ctx.stop);
-        for (const auto &f : o.folders)
-            exported.push_back(f.dir.string());
-        if (!o.mixtralReason.empty() && !ctx.json)
-            std::cout << "  no stock Mixtral folder: " << o.mixtralReason << "\n";
-    }
-    trained.insert(trained.begin(), "base");
-    steps.samples(p, trained);
-    steps.probes(p, trained);
-    steps.step("forgetting report");
-
-    auto &store = p.store;
-    nlohmann::json j = {{"profile", prof.name}, {"project", std::filesystem::absolute(p.path).string()}};
+    const auto store = ProjectStore::open(out.project, true);
+    nlohmann::json j = {{"profile", prof.name}, {"project", std::filesystem::absolute(out.project).string()}};
     std::ostringstream os;
     j["languages"] = nlohmann::json::array();
-    os << "\nPolyMoE demo (" << prof.name << "): " << p.path.string() << "\n\n";
+    os << "\nPolyMoE demo (" << prof.name << "): " << out.project.string() << "\n\n";
     os << "language  group  documents  held out  train tokens  tokens/word  tokens/char\n";
     for (const auto &s : corpusStats(store)) {
         j["languages"].push_back({{"language", s.language.code}, {"group", toString(s.language.group)},
@@ -113,36 +73,52 @@ int demo(const Args &a, Context &ctx)
     }
     os << "\nlayer score S_i of the base (section 1):";
     nlohmann::json scores = nlohmann::json::array();
-    for (const auto &s : store.layerScores(p.analysisId)) {
+    for (const auto &s : store.layerScores(out.analysisId)) {
         char buf[32];
         std::snprintf(buf, sizeof buf, " %.3f", s.score);
         os << buf;
         scores.push_back(s.score);
     }
-    os << "\nallocation '" << alloc.name << "' (" << strategy << "): experts per layer "
+    const AllocationRecord &alloc = out.allocation;
+    os << "\nallocation '" << alloc.name << "' (" << options.strategy << "): experts per layer "
        << formatExpertList(alloc.experts) << "\n\n";
     j["layer_scores"] = scores;
-    j["allocation"] = {{"name", alloc.name}, {"strategy", strategy}, {"experts", alloc.experts}};
-    const auto report = buildForgettingReport(store, "base");
-    os << forgettingReportText(report);
-    j["report"] = nlohmann::json::parse(forgettingReportJson(report));
+    j["allocation"] = {{"name", alloc.name}, {"strategy", options.strategy}, {"experts", alloc.experts}};
+    os << forgettingReportText(out.report);
+    j["report"] = nlohmann::json::parse(forgettingReportJson(out.report));
     if (reportPlotsAvailable()) { // the report's charts as PNG (DIR/plots); a plot failure keeps the report
         std::string lines;
         try {
-            j["plots"] = writeReportPlotFiles(report, outDir / "plots",
-                                              1000, 560, &lines);
+            j["plots"] = writeReportPlotFiles(out.report, options.outDir / "plots", 1000, 560, &lines);
             os << "\nplots (PNG):\n" << lines;
         } catch (const std::exception &e) {
             os << "\nplots not written: " << e.what() << "\n";
             j["plots_error"] = e.what();
         }
     }
-    j["exported"] = exported;
+    j["exported"] = nlohmann::json::array();
     os << "\nexported (Hugging Face folders):";
-    for (const auto &e : exported)
-        os << " " << e.get<std::string>();
+    for (const auto &e : out.exported) {
+        j["exported"].push_back(e.string());
+        os << " " << e.string();
+    }
     os << "\n";
     ctx.print(j, os.str());
+    return kExitOk;
+}
+
+int benchExpansion(const Args &a, Context &ctx)
+{
+    const DemoProfile prof = profileFromOptions(a);
+    const BaselineComparison c = runBaselineComparison(prof, a.get("--project-dir", "polymoe-demo"), demoIo(ctx, std::cerr));
+    const std::string md = baselineComparisonMarkdown(c);
+    if (a.has("--out")) {
+        std::ofstream out(a.get("--out"));
+        out << md;
+        if (!out)
+            throw IoError(a.get("--out") + ": cannot write");
+    }
+    ctx.print(nlohmann::json::parse(baselineComparisonJson(c)), md);
     return kExitOk;
 }
 
@@ -163,6 +139,18 @@ Register demoCmd({"demo", "run the whole demo pipeline headless and print its fo
                    {"--strategy", "NAME", "allocation: layermoe (by layer similarity) or uniform (MoE-LPR)", "layermoe"},
                    {"--no-baseline", "", "skip the full fine-tuning baseline", ""}},
                   0, 0, true, demo});
+Register benchExpansionCmd({"bench expansion", "the method against its baselines on the demo (same data and tokens)", "",
+                            "Builds or reuses the demo project, then trains, on the same data and token budget: full\n"
+                            "fine-tuning on new-language text, the same with old-language replay, MoE stage 1 only,\n"
+                            "uniform MoE-LPR (stages 1 and 2), LayerMoE with 40% of the uniform method's new experts,\n"
+                            "and (beyond the papers) uniform MoE-LPR whose stage 1 also trains the new-language tokens'\n"
+                            "rows; prints one table (perplexity change per group and language, the share of full\n"
+                            "fine-tuning's new-language gain and the old-language cost in log perplexity, added and\n"
+                            "trained-row parameters, wall time). Every trained model stays in the project and is reused by a second run.",
+                            {{"--profile", "NAME", "tiny, standard or smollm2", "standard"},
+                             {"--project-dir", "DIR", "folder of the demo project", "polymoe-demo"},
+                             {"--out", "FILE", "also write the Markdown table there", ""}},
+                            0, 0, true, benchExpansion});
 
 } // namespace
 } // namespace polymoe::cli

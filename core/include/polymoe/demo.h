@@ -1,23 +1,28 @@
-// The demo's steps as reusable pieces, shared by 'polymoe demo' and 'polymoe bench expansion': each
-// step reuses its output when the project has it (a model of that name, an analysis of the base, an
-// allocation of that strategy and budget) and resumes an unfinished run, so an interrupted command
-// continues where it stopped.
+// The demo (METHOD.md section 9) and the baseline comparison of section 8, as core jobs that any
+// front end runs: `polymoe demo` and `polymoe bench expansion` parse options and print, the tests
+// and the workbench call them directly. Every step reuses its output when the project has it (a
+// model of that name, an analysis of the base, an allocation of that strategy and budget) and
+// resumes an unfinished run, so an interrupted job continues where it stopped. The languages are
+// the profile's: any installed Debian fortunes-LL / manpages-LL language can be old or new.
 #pragma once
 
-#include "cli.h"
-
+#include "polymoe/allocation.h"
 #include "polymoe/dense_jobs.h"
+#include "polymoe/forgetting_report.h"
+#include "polymoe/progress.h"
 #include "polymoe/project_store.h"
+#include "polymoe/training.h"
 
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
-namespace polymoe::cli {
+namespace polymoe {
 
 // The settings of a profile. standard follows METHOD.md section 9's recipe: full fine-tuning and
 // stage 1 on about 1M new-language tokens each (lr 1e-3), stage 2 on 0.43M tokens with half the
@@ -52,9 +57,11 @@ struct DemoProfile {
     std::string probeName = "licenses";
     std::filesystem::path probeFolder = "/usr/share/common-licenses";
 };
-// Throws UsageError for a name other than tiny, standard or smollm2. smollm2's model folder is
-// `pretrained` (default models/smollm2-135m); smoke shrinks every step to a few sequences (a check
-// of the pipeline, not a result).
+// The profiles' names: tiny, standard, smollm2.
+const std::vector<std::string> &demoProfileNames();
+// Throws ConfigError for a name not in demoProfileNames(), or a `pretrained` folder for a profile
+// that trains its own base. smollm2's model folder is `pretrained` (default models/smollm2-135m);
+// smoke shrinks every step to a few sequences (a check of the pipeline, not a result).
 DemoProfile demoProfile(const std::string &name, const std::string &pretrained = {}, bool smoke = false);
 
 // The generation-sample prompts of a profile's languages: the same few sentences in each language.
@@ -70,10 +77,19 @@ struct DemoProject {
     int64_t analysisId = 0;
 };
 
+// How a demo job reports and stops: one line per step, the core jobs' progress and training status,
+// and the stop request every job checks.
+struct DemoIo {
+    std::function<void(const std::string &)> say; // "step 3/10: ...\n"; empty: silent
+    ProgressFn progress{};
+    TrainStatusFn trainStatus{};
+    std::stop_token stop{};
+};
+
 class DemoSteps {
 public:
-    // say: one line per step ("step 3/10: ..."); totalSteps counts the steps the caller will announce.
-    DemoSteps(Context &ctx, std::function<void(const std::string &)> say, int totalSteps);
+    // totalSteps counts the steps the caller will announce.
+    DemoSteps(DemoIo io, int totalSteps);
 
     DemoProject prepare(const DemoProfile &profile, const std::filesystem::path &outDir);
     // An allocation of `strategy` with `newExperts` new experts in all, on the project's analysis.
@@ -102,8 +118,13 @@ public:
 private:
     TrainConfig trainSettings(const DemoProject &p, int64_t steps, double lr) const;
 
-    Context &m_ctx;
-    std::function<void(const std::string &)> m_say;
+    void say(const std::string &line) const
+    {
+        if (m_io.say)
+            m_io.say(line);
+    }
+
+    DemoIo m_io;
     // One run's steps are done: trained now (taking `seconds`), or reused from an earlier demo run.
     void trainingDone(int64_t steps, double seconds, bool reused);
 
@@ -113,4 +134,64 @@ private:
     std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
 };
 
-} // namespace polymoe::cli
+// ---------------------------------------------------------------------------------------------
+// The whole demo: prepare, the allocation(s), the fine-tuning baseline(s), stages 1 and 2, the
+// Hugging Face export of the stage-2 model, generation samples, the probe and the report.
+
+struct DemoOptions {
+    std::filesystem::path outDir = "polymoe-demo"; // the project is outDir/demo-PROFILE.polymoe
+    std::string strategy = "layermoe";             // the allocation exported and shown: layermoe or uniform
+    bool baseline = true;                          // the full fine-tuning baseline(s)
+};
+
+struct DemoOutcome {
+    std::filesystem::path project;
+    int64_t analysisId = 0;
+    AllocationRecord allocation;                   // of the chosen strategy
+    std::vector<std::filesystem::path> exported;   // Hugging Face folders (polymoe, then mixtral)
+    std::string mixtralNote;                       // why there is no stock Mixtral folder, if there is none
+    ForgettingReport report;                       // against "base"
+};
+
+// The number of steps runDemo announces for these options (the caller's step counter).
+int demoStepCount(const DemoProfile &profile, const DemoOptions &options);
+// Throws ConfigError for a strategy other than layermoe or uniform.
+DemoOutcome runDemo(const DemoProfile &profile, const DemoOptions &options, const DemoIo &io);
+
+// ---------------------------------------------------------------------------------------------
+// The baselines of METHOD.md section 8 on the demo, on the same data and token budget: S1 + S2 steps
+// (stage 1 + stage 2 of the profile) for every method. Full fine-tuning sees new-language text only;
+// with replay it sees the same old-language share as the MoE runs' stage 2 spread over the whole run.
+
+struct BaselineMethod {
+    std::string label, model;            // a row of the table, and the model it scores
+    std::vector<std::string> runModels;  // the models whose training time adds up to the method's
+    double oldRatio = 0, newRatio = 0;   // geometric means of the perplexity ratios to the base
+    // log(newRatio) / log(full fine-tuning's newRatio): the share of fine-tuning's new-language gain
+    // (log perplexity, so that gains add up); oldCost = log(oldRatio), 0 = no forgetting.
+    double shareOfFinetuningGain = 0, oldCost = 0;
+    std::map<std::string, double> perplexity; // per language
+    int64_t addedParameters = 0;
+    int64_t trainedRowParameters = 0;    // new-language token rows trained beyond the papers (stage 1)
+    double seconds = 0;                  // wall time of the method's runs
+};
+
+struct BaselineComparison {
+    std::string profile, project, machine;
+    std::vector<std::string> languages, oldLanguages; // old first
+    int64_t stage1Steps = 0, stage2Steps = 0, batchSize = 0, seqLen = 0;
+    double stage2OldShare = 0;
+    std::map<std::string, double> basePerplexity;
+    std::vector<BaselineMethod> methods; // the first is full fine-tuning on new text
+};
+
+BaselineComparison runBaselineComparison(const DemoProfile &profile, const std::filesystem::path &projectDir,
+                                         const DemoIo &io);
+// Fills each method's scores (label, model and runModels set) from a report of its models and the
+// project's runs; the first method is the fine-tuning that the shares are of. Throws ConfigError for
+// a model the report lacks.
+void scoreBaselines(BaselineComparison &c, const ForgettingReport &report, const std::vector<RunRecord> &runs);
+std::string baselineComparisonMarkdown(const BaselineComparison &c);
+std::string baselineComparisonJson(const BaselineComparison &c);
+
+} // namespace polymoe
