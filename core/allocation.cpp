@@ -1,5 +1,13 @@
 // Expert allocation per layer (METHOD.md section 2): LayerMoE's rule, the budget Decision, uniform,
 // validation, parameter counts, the "5,4,3" text form.
+//
+//   N_i = ceil( (1/S_i) / sum_j (1/S_j) * delta )     N_i counts all experts, the frozen original too
+//
+// Dissimilar layers (small S_i) get more experts. The papers pick delta by hand; here (a Decision)
+// the user gives the budget B of new experts and delta is the largest for which sum_i (N_i - 1) <= B
+// (each N_i only grows with delta: walking the deltas at which a layer gains an expert finds it
+// exactly, layerMoeAllocationForBudget); any remainder goes one expert each to the least similar
+// layers. An FFN expert adds 3 * d_model * d_ffn weights, a router N_i * d_model.
 #include "polymoe/allocation.h"
 
 #include "polymoe/error.h"

@@ -1,4 +1,14 @@
-// Balance, LPR and classifier losses (METHOD.md sections 4-6).
+// Balance, LPR and classifier losses (METHOD.md sections 4-6), per MoE layer i with N_i experts:
+//
+//   balance (stage 1):    L_balance = N_i * sum_e f_e * P_e
+//                         f_e = share of the routing slots (token x top-k) sent to expert e
+//                         P_e = mean router probability of e over the tokens
+//                         (f_e is a count, so the gradient flows through P_e alone, as in Switch)
+//   LPR (stage 2):        L_LPR = mean over old-language tokens of -log p_0(h) = -log softmax(W_r h)[0]
+//                         (the stated loss; the reference code's double softmax is not copied: a Decision)
+//   classifier (stage 2): cross-entropy of W_c (sum over the sequence of h) against the sequence's group
+//
+// Each is averaged over the MoE layers before its coefficient (0.01, 0.1, 0.1) weights it.
 #include "moe_losses.h"
 
 namespace polymoe {

@@ -1,4 +1,11 @@
 // Router of an MoE block: softmax over experts, top-k, renormalisation (METHOD.md section 3).
+//
+//   p = softmax(W_r h)                          W_r: N_i x d, no bias, Xavier-normal initialisation
+//   T = the k experts of largest p (k = 2, or N_i if smaller)
+//   y = sum_{e in T} p_e / (sum_{e' in T} p_e') * FFN_e(h)
+//
+// The probabilities stay in float32 whatever the activations' dtype: the balance and LPR losses take
+// their logarithms and means over many tokens.
 #include "moe_router.h"
 
 #include <ATen/CPUGeneratorImpl.h>

@@ -1,4 +1,13 @@
 // Dense -> MoE upcycling and the trainable-parameter selection of the expansion stages (METHOD.md 3-6).
+//
+//   layer i with N_i >= 2:  FFN -> MoE block; expert 0 = the original FFN (frozen forever), experts
+//                           1..N_i-1 = copies of it; a new router; N_i = 1 keeps the layer dense
+//   stage 1 trains:         the new experts and the routers
+//   stage 2 trains:         the routers (and the classifiers of section 6)
+//   frozen in both:         embeddings, attention, norms, LM head, expert 0
+//
+// Copies start equal to the original, so right after upcycling the model computes what the dense one
+// did (the renormalised top-k weights sum to 1 over identical experts); training moves them apart.
 #include "upcycle.h"
 
 #include "moe_block.h"
