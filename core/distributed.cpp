@@ -319,62 +319,181 @@ int64_t decideOnPrimary(const std::function<int64_t()> &decide, const std::strin
 
 void averageGradients(const std::vector<at::Tensor> &params, std::vector<double> &extra, const std::string &what)
 {
-    const int world = group().world;
-    if (world <= 1 || params.empty())
+    GradientSync sync(params); // not armed: finish() fills every bucket after backward
+    sync.finish(extra, what);
+}
+
+struct GradientSync::Bucket {
+    std::vector<size_t> members; // parameter indices, in the order they lie in `flat`
+    at::Tensor flat;             // the members' gradients, one after the other
+    size_t pending = 0;          // members not yet copied in this step
+#if POLYMOE_HAVE_C10D_GLOO
+    c10::intrusive_ptr<c10d::Work> work;
+#endif
+};
+
+GradientSync::GradientSync(std::vector<at::Tensor> params) : m_params(std::move(params))
+{
+    if (group().world <= 1 || m_params.empty())
         return;
-    // The small sums first: extra values, then one "had a gradient" flag per parameter.
-    at::Tensor small = at::zeros({int64_t(extra.size() + params.size())}, at::kDouble);
+    // Buckets of about 25 MB in reverse order (the order backward produces the gradients), one
+    // dtype and device each. Every rank has the same parameters, so the same buckets.
+    constexpr int64_t kBucketBytes = 25 << 20;
+    const size_t n = m_params.size();
+    m_bucketOf.assign(n, 0);
+    m_offsetOf.assign(n, 0);
+    m_ready.assign(n, 0);
+    m_had.assign(n, 0);
+    int64_t bytes = 0;
+    for (size_t k = n; k-- > 0;) {
+        const at::Tensor &p = m_params[k];
+        if (m_buckets.empty() || bytes >= kBucketBytes ||
+            m_params[m_buckets.back().members.front()].scalar_type() != p.scalar_type() ||
+            m_params[m_buckets.back().members.front()].device() != p.device()) {
+            m_buckets.emplace_back();
+            bytes = 0;
+        }
+        Bucket &b = m_buckets.back();
+        m_bucketOf[k] = m_buckets.size() - 1;
+        m_offsetOf[k] = bytes / int64_t(p.element_size());
+        b.members.push_back(k);
+        bytes += p.numel() * int64_t(p.element_size());
+    }
+    for (Bucket &b : m_buckets) {
+        int64_t numel = 0;
+        for (size_t k : b.members)
+            numel += m_params[k].numel();
+        b.flat = at::zeros({numel}, m_params[b.members.front()].options());
+        b.pending = b.members.size();
+    }
+    // After any hook registered before (a row mask), so each sees the gradient as training uses it.
+    for (size_t k = 0; k < n; ++k)
+        m_hookIds.push_back(m_params[k].register_hook([this, k](const at::Tensor &g) { onGradient(k, g); }));
+}
+
+GradientSync::~GradientSync()
+{
+    for (size_t k = 0; k < m_hookIds.size(); ++k)
+        m_params[k].remove_hook(m_hookIds[k]);
+}
+
+void GradientSync::armForLastBackward()
+{
+    if (m_buckets.empty())
+        return;
+    m_armed = true;
+}
+
+void GradientSync::onGradient(size_t k, const at::Tensor &grad)
+{
+    if (!m_armed || !grad.defined())
+        return;
+    if (m_ready[k]) // its bucket may be summing already: a second gradient cannot join it
+        throw Error("data-parallel gradient sums: parameter " + std::to_string(k) + " received two gradients in one "
+                    "backward pass (used inside and outside a checkpointed layer?)");
+    // The hook runs before the gradient is added to .grad: what earlier micro-batches summed, plus this.
+    const at::NoGradGuard noGrad;
+    const at::Tensor &p = m_params[k];
+    at::Tensor slot = m_buckets[m_bucketOf[k]].flat.slice(0, m_offsetOf[k], m_offsetOf[k] + p.numel()).view_as(p);
+    if (p.grad().defined())
+        at::add_out(slot, p.grad(), grad);
+    else
+        slot.copy_(grad);
+    m_had[k] = 1;
+    markReady(k);
+    launchReadyBuckets();
+}
+
+void GradientSync::markReady(size_t k)
+{
+    m_ready[k] = 1;
+    --m_buckets[m_bucketOf[k]].pending;
+}
+
+// Buckets start in order, so that every rank issues the same sums in the same order.
+void GradientSync::launchReadyBuckets()
+{
+    while (m_nextLaunch < m_buckets.size() && m_buckets[m_nextLaunch].pending == 0) {
+#if POLYMOE_HAVE_C10D_GLOO
+        Bucket &b = m_buckets[m_nextLaunch];
+        std::vector<at::Tensor> one{b.flat};
+        b.work = group().pg->allreduce(one);
+#endif
+        ++m_nextLaunch;
+    }
+}
+
+void GradientSync::finish(std::vector<double> &extra, const std::string &what)
+{
+    const int world = group().world;
+    if (m_buckets.empty())
+        return;
+    struct Reset { // whatever happens, the next step starts with empty buckets and disarmed hooks
+        GradientSync &s;
+        ~Reset()
+        {
+            s.m_armed = false;
+            s.m_nextLaunch = 0;
+            std::fill(s.m_ready.begin(), s.m_ready.end(), 0);
+            std::fill(s.m_had.begin(), s.m_had.end(), 0);
+            for (Bucket &b : s.m_buckets) {
+                b.pending = b.members.size();
+#if POLYMOE_HAVE_C10D_GLOO
+                b.work.reset();
+#endif
+            }
+        }
+    } reset{*this};
+    m_armed = false;
+    {
+        // What backward did not reach: the earlier micro-batches' sum, or zeros.
+        const at::NoGradGuard noGrad;
+        for (size_t k = 0; k < m_params.size(); ++k) {
+            if (m_ready[k])
+                continue;
+            const at::Tensor &p = m_params[k];
+            at::Tensor slot = m_buckets[m_bucketOf[k]].flat.slice(0, m_offsetOf[k], m_offsetOf[k] + p.numel());
+            if (p.grad().defined()) {
+                slot.copy_(p.grad().reshape({-1}));
+                m_had[k] = 1;
+            } else {
+                slot.zero_();
+            }
+            markReady(k);
+        }
+    }
+    launchReadyBuckets();
+    // The small sums: the extra values, then one "had a gradient" flag per parameter.
+    at::Tensor small = at::zeros({int64_t(extra.size() + m_params.size())}, at::kDouble);
     auto acc = small.accessor<double, 1>();
     for (size_t i = 0; i < extra.size(); ++i)
         acc[int64_t(i)] = extra[i];
-    std::vector<at::Tensor> grads;
-    for (size_t i = 0; i < params.size(); ++i) {
-        at::Tensor p = params[i];
-        const bool had = p.grad().defined();
-        acc[int64_t(extra.size() + i)] = had ? 1 : 0;
-        if (!had)
-            p.mutable_grad() = at::zeros_like(p);
-        grads.push_back(p.grad());
-    }
-    // Buckets of about 25 MB in reverse order (the order backward produces them), one dtype and
-    // device each: one flat sum per bucket.
-    constexpr int64_t kBucketBytes = 25 << 20;
-    std::vector<at::Tensor> bucket;
-    int64_t bytes = 0;
-    auto flush = [&] {
-        if (bucket.empty())
-            return;
-        std::vector<at::Tensor> flat;
-        for (const auto &g : bucket)
-            flat.push_back(g.reshape({-1}));
-        std::vector<at::Tensor> sum{at::cat(flat)};
-        allReduceSum(sum, what);
-        sum[0].div_(double(world));
-        int64_t offset = 0;
-        for (auto &g : bucket) {
-            g.copy_(sum[0].slice(0, offset, offset + g.numel()).view_as(g));
-            offset += g.numel();
-        }
-        bucket.clear();
-        bytes = 0;
-    };
-    for (auto it = grads.rbegin(); it != grads.rend(); ++it) {
-        if (!bucket.empty() && (bucket.front().scalar_type() != it->scalar_type() ||
-                                bucket.front().device() != it->device() || bytes >= kBucketBytes))
-            flush();
-        bucket.push_back(*it);
-        bytes += it->numel() * int64_t(it->element_size());
-    }
-    flush();
+    for (size_t k = 0; k < m_params.size(); ++k)
+        acc[int64_t(extra.size() + k)] = m_had[k];
+#if POLYMOE_HAVE_C10D_GLOO
+    const auto t0 = std::chrono::steady_clock::now();
+    for (Bucket &b : m_buckets)
+        waitFor("the sum of " + what, [&] { return b.work; });
+    m_waitSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+#endif
     std::vector<at::Tensor> s{small};
     allReduceSum(s, what);
     for (size_t i = 0; i < extra.size(); ++i)
         extra[i] = acc[int64_t(i)];
-    for (size_t i = 0; i < params.size(); ++i)
-        if (acc[int64_t(extra.size() + i)] == 0) {
-            at::Tensor p = params[i];
+    const at::NoGradGuard noGrad;
+    for (size_t k = 0; k < m_params.size(); ++k) {
+        at::Tensor p = m_params[k];
+        if (acc[int64_t(extra.size() + k)] == 0) {
             p.mutable_grad() = at::Tensor(); // no rank reached it: no gradient, as in one process
+            continue;
         }
+        const at::Tensor avg =
+            m_buckets[m_bucketOf[k]].flat.slice(0, m_offsetOf[k], m_offsetOf[k] + p.numel()).view_as(p).div(double(world));
+        if (p.grad().defined())
+            p.mutable_grad().copy_(avg);
+        else
+            p.mutable_grad() = avg;
+    }
 }
 
 } // namespace dist

@@ -355,7 +355,7 @@ SequenceBatch batchRows(const SequenceBatch &batch, int64_t first, int64_t rows)
 // batch, each loss divided by gradAccum, so the gradients are those of the mean over the rank's rows.
 // Returns the sum of the micro-batches' losses; `metrics` sums the loss function's metrics.
 double forwardBackward(TrainLoopSpec &job, const SequenceBatch &batch, const at::Device &device, bool cpuBf16,
-                       std::map<std::string, double> &metrics)
+                       dist::GradientSync &sync, std::map<std::string, double> &metrics)
 {
     const TrainConfig &c = job.config;
     const int64_t micro = c.batchSize, local = c.batchSize * c.gradAccum;
@@ -370,23 +370,25 @@ double forwardBackward(TrainLoopSpec &job, const SequenceBatch &batch, const at:
             CpuBf16Autocast ac(cpuBf16);
             loss = job.loss ? job.loss(part, inputs, targets, metrics) : languageModelLoss(*job.model, inputs, targets);
         }
+        if (m == c.gradAccum - 1)
+            sync.armForLastBackward(); // the gradient sums start while this backward runs
         (loss / double(c.gradAccum)).backward();
         lossSum += loss.item<double>();
     }
     return lossSum;
 }
 
-// Data-parallel: the gradients, the loss sum, the metrics and the ranks' stop requests summed over
-// the ranks in one go and divided by the world size (one process: nothing to do). Returns whether
-// any rank was asked to stop.
-bool averageOverRanks(const std::vector<at::Tensor> &params, double &lossSum, std::map<std::string, double> &metrics,
+// Data-parallel: the gradients (their sums started during the last backward), the loss sum, the
+// metrics and the ranks' stop requests summed over the ranks and divided by the world size (one
+// process: nothing to do). Returns whether any rank was asked to stop.
+bool averageOverRanks(dist::GradientSync &sync, double &lossSum, std::map<std::string, double> &metrics,
                       bool stopRequested, int64_t step)
 {
     const double world = double(distributedWorldSize());
     std::vector<double> sums = {lossSum, stopRequested ? 1.0 : 0.0};
     for (auto &[k, v] : metrics)
         sums.push_back(v);
-    dist::averageGradients(params, sums, "gradients at step " + std::to_string(step));
+    sync.finish(sums, "gradients at step " + std::to_string(step));
     lossSum = sums[0] / world;
     size_t i = 2;
     for (auto &[k, v] : metrics)
@@ -421,6 +423,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     std::vector<at::Tensor> params = trainOnly(*job.model, job.trainable);
     RowMaskHooks rowHooks;
     auto optimizerOwner = makeOptimizer(job.trainable, c, maskTrainableRows(job, rowHooks));
+    dist::GradientSync sync(params); // after the row masks: its hooks see the masked gradients
     torch::optim::AdamW &optimizer = *optimizerOwner;
     const ResumePoint from = job.resume ? resumeFromCheckpoints(job, optimizer) : ResumePoint{};
     int64_t step = from.step, tokens = from.tokens;
@@ -459,8 +462,8 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
             dropGradients(optimizer);
             const SequenceBatch batch = job.batcher->batch(step, global);
             std::map<std::string, double> metrics;
-            double lossSum = forwardBackward(job, batch, device, cpuBf16, metrics);
-            stopAgreed = averageOverRanks(params, lossSum, metrics, stop.stop_requested(), next);
+            double lossSum = forwardBackward(job, batch, device, cpuBf16, sync, metrics);
+            stopAgreed = averageOverRanks(sync, lossSum, metrics, stop.stop_requested(), next);
             if (!std::isfinite(lossSum))
                 throw Error("training diverged at step " + std::to_string(next) +
                             ": the loss is not finite; lower the learning rate");

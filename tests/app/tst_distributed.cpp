@@ -192,6 +192,15 @@ private Q_SLOTS:
         QVERIFY2(dAccum < 1e-6, qPrintable(QString::number(dAccum)));
         QVERIFY2(dWhole < 1e-5, qPrintable(QString::number(dWhole)));
         QVERIFY(differs(modelDir("two"), modelDir("half")));
+
+        // Accumulation on two ranks: the sums overlap the last micro-batch's backward and must carry
+        // the earlier micro-batch's gradients with them (one process accumulating all four).
+        auto twoAccum = run(QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("two-accum", 2, 2));
+        QVERIFY2(twoAccum.code == 0, twoAccum.err.constData());
+        auto accum4 = run(pretrainArgs("accum4", 2, 4));
+        QVERIFY2(accum4.code == 0, accum4.err.constData());
+        const double dTwoAccum = maxDifference(modelDir("two-accum"), modelDir("accum4"));
+        QVERIFY2(dTwoAccum < 1e-6, qPrintable(QString::number(dTwoAccum)));
     }
 
     // Stage 1 (new experts and routers, LM + balance loss; the frozen rest untouched): two ranks
@@ -208,6 +217,14 @@ private Q_SLOTS:
         const double d = maxDifference(modelDir("s1-two"), modelDir("s1-one"));
         QVERIFY2(d < 1e-6, qPrintable(QString::number(d)));
         QVERIFY(json(two)["steps"].toInt() == 3);
+        // With accumulation on both ranks too (experts a micro-batch did not reach included).
+        auto twoAccum = run(QStringList{"launch", "--nproc", "2", "--"} + common +
+                            QStringList{"--grad-accum", "2", "--name", "s1-two-accum"});
+        QVERIFY2(twoAccum.code == 0, twoAccum.err.constData());
+        auto oneAccum = run(common + QStringList{"--grad-accum", "4", "--name", "s1-one-accum"});
+        QVERIFY2(oneAccum.code == 0, oneAccum.err.constData());
+        const double dAccum = maxDifference(modelDir("s1-two-accum"), modelDir("s1-one-accum"));
+        QVERIFY2(dAccum < 1e-6, qPrintable(QString::number(dAccum)));
     }
 
     // Stopped (SIGTERM to the launcher) after a few steps, then resumed with two ranks: the weights
