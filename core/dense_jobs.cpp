@@ -190,12 +190,19 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     job.resume = spec.resume && hasCheckpoint(runDir);
 
     DenseTrainOutcome out;
-    if (!primary) { // its share of every step; rank 0 records, saves and evaluates the model
+    // Section 8 on the trained weights, before rank 0 saves them: every rank scores its share.
+    const auto evaluate = [&] {
+        return evaluateHeldout(store, *model, cfg.seqLen, cfg.evalTokens, cfg.batchSize, progress, stop,
+                               /*acrossRanks=*/true);
+    };
+    if (!primary) { // its share of every step and of the evaluation; rank 0 records and saves
         out.train = runTraining(job, status, stop);
+        out.evaluation = evaluate();
         return out;
     }
     recordRun(store, runId, runDir, [&] {
         out.train = runTraining(job, status, stop);
+        out.evaluation = evaluate();
         const std::string name = spec.outputName.empty() ? store.uniqueModelName(cfg.kind == "pretrain" ? "base" : "finetuned")
                                                          : spec.outputName;
         if (store.model(name))
@@ -212,8 +219,7 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
         out.modelDir = store.modelPath(rec);
     });
 
-    out.evaluation = evaluateAndRecord(store, *model, out.modelId, runId, cfg.seqLen, cfg.evalTokens, cfg.batchSize,
-                                       progress, stop);
+    recordEvaluation(store, out.evaluation, out.modelId, runId, "heldout");
     return out;
 }
 

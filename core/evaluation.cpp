@@ -2,6 +2,8 @@
 #include "evaluation.h"
 
 #include "bootstrap.h"
+#include "distributed_ops.h"
+#include "polymoe/distributed.h"
 
 #include <torch/nn/functional/loss.h>
 
@@ -12,8 +14,9 @@ namespace polymoe {
 
 std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::vector<LanguageStream> &heldout,
                                               int64_t seqLen, int64_t maxTokens, int64_t batchSize,
-                                              const ProgressFn &progress, std::stop_token stop)
+                                              const ProgressFn &progress, std::stop_token stop, bool acrossRanks)
 {
+    const int world = acrossRanks ? distributedWorldSize() : 1, rank = acrossRanks ? distributedRank() : 0;
     at::NoGradGuard noGrad;
     const bool wasTraining = model.is_training();
     model.eval();
@@ -30,14 +33,19 @@ std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::ve
         int64_t count = 0;
         // Sequences of equal length go in batches; a short final one goes alone. Sequence k starts
         // at token k * seqLen of the stream (evaluationSequences).
-        for (size_t i = 0; i < seqs.size();) {
-            throwIfStopped(stop);
+        for (size_t i = 0, batch = 0; i < seqs.size(); ++batch) {
+            if (world == 1)
+                throwIfStopped(stop);
             size_t j = i;
-            std::vector<int64_t> flat;
-            while (j < seqs.size() && int64_t(j - i) < batchSize && seqs[j].size() == seqs[i].size()) {
-                flat.insert(flat.end(), seqs[j].begin(), seqs[j].end());
+            while (j < seqs.size() && int64_t(j - i) < batchSize && seqs[j].size() == seqs[i].size())
                 ++j;
+            if (int(batch % size_t(world)) != rank) { // another rank's batch
+                i = j;
+                continue;
             }
+            std::vector<int64_t> flat;
+            for (size_t k = i; k < j; ++k)
+                flat.insert(flat.end(), seqs[k].begin(), seqs[k].end());
             const int64_t rowsN = int64_t(j - i), w = int64_t(seqs[i].size());
             const at::Tensor all = torch::from_blob(flat.data(), {rowsN, w}, at::kLong).clone().to(device);
             const at::Tensor logits = model.forward(all.slice(1, 0, w - 1)).to(at::kFloat);
@@ -58,6 +66,22 @@ std::vector<PerplexityRow> evaluatePerplexity(CausalLMImpl &model, const std::ve
                     ++count;
                 }
             i = j;
+        }
+        if (world > 1) { // the ranks' shares added up: every rank then has what one process would
+            std::vector<double> packed(docLoss.begin(), docLoss.end());
+            packed.insert(packed.end(), docTargets.begin(), docTargets.end());
+            packed.push_back(sum);
+            packed.push_back(double(count));
+            std::vector<at::Tensor> t{at::tensor(packed, at::kDouble)};
+            dist::allReduceSum(t, "the held-out evaluation of " + stream.language);
+            const double *v = t[0].data_ptr<double>();
+            const size_t D = docLoss.size();
+            for (size_t d = 0; d < D; ++d) {
+                docLoss[d] = v[d];
+                docTargets[d] = int64_t(std::llround(v[D + d]));
+            }
+            sum = v[2 * D];
+            count = int64_t(std::llround(v[2 * D + 1]));
         }
         PerplexityRow r;
         // The text covered: a document scored in part counts in proportion to its scored targets

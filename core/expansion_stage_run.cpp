@@ -180,16 +180,23 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
             status(s);
     };
 
-    if (!primary) { // its share of every step; rank 0 records, saves and evaluates the model
+    // Section 8 on the trained weights, before rank 0 saves them: every rank scores its share.
+    const auto evaluate = [&] {
+        return evaluateHeldout(store, *model, cfg.seqLen, cfg.evalTokens, cfg.batchSize, progress, stop,
+                               /*acrossRanks=*/true);
+    };
+    if (!primary) { // its share of every step and of the evaluation; rank 0 records and saves
         if (!loop.resume)
             recordStats(0, std::nullopt);
         out.train = runTraining(loop, withStats, stop);
+        out.evaluation = evaluate();
         return;
     }
     recordRun(store, r.runId, runDir, [&] {
         if (!loop.resume)
             recordStats(0, std::nullopt);
         out.train = runTraining(loop, withStats, stop);
+        out.evaluation = evaluate();
         nlohmann::json prov = {{"polymoe_version", POLYMOE_VERSION}, {"run_id", r.runId}, {"kind", cfg.kind},
                                {"project", fs::absolute(store.path()).string()}, {"steps", out.train.steps},
                                {"tokens", out.train.tokens}, {"dtype", out.train.dtype}, {"parent", r.inRec.name},
@@ -203,8 +210,7 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
         out.modelDir = store.modelPath(rec);
     });
     out.routerStats = recordStats(out.train.steps, out.modelId);
-    out.evaluation = evaluateAndRecord(store, *model, out.modelId, r.runId, cfg.seqLen, cfg.evalTokens, cfg.batchSize,
-                                       progress, stop);
+    recordEvaluation(store, out.evaluation, out.modelId, r.runId, "heldout");
 }
 
 } // namespace

@@ -53,14 +53,48 @@ ModelRecord saveProjectModel(ProjectStore &store, CausalLMImpl &model, const std
     return rec;
 }
 
+namespace {
+
+std::vector<LanguageStream> heldoutStreams(ProjectStore &store)
+{
+    auto heldout = projectStreams(store, "heldout");
+    attachDocumentSizes(store, "heldout", heldout);
+    return heldout;
+}
+
+} // namespace
+
 std::vector<PerplexityRow> evaluateAndRecord(ProjectStore &store, CausalLMImpl &model, std::optional<int64_t> modelId,
                                              std::optional<int64_t> runId, int64_t seqLen, int64_t maxTokens,
                                              int64_t batchSize, const ProgressFn &progress, std::stop_token stop)
 {
-    auto heldout = projectStreams(store, "heldout");
-    attachDocumentSizes(store, "heldout", heldout);
-    return evaluateAndRecordStreams(store, model, modelId, runId, heldout, "heldout", seqLen, maxTokens, batchSize,
-                                    progress, stop);
+    return evaluateAndRecordStreams(store, model, modelId, runId, heldoutStreams(store), "heldout", seqLen, maxTokens,
+                                    batchSize, progress, stop);
+}
+
+std::vector<PerplexityRow> evaluateHeldout(ProjectStore &store, CausalLMImpl &model, int64_t seqLen, int64_t maxTokens,
+                                           int64_t batchSize, const ProgressFn &progress, std::stop_token stop,
+                                           bool acrossRanks)
+{
+    return evaluatePerplexity(model, heldoutStreams(store), seqLen, maxTokens, batchSize, progress, stop, acrossRanks);
+}
+
+void recordEvaluation(ProjectStore &store, const std::vector<PerplexityRow> &rows, int64_t modelId,
+                      std::optional<int64_t> runId, const std::string &split)
+{
+    std::vector<EvaluationRecord> recs;
+    for (const auto &r : rows) {
+        if (r.tokens == 0)
+            continue; // a language without held-out text has no figure to record (its loss is NaN)
+        EvaluationRecord e{modelId, runId, r.language, split, r.tokens, r.loss, r.perplexity, {}};
+        e.documents = r.documents;
+        e.perplexityLow = r.perplexityLow;
+        e.perplexityHigh = r.perplexityHigh;
+        e.characters = r.characters;
+        e.bytes = r.bytes;
+        recs.push_back(e);
+    }
+    store.addEvaluations(recs);
 }
 
 std::vector<PerplexityRow> evaluateAndRecordStreams(ProjectStore &store, CausalLMImpl &model,
@@ -70,21 +104,8 @@ std::vector<PerplexityRow> evaluateAndRecordStreams(ProjectStore &store, CausalL
                                                     const ProgressFn &progress, std::stop_token stop)
 {
     auto rows = evaluatePerplexity(model, streams, seqLen, maxTokens, batchSize, progress, stop);
-    if (modelId) {
-        std::vector<EvaluationRecord> recs;
-        for (const auto &r : rows) {
-            if (r.tokens == 0)
-                continue; // a language without held-out text has no figure to record (its loss is NaN)
-            EvaluationRecord e{*modelId, runId, r.language, split, r.tokens, r.loss, r.perplexity, {}};
-            e.documents = r.documents;
-            e.perplexityLow = r.perplexityLow;
-            e.perplexityHigh = r.perplexityHigh;
-            e.characters = r.characters;
-            e.bytes = r.bytes;
-            recs.push_back(e);
-        }
-        store.addEvaluations(recs);
-    }
+    if (modelId)
+        recordEvaluation(store, rows, *modelId, runId, split);
     return rows;
 }
 

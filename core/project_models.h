@@ -40,4 +40,13 @@ std::vector<PerplexityRow> evaluateAndRecordStreams(ProjectStore &store, CausalL
                                                     int64_t seqLen, int64_t maxTokens, int64_t batchSize,
                                                     const ProgressFn &progress, std::stop_token stop);
 
+// The two halves of evaluateAndRecord, for a training job: every rank of a data-parallel run
+// scores its share of the held-out text (acrossRanks, evaluatePerplexity) before rank 0 saves the
+// model, then rank 0 records the rows for the saved model.
+std::vector<PerplexityRow> evaluateHeldout(ProjectStore &store, CausalLMImpl &model, int64_t seqLen, int64_t maxTokens,
+                                           int64_t batchSize, const ProgressFn &progress, std::stop_token stop,
+                                           bool acrossRanks);
+void recordEvaluation(ProjectStore &store, const std::vector<PerplexityRow> &rows, int64_t modelId,
+                      std::optional<int64_t> runId, const std::string &split);
+
 } // namespace polymoe

@@ -19,8 +19,10 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <cmath>
 #include <csignal>
 #include <fstream>
+#include <map>
 
 using namespace polymoe;
 
@@ -201,6 +203,38 @@ private Q_SLOTS:
         QVERIFY2(accum4.code == 0, accum4.err.constData());
         const double dTwoAccum = maxDifference(modelDir("two-accum"), modelDir("accum4"));
         QVERIFY2(dTwoAccum < 1e-6, qPrintable(QString::number(dTwoAccum)));
+    }
+
+    // The held-out evaluation that ends a two-rank run (each rank scores every other batch, the sums
+    // added up) equals one process scoring the same model alone.
+    void twoRanksEvaluateAsOneProcess()
+    {
+        auto two = run(QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("eval-two", 2, 1));
+        QVERIFY2(two.code == 0, two.err.constData());
+        // The store keeps the latest evaluation per language: read the run's before the one-process one.
+        const auto evaluations = [&] {
+            const auto store = ProjectStore::open(m_project.toStdString(), true);
+            std::map<std::string, EvaluationRecord> out;
+            for (const auto &e : store.evaluations(store.model("eval-two")->id))
+                out[e.language] = e;
+            return out;
+        };
+        const auto byRun = evaluations();
+        auto alone = run({"eval", m_project, "--model", "eval-two", "--tokens", "256", "--seq-len", "32", "--json",
+                          "--progress", "none"});
+        QVERIFY2(alone.code == 0, alone.err.constData());
+        const auto byEval = evaluations();
+        QVERIFY(!byRun.empty());
+        QCOMPARE(byRun.size(), byEval.size());
+        for (const auto &[language, r] : byRun) {
+            const EvaluationRecord &e = byEval.at(language);
+            QVERIFY(r.runId && !e.runId);
+            QCOMPARE(r.tokens, e.tokens); // every target once: no batch skipped, none scored twice
+            QCOMPARE(r.documents, e.documents);
+            QVERIFY2(std::abs(r.loss - e.loss) < 1e-6 * std::abs(e.loss), qPrintable(QString::fromStdString(language)));
+            QVERIFY2(std::abs(r.perplexityHigh - e.perplexityHigh) < 1e-4 * e.perplexityHigh,
+                     qPrintable(QString::fromStdString(language)));
+        }
     }
 
     // Stage 1 (new experts and routers, LM + balance loss; the frozen rest untouched): two ranks
