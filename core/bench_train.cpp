@@ -248,7 +248,7 @@ BenchReport benchTrainStep(int repetitions, int threads)
         auto step = [&] {
             at::Tensor loss;
             {
-                CpuBf16Autocast autocast(dt == "bf16");
+                Bf16Autocast autocast(dt == "bf16", c10::kCPU);
                 auto logits = model->forward(ids.slice(1, 0, T));
                 loss = torch::nn::functional::cross_entropy(logits.reshape({-1, cfg.vocabSize}).to(at::kFloat),
                                                             ids.slice(1, 1, T + 1).reshape({-1}));

@@ -110,7 +110,7 @@ BenchRow measureStep(const fs::path &dir, const StepVariant &v, int64_t B, int64
         auto t = bench::Clock::now();
         at::Tensor l;
         {
-            CpuBf16Autocast autocast(v.dtype == "bf16");
+            Bf16Autocast autocast(v.dtype == "bf16", c10::kCPU);
             l = loss ? loss(batch, inputs, targets, metrics) : languageModelLoss(*model, inputs, targets);
         }
         phase[0] += since(t);

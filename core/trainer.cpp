@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <sstream>
 #include <cmath>
 #include <fstream>
 #include <type_traits>
@@ -49,9 +50,11 @@ template <class Optimizer> // a template, so that only the branch of this LibTor
 auto optimizerStateKey(Optimizer &opt, const at::Tensor &p)
 {
     using Key = typename std::decay_t<decltype(opt.state())>::key_type;
-    if constexpr (std::is_same_v<Key, std::string>)
-        return c10::guts::to_string(p.unsafeGetTensorImpl());
-    else
+    if constexpr (std::is_same_v<Key, std::string>) {
+        std::ostringstream address; // as 1.x's c10::guts::to_string (gone in 2.x) writes the pointer
+        address << p.unsafeGetTensorImpl();
+        return Key(address.str());
+    } else
         return static_cast<Key>(p.unsafeGetTensorImpl());
 }
 
@@ -233,7 +236,7 @@ bool checkTrainingDevice(const TrainConfig &c)
         throw ConfigError("training device cuda: no CUDA device is visible to this LibTorch (Debian's is CPU-only; "
                           "build against a CUDA LibTorch 2.x, see README 'CUDA kernels')");
     const bool cuda = c.device == "cuda" || (c.device == "auto" && have);
-    resolveDtype(c.dtype, cuda); // throws for an unknown dtype, or bf16 on CUDA
+    resolveDtype(c.dtype, cuda); // throws for an unknown dtype
     return cuda;
 }
 
@@ -354,7 +357,7 @@ SequenceBatch batchRows(const SequenceBatch &batch, int64_t first, int64_t rows)
 // The forward and backward passes of one step on this rank: its gradAccum micro-batches of the global
 // batch, each loss divided by gradAccum, so the gradients are those of the mean over the rank's rows.
 // Returns the sum of the micro-batches' losses; `metrics` sums the loss function's metrics.
-double forwardBackward(TrainLoopSpec &job, const SequenceBatch &batch, const at::Device &device, bool cpuBf16,
+double forwardBackward(TrainLoopSpec &job, const SequenceBatch &batch, const at::Device &device, bool bf16,
                        dist::GradientSync &sync, std::map<std::string, double> &metrics)
 {
     const TrainConfig &c = job.config;
@@ -367,7 +370,7 @@ double forwardBackward(TrainLoopSpec &job, const SequenceBatch &batch, const at:
         const at::Tensor targets = all.slice(1, 1, batch.seqLen + 1);
         at::Tensor loss;
         {
-            CpuBf16Autocast ac(cpuBf16);
+            Bf16Autocast ac(bf16, device.type()); // bf16 compute, fp32 master weights (CPU and CUDA)
             loss = job.loss ? job.loss(part, inputs, targets, metrics) : languageModelLoss(*job.model, inputs, targets);
         }
         if (m == c.gradAccum - 1)
@@ -446,7 +449,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
     };
     const int64_t firstStep = step;
     double lastLoss = 0;
-    const bool cpuBf16 = result.dtype == "bf16" && !cuda;
+    const bool bf16 = result.dtype == "bf16";
     bool stopAgreed = false; // data-parallel: every rank stops after the same step
 
     try {
@@ -462,7 +465,7 @@ TrainResult runTraining(TrainLoopSpec &job, const TrainStatusFn &status, std::st
             dropGradients(optimizer);
             const SequenceBatch batch = job.batcher->batch(step, global);
             std::map<std::string, double> metrics;
-            double lossSum = forwardBackward(job, batch, device, cpuBf16, sync, metrics);
+            double lossSum = forwardBackward(job, batch, device, bf16, sync, metrics);
             stopAgreed = averageOverRanks(sync, lossSum, metrics, stop.stop_requested(), next);
             if (!std::isfinite(lossSum))
                 throw Error("training diverged at step " + std::to_string(next) +
@@ -551,21 +554,6 @@ void dropGradients(torch::optim::Optimizer &optimizer)
             p.mutable_grad() = at::Tensor();
 }
 
-CpuBf16Autocast::CpuBf16Autocast(bool enable) : m_on(enable)
-{
-    if (m_on) {
-        at::autocast::set_cpu_enabled(true);
-        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    }
-}
-
-CpuBf16Autocast::~CpuBf16Autocast()
-{
-    if (m_on) {
-        at::autocast::set_cpu_enabled(false);
-        at::autocast::clear_cache();
-    }
-}
 
 
 } // namespace polymoe

@@ -3,6 +3,7 @@
 // checkpoints every N steps, exact resume, progress, cancellation, metrics in the project store.
 #pragma once
 
+#include "autocast.h"
 #include "models/llama.h"
 #include "polymoe/training.h"
 #include "sequence_batcher.h"
@@ -80,18 +81,6 @@ void keepFreedMemoryForReuse();
 // next backward hands its gradient buffers over instead of adding them to zeroed ones, and a
 // parameter that the step did not reach keeps no gradient, so AdamW leaves it as it is.
 void dropGradients(torch::optim::Optimizer &optimizer);
-
-// While alive and enabled: CPU autocast to bf16 (the trainer's bf16 dtype), its cache cleared at the end.
-class CpuBf16Autocast {
-public:
-    explicit CpuBf16Autocast(bool enable);
-    ~CpuBf16Autocast();
-    CpuBf16Autocast(const CpuBf16Autocast &) = delete;
-    CpuBf16Autocast &operator=(const CpuBf16Autocast &) = delete;
-
-private:
-    bool m_on;
-};
 
 // True when a finished checkpoint exists in the folder.
 bool hasCheckpoint(const std::filesystem::path &checkpointDir);

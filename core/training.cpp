@@ -4,6 +4,10 @@
 #include "polymoe/distributed.h"
 #include "polymoe/error.h"
 
+#ifdef POLYMOE_HAVE_KERNELS
+#include "device_info.cuh"
+#endif
+
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
@@ -15,6 +19,22 @@
 namespace polymoe {
 
 namespace {
+// bf16 tensor cores: compute capability 8.0 (Ampere) and later. Read off the device where the build
+// has the kernels' device query; a CUDA build without it assumes a current GPU (--dtype fp32 for an
+// older one).
+bool cudaHasBf16()
+{
+#if POLYMOE_HAVE_KERNELS
+    try {
+        return kernels::deviceInfo(0).computeMajor >= 8;
+    } catch (const std::exception &) {
+        return false;
+    }
+#else
+    return true;
+#endif
+}
+
 bool cpuHasBf16()
 {
     std::ifstream in("/proc/cpuinfo");
@@ -87,14 +107,12 @@ double bitsPerUnit(double loss, int64_t tokens, double units)
 
 std::string resolveDtype(const std::string &requested, bool cuda)
 {
-    if (requested == "fp32" || (requested == "bf16" && !cuda))
+    if (requested == "fp32" || requested == "bf16")
         return requested;
-    if (requested != "auto" && requested != "bf16")
+    if (requested != "auto")
         throw ConfigError("training dtype must be auto, fp32 or bf16, not '" + requested + "'");
-    if (cuda && requested == "bf16")
-        throw ConfigError("training dtype bf16 is implemented for the CPU only (autocast); use fp32 on a CUDA device");
     if (cuda)
-        return "fp32";
+        return cudaHasBf16() ? "bf16" : "fp32";
     static const bool bf16 = cpuHasBf16();
     return bf16 ? "bf16" : "fp32";
 }

@@ -11,7 +11,8 @@
 #                                          # build/device-deps; name that folder in the run's carry
 #   bash installer/device-check.sh         # THERE: the check
 #   OUT=DIR (default build/device-check) receives summary.txt, build.log, ctest.log and the bench
-#   tables (bench-moe-cuda-{fp32,bf16}.{md,json}): 7 files, within what a `run` call brings back.
+#   tables (bench-moe-cuda-{fp32,bf16}.{md,json}), and the CLI runs' results (cli-*.json, one a bf16 stage 1 on
+#   CUDA): a dozen small files, within what a `run` call brings back.
 #   PYTHON=... picks the Python whose torch is used (default python3); JOBS=N the build jobs (all cores).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -71,11 +72,13 @@ cli_train() {
       "$cli" analyze "$p" --tokens 2000 --progress none &&
       "$cli" allocate "$p" --strategy uniform --budget 2 --progress none &&
       "$cli" train "$p" --stage 1 --steps 20 --device "$dev" --json --progress none >"$out/cli-stage1.json" &&
-      "$cli" train "$p" --stage 2 --steps 10 --device "$dev" --json --progress none >"$out/cli-stage2.json"
+      "$cli" train "$p" --stage 2 --steps 10 --device "$dev" --json --progress none >"$out/cli-stage2.json" &&
+      "$cli" train "$p" --stage 1 --steps 10 --device "$dev" --dtype bf16 --name s1-bf16 --json --progress none \
+        >"$out/cli-stage1-bf16.json"
   } >"$log" 2>&1 || { rm -rf "$work"; return 1; }
   rm -rf "$work"
   local want=$([ "$dev" = cuda ] && echo cuda:0 || echo cpu) f got
-  for f in pretrain stage1 stage2; do
+  for f in pretrain stage1 stage2 stage1-bf16; do
     got=$("${PYTHON:-python3}" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["device"], d["dtype"], round(d["final_loss"], 3))' "$out/cli-$f.json") ||
       { echo "cli-$f.json: unreadable" >>"$log"; return 1; }
     say "  $f: device dtype final-loss = $got"

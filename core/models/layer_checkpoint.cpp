@@ -1,6 +1,8 @@
 // Activation checkpointing of a decoder layer (see layer_checkpoint.h).
 #include "models/layer_checkpoint.h"
 
+#include "autocast.h"
+
 #include <ATen/autocast_mode.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -12,20 +14,11 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// RAII: the CPU autocast state of the forward pass, for the recomputation.
-struct CpuAutocast {
-    bool was;
-    at::ScalarType wasType;
-    CpuAutocast(bool on, at::ScalarType type) : was(at::autocast::is_cpu_enabled()), wasType(at::autocast::get_autocast_cpu_dtype())
-    {
-        at::autocast::set_cpu_enabled(on);
-        at::autocast::set_autocast_cpu_dtype(type);
-    }
-    ~CpuAutocast()
-    {
-        at::autocast::set_cpu_enabled(was);
-        at::autocast::set_autocast_cpu_dtype(wasType);
-    }
+// RAII: the autocast states (CPU and CUDA) of the forward pass, for the recomputation.
+struct ForwardAutocast {
+    AutocastStates before = AutocastStates::current();
+    explicit ForwardAutocast(const AutocastStates &forward) { forward.apply(); }
+    ~ForwardAutocast() { before.apply(); }
 };
 
 struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
@@ -39,8 +32,11 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
         ctx->save_for_backward({x, cos, sin});
         ctx->saved_data["layer"] = layerAddress;
         ctx->saved_data["x_needs_grad"] = x.requires_grad();
-        ctx->saved_data["autocast"] = at::autocast::is_cpu_enabled();
-        ctx->saved_data["autocast_dtype"] = at::autocast::get_autocast_cpu_dtype();
+        const AutocastStates ac = AutocastStates::current();
+        ctx->saved_data["autocast_cpu"] = ac.cpu.enabled;
+        ctx->saved_data["autocast_cpu_dtype"] = ac.cpu.dtype;
+        ctx->saved_data["autocast_cuda"] = ac.cuda.enabled;
+        ctx->saved_data["autocast_cuda_dtype"] = ac.cuda.dtype;
         variable_list out{layer->forwardStored(x, {cos, sin})};
         for (const auto &t : layer->mlp()->tensorsForLosses())
             out.push_back(t);
@@ -57,7 +53,10 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
         variable_list outs;
         {
             at::AutoGradMode on(true);
-            CpuAutocast ac(ctx->saved_data["autocast"].toBool(), ctx->saved_data["autocast_dtype"].toScalarType());
+            const AutocastStates forward{
+                {ctx->saved_data["autocast_cpu"].toBool(), ctx->saved_data["autocast_cpu_dtype"].toScalarType()},
+                {ctx->saved_data["autocast_cuda"].toBool(), ctx->saved_data["autocast_cuda_dtype"].toScalarType()}};
+            ForwardAutocast ac(forward);
             outs.push_back(layer->forwardStored(x, {saved[1], saved[2]}));
             for (const auto &t : layer->mlp()->tensorsForLosses())
                 outs.push_back(t);

@@ -263,8 +263,9 @@ private Q_SLOTS:
         const auto r = runTraining(autoJob);
         QCOMPARE(QString::fromStdString(r.device), torch::cuda::is_available() ? QString("cuda:0") : QString("cpu"));
         // On a GPU only fp32 is implemented; the CPU's bf16 is autocast.
-        QCOMPARE(QString::fromStdString(resolveDtype("auto", true)), QString("fp32"));
-        QVERIFY_THROWS_EXCEPTION(ConfigError, resolveDtype("bf16", true));
+        QCOMPARE(QString::fromStdString(resolveDtype("bf16", true)), QString("bf16")); // CUDA autocast
+        QCOMPARE(QString::fromStdString(resolveDtype("fp32", true)), QString("fp32"));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, resolveDtype("fp16", true));
         QCOMPARE(QString::fromStdString(resolveDtype("bf16", false)), QString("bf16"));
     }
 

@@ -23,7 +23,7 @@ struct TrainConfig {
     double weightDecay = 0.1;       // AdamW, on matrices only (not norms, biases, embeddings)
     double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
     double gradClip = 1.0;          // global norm; 0 = off
-    std::string dtype = "auto";     // "fp32", "bf16" (CPU autocast, fp32 master weights), "auto"
+    std::string dtype = "auto";     // "fp32", "bf16" (autocast on CPU or CUDA, fp32 master weights), "auto"
     std::string device = "cpu";     // "cpu", "cuda" (the current GPU), "auto" (cuda when one is visible)
     int threads = 0;                // intra-op threads; 0 = all cores (or OMP_NUM_THREADS)
     uint64_t seed = 1;              // initialisation and data order
@@ -93,8 +93,9 @@ int64_t sequencesPerStep(const TrainConfig &c);
 // tokenizers with each other. NaN when units <= 0.
 double bitsPerUnit(double loss, int64_t tokens, double units);
 
-// Resolves "auto" against the CPU (bf16 when it has AVX-512 BF16 instructions); on a CUDA device
-// training runs fp32 (bf16 there is refused: only CPU autocast is implemented).
+// Resolves "auto": on the CPU bf16 when it has AVX-512 BF16 instructions, on CUDA bf16 from compute
+// capability 8.0 (Ampere) on; fp32 otherwise. bf16 means autocast (CPU or CUDA) with fp32 master
+// weights and optimizer state.
 std::string resolveDtype(const std::string &requested, bool cuda);
 // Sets LibTorch's intra-op threads (PLATFORM.md trap 1); returns the number set.
 int setTrainingThreads(int requested);
