@@ -2,6 +2,7 @@
 #include "allocation_page.h"
 
 #include "allocation_model.h"
+#include "worker_job.h"
 #include "chart_export.h"
 
 #include "polymoe/allocation.h"
@@ -105,6 +106,11 @@ AllocationPage::AllocationPage(QWidget *parent)
     });
     connect(m_model, &AllocationModel::editedByHand, this, [this] { setStrategy("manual"); });
     connect(m_save, &QPushButton::clicked, this, [this] { save(m_name->text()); });
+    m_worker = new WorkerJob(QStringLiteral("allocation-save"), this);
+    connect(m_worker, &WorkerJob::failed, this, [this](const QString &m) {
+        updateCounts();
+        showError(tr("Cannot save the allocation: %1").arg(m));
+    });
     connect(m_plot, &QCustomPlot::mousePress, this, &AllocationPage::plotPressed);
     connect(m_plot, &QCustomPlot::mouseMove, this, &AllocationPage::plotMoved);
     connect(m_plot, &QCustomPlot::mouseRelease, this, &AllocationPage::plotReleased);
@@ -248,7 +254,7 @@ void AllocationPage::updateCounts()
                     .arg(u.newExperts)
                     .arg(loc.toString(qlonglong(u.addedParameters)));
     m_counts->setText(text);
-    m_save->setEnabled(m_model->layers() > 0 && !projectPath().isEmpty());
+    m_save->setEnabled(m_model->layers() > 0 && !projectPath().isEmpty() && !(m_worker && m_worker->isRunning()));
 }
 
 void AllocationPage::draw()
@@ -339,36 +345,39 @@ void AllocationPage::plotReleased(QMouseEvent *e)
     m_model->changeExperts(after, tr("Drag layer %1 to %2 experts").arg(layer).arg(after[size_t(layer)]));
 }
 
-qint64 AllocationPage::save(const QString &name)
+bool AllocationPage::save(const QString &name)
 {
     clearError();
-    auto store = openStore(false);
-    if (!store)
-        return 0;
-    try {
-        AllocationSpec spec;
-        spec.strategy = strategy().toStdString();
-        if (spec.strategy == "manual")
-            spec.experts = m_model->experts();
-        else
-            spec.budget = m_budget->value();
-        if (spec.strategy == "layermoe")
-            spec.analysisId = m_analysisId;
-        spec.modelName = m_modelName.toStdString();
-        spec.name = name.toStdString();
-        const AllocationOutcome o = allocateExperts(*store, spec);
-        if (o.experts != m_model->experts())
-            m_model->resetExperts(o.experts);
-        Q_EMIT statusMessage(tr("Allocation '%1' saved (id %2): %3")
-                                 .arg(QString::fromStdString(o.name))
-                                 .arg(o.id)
-                                 .arg(QString::fromStdString(formatExpertList(o.experts))));
-        Q_EMIT projectModified();
-        return o.id;
-    } catch (const std::exception &e) {
-        showError(tr("Cannot save the allocation: %1").arg(QString::fromStdString(e.what())));
-        return 0;
-    }
+    if (projectPath().isEmpty() || m_worker->isRunning())
+        return false;
+    AllocationSpec spec;
+    spec.strategy = strategy().toStdString();
+    if (spec.strategy == "manual")
+        spec.experts = m_model->experts();
+    else
+        spec.budget = m_budget->value();
+    if (spec.strategy == "layermoe")
+        spec.analysisId = m_analysisId;
+    spec.modelName = m_modelName.toStdString();
+    spec.name = name.toStdString();
+    // The engine validates, counts the parameters and writes the store in the worker.
+    const std::string path = projectPath().toStdString();
+    m_save->setEnabled(false);
+    return m_worker->run([this, path, spec](std::stop_token, const ProgressFn &) -> WorkerJob::Done {
+        auto store = ProjectStore::open(path, false);
+        const AllocationOutcome o = allocateExperts(store, spec);
+        return [this, o] {
+            updateCounts(); // re-enables Save
+            if (o.experts != m_model->experts())
+                m_model->resetExperts(o.experts);
+            Q_EMIT statusMessage(tr("Allocation '%1' saved (id %2): %3")
+                                     .arg(QString::fromStdString(o.name))
+                                     .arg(o.id)
+                                     .arg(QString::fromStdString(formatExpertList(o.experts))));
+            Q_EMIT projectModified();
+            Q_EMIT saved(o.id);
+        };
+    });
 }
 
 } // namespace polymoe::ui

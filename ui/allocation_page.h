@@ -19,6 +19,7 @@ class QTableView;
 namespace polymoe::ui {
 
 class AllocationModel;
+class WorkerJob;
 
 class AllocationPage : public Page {
     Q_OBJECT
@@ -32,8 +33,12 @@ public:
     QString strategy() const;
     void setStrategy(const QString &strategy); // "layermoe", "uniform", "manual"
     void setBudget(int budget);
-    // Stores the allocation through allocateExperts; returns its id (0 on failure, error shown).
-    qint64 save(const QString &name = {});
+    // Stores the allocation in the project, in a worker: saved(id) when done, the error label when it
+    // fails. False (nothing started) without a project or while a save runs.
+    bool save(const QString &name = {});
+
+Q_SIGNALS:
+    void saved(qint64 allocationId);
 
 private:
     void recomputeFromStrategy();
@@ -51,6 +56,7 @@ private:
     QLineEdit *m_name = nullptr;
     QLabel *m_counts = nullptr;
     QPushButton *m_save = nullptr;
+    WorkerJob *m_worker = nullptr;
     QString m_modelName;
     std::optional<qint64> m_analysisId;
     int m_dragLayer = -1;

@@ -346,8 +346,11 @@ private Q_SLOTS:
         page.setProjectPath(path);
         QVERIFY(page.model()->setData(page.model()->index(0, AllocationModel::Experts), 2));
         QSignalSpy modified(&page, &Page::projectModified);
-        const qint64 id = page.save("edited");
-        QVERIFY2(id > 0, qPrintable(page.errorText()));
+        QSignalSpy saved(&page, &AllocationPage::saved);
+        QVERIFY(page.save("edited")); // in a worker: the window stays responsive
+        QVERIFY2(saved.wait(10000), qPrintable(page.errorText()));
+        const qint64 id = saved.first().first().toLongLong();
+        QVERIFY(id > 0);
         QCOMPARE(modified.count(), 1);
         auto store = ProjectStore::open(path.toStdString(), true);
         const auto a = store.allocation(id);
