@@ -36,7 +36,11 @@ namespace {
 class CountingCpuAllocator final : public at::Allocator {
 public:
     explicit CountingCpuAllocator(at::Allocator *base) : m_base(base) {}
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+    at::DataPtr allocate(size_t n) override // non-const from 2.3 on
+#else
     at::DataPtr allocate(size_t n) const override
+#endif
     {
         at::DataPtr inner = m_base->allocate(n);
         void *data = inner.get();

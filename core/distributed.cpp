@@ -8,6 +8,7 @@
 #include "polymoe/error.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #if POLYMOE_HAVE_C10D_GLOO
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>

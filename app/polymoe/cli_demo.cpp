@@ -148,6 +148,8 @@ Register benchExpansionCmd({"bench expansion", "the method against its baselines
                             "fine-tuning's new-language gain and the old-language cost in log perplexity, added and\n"
                             "trained-row parameters, wall time). Every trained model stays in the project and is reused by a second run.",
                             {{"--profile", "NAME", "tiny, standard or smollm2", "standard"},
+                             {"--model", "DIR", "smollm2: the pretrained model folder (default: models/smollm2-135m)", ""},
+                             {"--smoke", "", "every step on a few sequences: checks the pipeline, learns nothing", ""},
                              {"--project-dir", "DIR", "folder of the demo project", "polymoe-demo"},
                              {"--out", "FILE", "also write the Markdown table there", ""}},
                             0, 0, true, benchExpansion});

@@ -198,6 +198,17 @@ private Q_SLOTS:
         const QJsonArray exported = demo["exported"].toArray();
         QVERIFY(!exported.isEmpty());
         QVERIFY(QFileInfo::exists(exported[0].toString() + "/tokenizer.json"));
+
+        // The baseline comparison on the same project (base and similarity reused): every method
+        // scored on the project's languages (en, de, ru: no es column), fine-tuning's share 1.
+        const QJsonObject bench = runJson({"bench", "expansion", "--profile", "smollm2", "--smoke", "--model", model,
+                                           "--project-dir", dir + "/out", "--json", "--progress", "none"});
+        const QJsonArray methods = bench["methods"].toArray();
+        QCOMPARE(methods.size(), 6);
+        QCOMPARE(methods[0].toObject()["model"].toString(), QStringLiteral("bench-finetune"));
+        QCOMPARE(methods[0].toObject()["share_of_finetuning_new_gain"].toDouble(), 1.0);
+        for (const auto &m : methods)
+            QCOMPARE(m.toObject()["perplexity"].toObject().keys(), QStringList({"de", "en", "ru"}));
         // Without the model folder: a clear message saying how to fetch it, not a crash.
         QByteArray err;
         QVERIFY(runJson({"demo", "--profile", "smollm2", "--smoke", "--model", dir + "/missing", "--out", dir + "/out2"}, &err).isEmpty());
