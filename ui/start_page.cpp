@@ -70,10 +70,17 @@ StartPage::StartPage(QWidget *parent)
     m_demoButton = new QPushButton(tr("Open the &demo"), demoBox);
     m_demoButton->setObjectName("openDemo");
     m_demoButton->setToolTip(tr("Builds the demo project with 'polymoe demo' (or reuses it) and opens it"));
+    m_baselinesButton = new QPushButton(tr("Compare with the &baselines"), demoBox);
+    m_baselinesButton->setObjectName("compareBaselines");
+    m_baselinesButton->setToolTip(tr("Runs 'polymoe bench expansion' on this profile's demo project: full fine-tuning "
+                                     "with and without replay, MoE stage 1, MoE-LPR, LayerMoE with 40% of its new "
+                                     "experts and MoE-LPR with the new-language rows, on the same data and tokens; the "
+                                     "table appears below and in the demo folder (baselines-PROFILE.md)"));
     m_cancelDemo = new QPushButton(tr("Cancel"), demoBox);
     m_cancelDemo->setEnabled(false);
     row->addWidget(m_profile);
     row->addWidget(m_demoButton);
+    row->addWidget(m_baselinesButton);
     row->addWidget(m_cancelDemo);
     row->addStretch(1);
     m_stage = new QLabel(demoBox);
@@ -90,6 +97,8 @@ StartPage::StartPage(QWidget *parent)
     demoLayout->addWidget(m_progress);
     demoLayout->addWidget(m_log, 1);
     connect(m_demoButton, &QPushButton::clicked, this, [this] { startDemo(m_profile->currentData().toString()); });
+    connect(m_baselinesButton, &QPushButton::clicked, this,
+            [this] { startDemo(m_profile->currentData().toString(), /*baselines=*/true); });
     connect(m_cancelDemo, &QPushButton::clicked, this, [this] {
         if (m_demo)
             m_demo->stop();
@@ -185,13 +194,19 @@ QString StartPage::smollm2Folder()
     return QDir(env.isEmpty() ? QStringLiteral(POLYMOE_SOURCE_DIR "/models/smollm2-135m") : env).absolutePath();
 }
 
-void StartPage::startDemo(const QString &profile)
+QString StartPage::baselinesTable(const QString &profile)
+{
+    return QDir(demoFolder()).filePath("baselines-" + profile + ".md");
+}
+
+void StartPage::startDemo(const QString &profile, bool baselines)
 {
     if (demoRunning())
         return;
     clearError();
     QDir().mkpath(demoFolder());
     m_demoProfile = profile;
+    m_baselines = baselines;
     m_log->clear();
     if (profile == "smollm2" && !QFileInfo::exists(smollm2Folder() + "/config.json"))
         fetchSmollm2();
@@ -243,6 +258,7 @@ void StartPage::fetchSmollm2()
 void StartPage::setDemoButtons(bool running)
 {
     m_demoButton->setEnabled(!running);
+    m_baselinesButton->setEnabled(!running);
     m_cancelDemo->setEnabled(running);
 }
 
@@ -287,11 +303,19 @@ void StartPage::runDemo(const QString &profile)
         });
         connect(m_demo, &CliProcess::finished, this, &StartPage::demoFinished);
     }
-    m_stage->setText(tr("starting polymoe demo --profile %1").arg(profile));
     m_progress->setRange(0, 0);
     setDemoButtons(true);
-    Q_EMIT statusMessage(tr("Building the %1 demo in %2").arg(profile, demoFolder()));
-    QStringList args = {"demo", "--profile", profile, "--out", demoFolder(), "--progress", "json"};
+    QStringList args;
+    if (m_baselines) {
+        m_stage->setText(tr("starting polymoe bench expansion --profile %1").arg(profile));
+        Q_EMIT statusMessage(tr("The method against its baselines on the %1 demo in %2").arg(profile, demoFolder()));
+        args = {"bench", "expansion", "--profile", profile, "--project-dir", demoFolder(), "--out", baselinesTable(profile),
+                "--progress", "json"};
+    } else {
+        m_stage->setText(tr("starting polymoe demo --profile %1").arg(profile));
+        Q_EMIT statusMessage(tr("Building the %1 demo in %2").arg(profile, demoFolder()));
+        args = {"demo", "--profile", profile, "--out", demoFolder(), "--progress", "json"};
+    }
     if (profile == "smollm2")
         args << "--model" << smollm2Folder();
     m_demo->start(args);
@@ -303,14 +327,19 @@ void StartPage::demoFinished(int exitCode, bool crashed)
     m_progress->setRange(0, 1);
     if (exitCode == 0 && !crashed) {
         m_progress->setValue(1);
-        m_stage->setText(tr("demo ready"));
+        m_stage->setText(m_baselines ? tr("baseline comparison ready: the table is in the log below and in %1")
+                                           .arg(baselinesTable(m_demoProfile))
+                                     : tr("demo ready"));
         Q_EMIT openProjectRequested(QDir(demoFolder()).filePath("demo-" + m_demoProfile + ".polymoe"));
     } else if (exitCode == cli::kExitCancelled) {
         m_progress->setValue(0);
-        m_stage->setText(tr("demo cancelled; starting it again continues where it stopped"));
+        m_stage->setText(m_baselines ? tr("baseline comparison cancelled; starting it again continues where it stopped")
+                                     : tr("demo cancelled; starting it again continues where it stopped"));
     } else {
         m_progress->setValue(0);
-        showError(tr("polymoe demo failed (exit code %1); see the log below").arg(exitCode));
+        showError(tr("polymoe %1 failed (exit code %2); see the log below")
+                      .arg(m_baselines ? QStringLiteral("bench expansion") : QStringLiteral("demo"))
+                      .arg(exitCode));
     }
 }
 

@@ -34,8 +34,12 @@ public:
     // if set, else models/smollm2-135m in the source tree, as installer/fetch-smollm2.sh puts it.
     static QString smollm2Folder();
 
-    void startDemo(const QString &profile);
+    // Builds (or reuses) the profile's demo project and opens it; with baselines, runs the method
+    // against its baselines on it instead (`polymoe bench expansion`: the table in the log and in
+    // baselinesTable(profile)).
+    void startDemo(const QString &profile, bool baselines = false);
     bool demoRunning() const;
+    static QString baselinesTable(const QString &profile);
 
     // The wizard newProject() opened, while it is open (tests fill it in).
     NewProjectWizard *wizard() const;
@@ -47,7 +51,7 @@ public Q_SLOTS:
 
 private:
     void demoFinished(int exitCode, bool crashed);
-    void runDemo(const QString &profile);
+    void runDemo(const QString &profile); // the demo, or the baselines when m_baselines
     void setDemoButtons(bool running); // "Open the demo" off and Cancel on while the demo (or its fetch) runs
     void fetchSmollm2(); // installer/fetch-smollm2.sh, then the smollm2 demo
 
@@ -55,6 +59,7 @@ private:
     QComboBox *m_profile = nullptr;
     QPushButton *m_demoButton = nullptr;
     QPushButton *m_cancelDemo = nullptr;
+    QPushButton *m_baselinesButton = nullptr;
     QProgressBar *m_progress = nullptr;
     QLabel *m_stage = nullptr;
     QPlainTextEdit *m_log = nullptr;
@@ -63,6 +68,7 @@ private:
     bool m_fetchCancelled = false; // Cancel was pressed while the fetch ran: its end is no failure
     QPointer<NewProjectWizard> m_wizard;
     QString m_demoProfile;
+    bool m_baselines = false; // the running job is the baseline comparison
 };
 
 } // namespace polymoe::ui

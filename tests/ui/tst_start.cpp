@@ -9,6 +9,7 @@
 #include "ui_fixture.h"
 
 #include "chart_style.h"
+#include "cli_process.h"
 #include "corpus_stats_model.h"
 #include "data_page.h"
 #include "forgetting_model.h"
@@ -560,6 +561,35 @@ private Q_SLOTS:
         writeFile(out.filePath("junk.polymoe"), "not a database");
         QCOMPARE(run({"--screenshots", out.filePath("s3"), "--project", out.filePath("junk.polymoe")}, {}, &err), 1);
         QVERIFY2(err.contains("junk.polymoe"), err.constData());
+    }
+
+    // "Compare with the baselines" runs `polymoe bench expansion` on the profile's demo folder (the
+    // real CLI), and Cancel stops it as a cancellation, with both buttons back.
+    void baselinesFromTheStartView()
+    {
+        if (!qEnvironmentVariableIsEmpty("POLYMOE_DEMO_DIR"))
+            QSKIP("tst_start_demo's folder is for the demo itself");
+        QTemporaryDir demoDir;
+        qputenv("POLYMOE_DEMO_DIR", demoDir.path().toUtf8());
+        StartPage page;
+        auto *baselines = page.findChild<QPushButton *>("compareBaselines");
+        QVERIFY(baselines && baselines->isEnabled());
+        baselines->click(); // the profile box starts on "tiny"
+        QVERIFY(page.demoRunning());
+        QVERIFY(!baselines->isEnabled());
+        auto *cli = page.findChild<CliProcess *>();
+        QVERIFY(cli);
+        QCOMPARE(cli->arguments().mid(0, 6), (QStringList{"bench", "expansion", "--profile", "tiny", "--project-dir",
+                                                           demoDir.path()}));
+        QVERIFY(cli->arguments().contains(StartPage::baselinesTable("tiny")));
+        QSignalSpy finished(cli, &CliProcess::finished);
+        QTest::qWait(500); // let it start its first step
+        cli->stop();
+        QVERIFY(finished.wait(60000));
+        QCOMPARE(finished.first().first().toInt(), cli::kExitCancelled);
+        QTRY_VERIFY(baselines->isEnabled());
+        QVERIFY2(page.errorText().isEmpty(), qPrintable(page.errorText())); // a cancellation is no failure
+        qunsetenv("POLYMOE_DEMO_DIR");
     }
 
     // Run by the ctest entry tst_start_demo (POLYMOE_DEMO_DIR set to the folder tst_demo filled):
