@@ -571,6 +571,9 @@ private Q_SLOTS:
             QSKIP("tst_start_demo's folder is for the demo itself");
         QTemporaryDir demoDir;
         qputenv("POLYMOE_DEMO_DIR", demoDir.path().toUtf8());
+        struct Unset { // also when a check fails: the tests after this one read the variable
+            ~Unset() { qunsetenv("POLYMOE_DEMO_DIR"); }
+        } unset;
         StartPage page;
         auto *baselines = page.findChild<QPushButton *>("compareBaselines");
         QVERIFY(baselines && baselines->isEnabled());
@@ -583,13 +586,13 @@ private Q_SLOTS:
                                                            demoDir.path()}));
         QVERIFY(cli->arguments().contains(StartPage::baselinesTable("tiny")));
         QSignalSpy finished(cli, &CliProcess::finished);
-        QTest::qWait(500); // let it start its first step
+        QSignalSpy events(cli, &CliProcess::jsonEvent);
+        QVERIFY(events.wait(120000)); // its first progress event: the CLI is up and handles SIGTERM
         cli->stop();
         QVERIFY(finished.wait(60000));
         QCOMPARE(finished.first().first().toInt(), cli::kExitCancelled);
         QTRY_VERIFY(baselines->isEnabled());
         QVERIFY2(page.errorText().isEmpty(), qPrintable(page.errorText())); // a cancellation is no failure
-        qunsetenv("POLYMOE_DEMO_DIR");
     }
 
     // Run by the ctest entry tst_start_demo (POLYMOE_DEMO_DIR set to the folder tst_demo filled):
