@@ -88,7 +88,8 @@ TokenShard readTokenShard(const std::filesystem::path &path)
                               " (byte " + std::to_string(kHeaderBytes + (d + 1) * 8) + ")");
     s.tokens.resize(n);
     const size_t tokenStart = kHeaderBytes + (docs + 1) * 8;
-    std::memcpy(s.tokens.data(), data.data() + tokenStart, n * 4);
+    if (n > 0) // an empty shard: no tokens, and memcpy must not see its null pointer
+        std::memcpy(s.tokens.data(), data.data() + tokenStart, n * 4);
     for (size_t i = 0; i < n; ++i)
         if (s.tokens[i] < 0 || s.tokens[i] >= s.vocabSize)
             throw FormatError(where + "token id " + std::to_string(s.tokens[i]) + " at byte " +
