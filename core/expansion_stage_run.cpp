@@ -213,21 +213,30 @@ void trainAndSave(const StageRun &r, std::vector<LanguageStream> trainStreams, c
     recordEvaluation(store, out.evaluation, out.modelId, r.runId, "heldout");
 }
 
+// A run's stored settings as a JSON object, once per reader; FormatError naming `where` otherwise.
+nlohmann::json runConfigObject(const std::string &runConfig, const std::string &where)
+{
+    auto j = nlohmann::json::parse(runConfig, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        throw FormatError(where + ": the run's settings are not a JSON object");
+    return j;
+}
+
+TrainConfig trainConfigOf(const nlohmann::json &j, const std::string &where)
+{
+    return j.contains("train") ? trainConfigFromJson(j["train"].dump(), where + ": \"train\"") : TrainConfig{};
+}
+
 } // namespace
 
 TrainConfig recordedTrainConfig(const std::string &runConfig, const std::string &where)
 {
-    const auto j = nlohmann::json::parse(runConfig, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-        throw FormatError(where + ": the run's settings are not a JSON object");
-    return j.contains("train") ? trainConfigFromJson(j["train"].dump(), where + ": \"train\"") : TrainConfig{};
+    return trainConfigOf(runConfigObject(runConfig, where), where);
 }
 
 int recordedWorldSize(const std::string &runConfig, const std::string &where)
 {
-    const auto j = nlohmann::json::parse(runConfig, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-        throw FormatError(where + ": the run's settings are not a JSON object");
+    const auto j = runConfigObject(runConfig, where);
     if (!j.contains("world_size"))
         return 1;
     if (!j["world_size"].is_number_integer() || j["world_size"].get<int64_t>() < 1 || j["world_size"].get<int64_t>() > 1 << 20)
@@ -237,8 +246,8 @@ int recordedWorldSize(const std::string &runConfig, const std::string &where)
 
 ExpansionStageSpec recordedStageSpec(const std::string &runConfig, const std::string &where)
 {
-    const TrainConfig train = recordedTrainConfig(runConfig, where);
-    const auto j = nlohmann::json::parse(runConfig);
+    const auto j = runConfigObject(runConfig, where);
+    const TrainConfig train = trainConfigOf(j, where);
     try {
         // What a run records may lack the stage (then its kind says it) or the model (model_in below).
         nlohmann::json e = j.contains("expansion") ? j["expansion"] : nlohmann::json::object();
