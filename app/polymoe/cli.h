@@ -53,6 +53,8 @@ struct Context {
     ProgressFn progressFn;  // prints according to `progress`
     bool quiet = false;     // a data-parallel rank other than 0: rank 0 prints the results
     void print(const nlohmann::json &j, const std::string &text) const; // JSON or text
+    // A benchmark's table: print(j, markdown), and the Markdown also written to --out FILE when given.
+    int printTable(const Args &a, const nlohmann::json &j, const std::string &markdown) const;
 };
 
 struct Command {

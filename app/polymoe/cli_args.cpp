@@ -1,11 +1,14 @@
 // Argument access for commands, and JSON/text output.
 #include "cli.h"
 
+#include "polymoe/error.h"
+
 #include <algorithm>
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
 namespace polymoe::cli {
@@ -111,6 +114,18 @@ const Command *findCommand(const std::vector<std::string> &args, size_t *words)
     if (words)
         *words = matched;
     return cmd;
+}
+
+int Context::printTable(const Args &a, const nlohmann::json &j, const std::string &markdown) const
+{
+    if (a.has("--out")) {
+        std::ofstream out(a.get("--out"));
+        out << markdown;
+        if (!out)
+            throw IoError(a.get("--out") + ": cannot write");
+    }
+    print(j, markdown);
+    return kExitOk;
 }
 
 void Context::print(const nlohmann::json &j, const std::string &text) const

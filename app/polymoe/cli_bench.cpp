@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -17,14 +16,7 @@ namespace {
 
 int print(const Args &a, Context &ctx, const BenchReport &rep)
 {
-    if (a.has("--out")) {
-        std::ofstream out(a.get("--out"));
-        out << rep.markdown();
-        if (!out)
-            throw IoError(a.get("--out") + ": cannot write");
-    }
-    ctx.print(nlohmann::json::parse(rep.json()), rep.markdown());
-    return kExitOk;
+    return ctx.printTable(a, nlohmann::json::parse(rep.json()), rep.markdown());
 }
 
 // The Python that runs a bench's peer: --python, else the interop venv's when it exists.

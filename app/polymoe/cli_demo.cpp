@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -111,15 +110,7 @@ int benchExpansion(const Args &a, Context &ctx)
 {
     const DemoProfile prof = profileFromOptions(a);
     const BaselineComparison c = runBaselineComparison(prof, a.get("--project-dir", "polymoe-demo"), demoIo(ctx, std::cerr));
-    const std::string md = baselineComparisonMarkdown(c);
-    if (a.has("--out")) {
-        std::ofstream out(a.get("--out"));
-        out << md;
-        if (!out)
-            throw IoError(a.get("--out") + ": cannot write");
-    }
-    ctx.print(nlohmann::json::parse(baselineComparisonJson(c)), md);
-    return kExitOk;
+    return ctx.printTable(a, nlohmann::json::parse(baselineComparisonJson(c)), baselineComparisonMarkdown(c));
 }
 
 Register demoCmd({"demo", "run the whole demo pipeline headless and print its forgetting report",
