@@ -86,7 +86,7 @@ Recipe readRecipe(const fs::path &file)
 fs::path builtinRecipe(const std::string &name)
 {
     // Installed data first, then the source tree the binary was built from.
-    for (const fs::path dir : {fs::path("/usr/share/polymoe/demo"), fs::path("/usr/local/share/polymoe/demo"),
+    for (const fs::path &dir : {fs::path("/usr/share/polymoe/demo"), fs::path("/usr/local/share/polymoe/demo"),
                                fs::path(POLYMOE_RESOURCE_DIR) / "demo"}) {
         const fs::path p = dir / (name + ".json");
         if (fs::exists(p))
@@ -168,6 +168,8 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
             if (parentId)
                 runConfig["parent_id"] = *parentId;
             runConfig["world_size"] = distributedWorldSize();
+            if (!distributedBackend().empty())
+                runConfig["dist_backend"] = distributedBackend();
             return store.beginRun(cfg.kind, runConfig.dump(), parentId);
         }, "the run's id");
     } else if (primary) {

@@ -1,7 +1,9 @@
 // The process group of a data-parallel run and its collectives (polymoe/distributed.h,
-// distributed_ops.h): c10d's TCPStore for the rendezvous and ProcessGroupGloo for the sums. Nothing
-// here is home-made communication; this file only finds the ranks, wraps c10d's errors in messages
-// that name the rank, and packs gradients into buckets.
+// distributed_ops.h): c10d's TCPStore for the rendezvous, and ProcessGroupGloo (Debian's LibTorch,
+// CPU) or ProcessGroupNCCL (a CUDA LibTorch 2.x, one GPU per process) for the sums. Nothing here is
+// home-made communication; this file only finds the ranks, wraps c10d's errors in messages that name
+// the rank, packs gradients into buckets, and moves a tensor to the GPU and back where NCCL needs it
+// there (the few small CPU sums: losses, flags, run ids).
 #include "polymoe/distributed.h"
 
 #include "distributed_ops.h"
@@ -10,10 +12,17 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
-#if POLYMOE_HAVE_C10D_GLOO
+#define POLYMOE_HAVE_C10D (POLYMOE_HAVE_C10D_GLOO || POLYMOE_HAVE_C10D_NCCL)
+#if POLYMOE_HAVE_C10D
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+#if POLYMOE_HAVE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#if POLYMOE_HAVE_C10D_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 #include <charconv>
@@ -50,9 +59,45 @@ std::string leadingCount(const std::string &v)
 struct Group {
     int rank = 0, world = 1;
     double timeout = 60;
-#if POLYMOE_HAVE_C10D_GLOO
+    std::string backend;        // "gloo" or "nccl" once joined
+    at::Device commDevice = at::kCPU; // where the collectives' tensors must lie (NCCL: this rank's GPU)
+#if POLYMOE_HAVE_C10D
     c10::intrusive_ptr<c10d::Store> store;
-    c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+#endif
+#if POLYMOE_HAVE_C10D_GLOO
+    c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#endif
+#if POLYMOE_HAVE_C10D_NCCL
+    c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
+    bool joined() const { return !backend.empty(); }
+#if POLYMOE_HAVE_C10D
+    // The two collectives a run uses, on whichever process group it joined. The tensors lie on
+    // commDevice.
+    c10::intrusive_ptr<c10d::Work> allreduce(std::vector<at::Tensor> &t)
+    {
+#if POLYMOE_HAVE_C10D_NCCL
+        if (nccl)
+            return nccl->allreduce(t);
+#endif
+#if POLYMOE_HAVE_C10D_GLOO
+        if (gloo)
+            return gloo->allreduce(t);
+#endif
+        throw Error("no process group is joined");
+    }
+    c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor> &t)
+    {
+#if POLYMOE_HAVE_C10D_NCCL
+        if (nccl)
+            return nccl->broadcast(t);
+#endif
+#if POLYMOE_HAVE_C10D_GLOO
+        if (gloo)
+            return gloo->broadcast(t);
+#endif
+        throw Error("no process group is joined");
+    }
 #endif
 };
 Group &group()
@@ -180,28 +225,105 @@ DistributedEnv distributedEnvFromEnvironment()
 
 bool distributedAvailable()
 {
-    return POLYMOE_HAVE_C10D_GLOO != 0;
+    return POLYMOE_HAVE_C10D != 0;
+}
+
+std::string distributedBackends()
+{
+    std::string b = POLYMOE_HAVE_C10D_GLOO ? "gloo" : "";
+    if (POLYMOE_HAVE_C10D_NCCL)
+        b += b.empty() ? "nccl" : ", nccl";
+    return b;
 }
 
 int distributedRank() { return group().rank; }
 int distributedWorldSize() { return group().world; }
 double distributedTimeoutSeconds() { return group().timeout; }
+std::string distributedBackend() { return group().backend; }
+
+namespace {
+
+// The backend named (POLYMOE_DIST_BACKEND, launch --backend), or the one that follows the device:
+// NCCL where this build has it and a GPU is visible, else Gloo.
+std::string chooseBackend(const DistributedEnv &env)
+{
+    const std::string &b = env.backend;
+    if (!b.empty() && b != "gloo" && b != "nccl")
+        throw ConfigError("backend must be gloo or nccl, not '" + b + "'");
+    if (b == "nccl" && !POLYMOE_HAVE_C10D_NCCL)
+        throw ConfigError("backend nccl: this polymoe was built without NCCL, which comes with a CUDA LibTorch 2.x "
+                          "(PyPI's torch, README 'CUDA kernels'); Debian's LibTorch is CPU-only. This build has: " +
+                          (distributedAvailable() ? distributedBackends() : std::string("none")));
+    if (b == "gloo" && !POLYMOE_HAVE_C10D_GLOO)
+        throw ConfigError("backend gloo: this polymoe was built without Gloo, which needs Debian's libtorch-dev and "
+                          "libgloo-dev's headers (PyPI's torch ships none). This build has: " +
+                          (distributedAvailable() ? distributedBackends() : std::string("none")));
+    if (!b.empty())
+        return b;
+#if POLYMOE_HAVE_C10D_NCCL
+    if (c10::cuda::device_count() > 0 || !POLYMOE_HAVE_C10D_GLOO)
+        return "nccl";
+#endif
+    return "gloo";
+}
+
+#if POLYMOE_HAVE_C10D_GLOO
+void joinGloo(Group &g, const DistributedEnv &env, std::chrono::milliseconds timeout)
+{
+    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+    const char *ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    const bool loopback = env.masterAddr == "127.0.0.1" || env.masterAddr == "localhost" || env.masterAddr == "::1";
+    if (ifname && *ifname)
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (loopback)
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    else
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    opts->threads = 2;
+    g.gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(g.store, env.rank, env.worldSize, opts);
+}
+#endif
+
+#if POLYMOE_HAVE_C10D_NCCL
+// One GPU per process: local rank r takes GPU r, made the current device, so that the model, the
+// buckets and NCCL's communicator all lie there.
+void joinNccl(Group &g, const DistributedEnv &env, std::chrono::milliseconds timeout)
+{
+    const int gpus = int(c10::cuda::device_count());
+    const std::string who = "backend nccl, rank " + std::to_string(env.rank) + ": ";
+    if (gpus == 0)
+        throw ConfigError(who + "no CUDA device is visible; NCCL sums CUDA tensors (Gloo sums CPU ones)");
+    if (env.localWorldSize > gpus)
+        throw ConfigError(who + std::to_string(env.localWorldSize) + " processes on this machine (LOCAL_WORLD_SIZE) "
+                          "but " + std::to_string(gpus) + " CUDA device(s): NCCL needs a GPU of its own for each "
+                          "process; start fewer per machine");
+    c10::cuda::set_device(c10::DeviceIndex(env.localRank));
+    g.commDevice = at::Device(at::kCUDA, c10::DeviceIndex(env.localRank));
+    // wait() then blocks until a sum is done or the timeout has passed, and throws: a rank that died
+    // gives the others this file's message (whoFailed) rather than NCCL's watchdog aborting them.
+    if (!std::getenv("TORCH_NCCL_BLOCKING_WAIT"))
+        ::setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 1);
+    auto opts = c10d::ProcessGroupNCCL::Options::create();
+    opts->timeout = timeout;
+    g.nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(g.store, env.rank, env.worldSize, opts);
+    g.nccl->setBoundDeviceId(g.commDevice);
+    g.nccl->eagerConnectSingleDevice(g.commDevice); // fail here, at the rendezvous, not at the first sum
+}
+#endif
+
+} // namespace
 
 void initDistributed(const DistributedEnv &env)
 {
     Group &g = group();
-    if (env.worldSize <= 1)
+    // One process joins a group of one only when a launcher started it with a backend named
+    // (polymoe launch --nproc 1 --backend nccl: NCCL checked on a machine with one GPU).
+    if (env.worldSize <= 1 && (env.launcher.empty() || env.backend.empty()))
         return;
-    if (g.world > 1)
+    if (g.joined())
         throw ConfigError("the process group is already joined");
-    const std::string backend = env.backend.empty() ? "gloo" : env.backend;
-    if (backend != "gloo") {
-        if (backend == "nccl")
-            throw ConfigError("backend nccl: this build's data-parallel runs use Gloo (CPU and CUDA tensors); "
-                              "NCCL is not wired in yet, give POLYMOE_DIST_BACKEND=gloo or leave it unset");
-        throw ConfigError("backend must be gloo or nccl, not '" + backend + "'");
-    }
-#if POLYMOE_HAVE_C10D_GLOO
+    const std::string backend = chooseBackend(env);
+#if POLYMOE_HAVE_C10D
     const auto timeout = std::chrono::milliseconds(int64_t(env.timeoutSeconds * 1000));
     const std::string where = env.masterAddr + ":" + std::to_string(env.masterPort);
     g.rank = env.rank;
@@ -217,33 +339,42 @@ void initDistributed(const DistributedEnv &env)
         so.timeout = timeout;
         auto tcp = c10::make_intrusive<c10d::TCPStore>(env.masterAddr, so);
         g.store = c10::make_intrusive<c10d::PrefixStore>("polymoe/" + std::to_string(env.restartCount), tcp);
-        auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-        const char *ifname = std::getenv("GLOO_SOCKET_IFNAME");
-        const bool loopback = env.masterAddr == "127.0.0.1" || env.masterAddr == "localhost" || env.masterAddr == "::1";
-        if (ifname && *ifname)
-            opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-        else if (loopback)
-            opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-        else
-            opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-        opts->threads = 2;
-        g.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g.store, env.rank, env.worldSize, opts);
+#if POLYMOE_HAVE_C10D_NCCL
+        if (backend == "nccl")
+            joinNccl(g, env, timeout);
+#endif
+#if POLYMOE_HAVE_C10D_GLOO
+        if (backend == "gloo")
+            joinGloo(g, env, timeout);
+#endif
+    } catch (const ConfigError &) {
+        g = Group{};
+        throw;
     } catch (const std::exception &e) {
         g = Group{};
         const std::string cause = firstLine(e.what());
-        throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) +
-                    ": the rendezvous at " + where + " failed (" + cause + "); every rank must start within " +
+        throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": the " + backend +
+                    " rendezvous at " + where + " failed (" + cause + "); every rank must start within " +
                     std::to_string(int(env.timeoutSeconds)) + " s (POLYMOE_DIST_TIMEOUT) with the same MASTER_ADDR, "
                     "MASTER_PORT and WORLD_SIZE");
     }
+    g.backend = backend;
 #else
-    throw ConfigError("this polymoe was built without LibTorch's c10d Gloo (libgloo-dev and Debian's libtorch-dev); "
-                      "it runs in one process only");
+    throw ConfigError("this polymoe was built without LibTorch's c10d (Gloo: Debian's libtorch-dev with "
+                      "libgloo-dev; NCCL: a CUDA LibTorch 2.x); it runs in one process only");
 #endif
 }
 
 void shutdownDistributed()
 {
+#if POLYMOE_HAVE_C10D_NCCL
+    if (group().nccl) {
+        try {
+            group().nccl->shutdown(); // NCCL's communicators go before the group (its destructor warns otherwise)
+        } catch (...) {
+        }
+    }
+#endif
     group() = Group{};
 }
 
@@ -251,7 +382,7 @@ namespace dist {
 
 namespace {
 
-#if POLYMOE_HAVE_C10D_GLOO
+#if POLYMOE_HAVE_C10D
 template <typename Start>
 void waitFor(const std::string &what, Start start)
 {
@@ -264,37 +395,56 @@ void waitFor(const std::string &what, Start start)
         throw Error(whoFailed(what, firstLine(e.what())));
     }
 }
+
+// `t` where the group's collectives need it: itself, or (NCCL, a CPU value) a contiguous copy on this
+// rank's GPU.
+at::Tensor onCommDevice(const at::Tensor &t)
+{
+    const Group &g = group();
+    if (g.backend != "nccl" || (t.device() == g.commDevice && t.is_contiguous()))
+        return t;
+    return t.to(g.commDevice).contiguous();
+}
+
+// Runs a collective on each tensor in turn, in place: moved where the group needs it and back.
+template <typename Run>
+void eachInPlace(std::vector<at::Tensor> &tensors, const std::string &what, Run run)
+{
+    for (auto &t : tensors) {
+        at::Tensor c = onCommDevice(t);
+        std::vector<at::Tensor> one{c};
+        waitFor(what, [&] { return run(one); });
+        if (!c.is_same(t)) {
+            const at::NoGradGuard noGrad; // the starting weights are leaves that require gradients
+            t.copy_(c);
+        }
+    }
+}
 #endif
 
 } // namespace
 
 void allReduceSum(std::vector<at::Tensor> &tensors, const std::string &what)
 {
-    if (group().world <= 1 || tensors.empty())
+    if (!group().joined() || tensors.empty())
         return;
-#if POLYMOE_HAVE_C10D_GLOO
-    for (auto &t : tensors) {
-        std::vector<at::Tensor> one{t};
-        waitFor("the sum of " + what, [&] { return group().pg->allreduce(one); });
-    }
+#if POLYMOE_HAVE_C10D
+    eachInPlace(tensors, "the sum of " + what, [](std::vector<at::Tensor> &one) { return group().allreduce(one); });
 #endif
 }
 
 void broadcastFromPrimary(std::vector<at::Tensor> &tensors, const std::string &what)
 {
-    if (group().world <= 1 || tensors.empty())
+    if (!group().joined() || tensors.empty())
         return;
-#if POLYMOE_HAVE_C10D_GLOO
-    for (auto &t : tensors) {
-        std::vector<at::Tensor> one{t};
-        waitFor("rank 0's " + what, [&] { return group().pg->broadcast(one); });
-    }
+#if POLYMOE_HAVE_C10D
+    eachInPlace(tensors, "rank 0's " + what, [](std::vector<at::Tensor> &one) { return group().broadcast(one); });
 #endif
 }
 
 int64_t decideOnPrimary(const std::function<int64_t()> &decide, const std::string &what)
 {
-    if (group().world <= 1)
+    if (!group().joined())
         return decide();
     at::Tensor message = at::zeros({2}, at::kLong); // value, ok
     if (group().rank == 0) {
@@ -328,14 +478,14 @@ struct GradientSync::Bucket {
     std::vector<size_t> members; // parameter indices, in the order they lie in `flat`
     at::Tensor flat;             // the members' gradients, one after the other
     size_t pending = 0;          // members not yet copied in this step
-#if POLYMOE_HAVE_C10D_GLOO
+#if POLYMOE_HAVE_C10D
     c10::intrusive_ptr<c10d::Work> work;
 #endif
 };
 
 GradientSync::GradientSync(std::vector<at::Tensor> params) : m_params(std::move(params))
 {
-    if (group().world <= 1 || m_params.empty())
+    if (!group().joined() || m_params.empty())
         return;
     // Buckets of about 25 MB in reverse order (the order backward produces the gradients), one
     // dtype and device each. Every rank has the same parameters, so the same buckets.
@@ -364,7 +514,9 @@ GradientSync::GradientSync(std::vector<at::Tensor> params) : m_params(std::move(
         int64_t numel = 0;
         for (size_t k : b.members)
             numel += m_params[k].numel();
-        b.flat = at::zeros({numel}, m_params[b.members.front()].options());
+        // NCCL sums on this rank's GPU: a bucket of CPU parameters lies there (their gradients go over).
+        const at::Tensor &first = m_params[b.members.front()];
+        b.flat = at::zeros({numel}, first.options().device(group().backend == "nccl" ? group().commDevice : first.device()));
         b.pending = b.members.size();
     }
     // After any hook registered before (a row mask), so each sees the gradient as training uses it.
@@ -397,7 +549,7 @@ void GradientSync::onGradient(size_t k, const at::Tensor &grad)
     const at::Tensor &p = m_params[k];
     at::Tensor slot = m_buckets[m_bucketOf[k]].flat.slice(0, m_offsetOf[k], m_offsetOf[k] + p.numel()).view_as(p);
     if (p.grad().defined())
-        at::add_out(slot, p.grad(), grad);
+        at::add_out(slot, p.grad().to(slot.device()), grad.to(slot.device()));
     else
         slot.copy_(grad);
     m_had[k] = 1;
@@ -415,10 +567,10 @@ void GradientSync::markReady(size_t k)
 void GradientSync::launchReadyBuckets()
 {
     while (m_nextLaunch < m_buckets.size() && m_buckets[m_nextLaunch].pending == 0) {
-#if POLYMOE_HAVE_C10D_GLOO
+#if POLYMOE_HAVE_C10D
         Bucket &b = m_buckets[m_nextLaunch];
         std::vector<at::Tensor> one{b.flat};
-        b.work = group().pg->allreduce(one);
+        b.work = group().allreduce(one);
 #endif
         ++m_nextLaunch;
     }
@@ -439,7 +591,7 @@ void GradientSync::finish(std::vector<double> &extra, const std::string &what)
             std::fill(s.m_had.begin(), s.m_had.end(), 0);
             for (Bucket &b : s.m_buckets) {
                 b.pending = b.members.size();
-#if POLYMOE_HAVE_C10D_GLOO
+#if POLYMOE_HAVE_C10D
                 b.work.reset();
 #endif
             }
@@ -471,7 +623,7 @@ void GradientSync::finish(std::vector<double> &extra, const std::string &what)
         acc[int64_t(i)] = extra[i];
     for (size_t k = 0; k < m_params.size(); ++k)
         acc[int64_t(extra.size() + k)] = m_had[k];
-#if POLYMOE_HAVE_C10D_GLOO
+#if POLYMOE_HAVE_C10D
     const auto t0 = std::chrono::steady_clock::now();
     for (Bucket &b : m_buckets)
         waitFor("the sum of " + what, [&] { return b.work; });
@@ -493,7 +645,7 @@ void GradientSync::finish(std::vector<double> &extra, const std::string &what)
         if (p.grad().defined())
             p.mutable_grad().copy_(avg);
         else
-            p.mutable_grad() = avg;
+            p.mutable_grad() = avg.to(p.device());
     }
 }
 

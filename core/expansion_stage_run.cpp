@@ -90,6 +90,8 @@ int64_t beginStageRun(ProjectStore &store, const std::string &kind, const Expans
                                 {"experts_per_layer", out.experts}, {"classifier_layers", out.classifierLayers},
                                 {"old_share", spec.oldShare}, {"replay_share", spec.replayShare},
                                 {"output_name", spec.outputName}, {"world_size", distributedWorldSize()}};
+    if (!distributedBackend().empty())
+        runConfig["dist_backend"] = distributedBackend();
     for (auto it = plan.details.begin(); it != plan.details.end(); ++it)
         runConfig[it.key()] = it.value();
     return store.beginRun(kind, runConfig.dump(), inRec.id);

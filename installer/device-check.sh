@@ -11,8 +11,8 @@
 #                                          # build/device-deps; name that folder in the run's carry
 #   bash installer/device-check.sh         # THERE: the check
 #   OUT=DIR (default build/device-check) receives summary.txt, build.log, ctest.log and the bench
-#   tables (bench-moe-cuda-{fp32,bf16}.{md,json}), and the CLI runs' results (cli-*.json, one a bf16 stage 1 on
-#   CUDA): a dozen small files, within what a `run` call brings back.
+#   tables (bench-moe-cuda-{fp32,bf16}.{md,json}), the CLI runs' results (cli-*.json, one a bf16 stage 1 on
+#   CUDA) and the NCCL run's (nccl-*.json, nccl.log): a dozen small files, within what a `run` call brings back.
 #   PYTHON=... picks the Python whose torch is used (default python3); JOBS=N the build jobs (all cores).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -85,6 +85,46 @@ cli_train() {
     [ "${got%% *}" = "$want" ] || { echo "cli-$f.json: ran on ${got%% *}, not $want" >>"$log"; return 1; }
   done
 }
+# nccl_check CLI OUTDIR: data-parallel pretraining over NCCL (polymoe launch --backend nccl) against
+# one plain process with the same global batch and seed: the weights must agree (GPU sums, another
+# order) and the run must record that it joined NCCL. With one GPU the launch is a group of one (NCCL's
+# communicator, its sums and the CPU values it moves to the GPU and back); with two or more, two ranks.
+# Tried here on the CPU with Gloo: bash installer/device-check.sh nccl-check build/release/bin/polymoe /tmp/x gloo cpu
+nccl_check() {
+  local cli=$1 out=$2 backend=${3:-nccl} dev=${4:-cuda} log=$2/nccl.log work ranks
+  mkdir -p "$out"
+  ranks=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+  [ "${ranks:-0}" -ge 2 ] && ranks=2 || ranks=1
+  work=$(mktemp -d) && cp -r "$deps/project/." "$work/" || return 1
+  local p=$work/tiny.polymoe common=(--recipe demo-base-tiny --steps 8 --device "$dev" --threads 1 --json --progress none)
+  {
+    echo "ranks: $ranks"
+    "$cli" pretrain "$p" "${common[@]}" --name plain --batch-size 4 >"$out/nccl-plain.json" &&
+      "$cli" launch --nproc "$ranks" --backend "$backend" --timeout 120 -- pretrain "$p" "${common[@]}" --name nccl \
+        --batch-size $((4 / ranks)) >"$out/nccl-launch.json" &&
+      "${PYTHON:-python3}" - "$p" "$backend" <<'PY'
+import json, sqlite3, sys
+from safetensors.torch import load_file
+p = sys.argv[1]
+a = load_file(p + ".d/models/plain/model.safetensors")
+b = load_file(p + ".d/models/nccl/model.safetensors")
+assert a.keys() == b.keys(), "different tensors"
+worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+backends = [json.loads(c).get("dist_backend", "none") for (c,) in sqlite3.connect(p).execute("SELECT config FROM runs")]
+print("max |plain - nccl| =", worst, "; run backends:", backends)
+assert sys.argv[2] in backends, "no run recorded dist_backend " + sys.argv[2]
+assert worst < 1e-4, "the launched run's weights differ from the plain run's"
+PY
+  } >"$log" 2>&1
+  local rc=$?
+  rm -rf "$work"
+  grep -E '^(ranks|max )' "$log" | tee -a "$summary"
+  return $rc
+}
+if [ "${1:-}" = nccl-check ]; then
+  nccl_check "$2" "$3" "${4:-nccl}" "${5:-cuda}" && echo "nccl-check: passed" && exit 0
+  tail -n 30 "$3/nccl.log"; exit 1
+fi
 if [ "${1:-}" = cli-train ]; then
   cli_train "$2" "$3" "$4" && say "cli-train: passed" && exit 0
   tail -n 30 "$3/cli-train.log"; exit 1
@@ -178,4 +218,7 @@ done
 # result must say it ran on cuda.
 step "CLI training on $train_device (pretrain, analyze, allocate, train --stage 1 and 2)"
 cli_train "$bin/polymoe" "$OUT" "$train_device" || die "CLI training on $train_device" "$OUT/cli-train.log"
+# 7. NCCL: polymoe launch --backend nccl against one plain process.
+step "NCCL data-parallel pretraining (polymoe launch --backend nccl)"
+nccl_check "$bin/polymoe" "$OUT" || die "NCCL data-parallel pretraining" "$OUT/nccl.log"
 say "ALL PASSED in $(( $(date +%s) - start )) s; logs in $OUT"

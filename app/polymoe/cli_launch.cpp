@@ -73,7 +73,10 @@ int launch(const Args &a, Context &ctx)
         throw UsageError("'" + command[0] + "' does not run data-parallel; launch runs 'pretrain' or 'train' "
                          "(polymoe launch --nproc N -- train PROJECT --stage 1 ...)");
     if (!distributedAvailable())
-        throw ConfigError("this polymoe was built without LibTorch's c10d Gloo; it runs in one process only");
+        throw ConfigError("this polymoe was built without LibTorch's c10d (Gloo or NCCL); it runs in one process only");
+    if (!backend.empty() && (", " + distributedBackends() + ",").find(", " + backend + ",") == std::string::npos)
+        throw ConfigError("--backend " + backend + ": this polymoe was built with " + distributedBackends() +
+                          " only (Gloo: Debian's LibTorch with libgloo-dev; NCCL: a CUDA LibTorch 2.x, README)");
 
     RankOptions o;
     o.nproc = nproc;
@@ -221,13 +224,15 @@ namespace {
 Register launchCmd({"launch", "run 'pretrain' or 'train' data-parallel in N processes on this machine",
                     "--nproc N [--backend gloo|nccl] -- pretrain|train PROJECT ...",
                     "Starts N ranks of the command, as 'torchrun --nproc-per-node N --no-python polymoe ...' would,\n"
-                    "over LibTorch's c10d (Gloo) on 127.0.0.1. Each step's global batch is N x --grad-accum x\n"
-                    "--batch-size sequences; each rank reads its own share; rank 0 alone writes the project, the\n"
-                    "checkpoints and the model. A rank that fails is named, and the others end within the\n"
-                    "timeout; the last checkpoint stays valid and the same launch with --resume continues it.\n"
-                    "Several machines: torchrun or srun (README, 'Data-parallel training').",
+                    "over LibTorch's c10d (Gloo, or NCCL on GPUs) on 127.0.0.1. Each step's global batch is\n"
+                    "N x --grad-accum x --batch-size sequences; each rank reads its own share; rank 0 alone writes\n"
+                    "the project, the checkpoints and the model. A rank that fails is named, and the others end\n"
+                    "within the timeout; the last checkpoint stays valid and the same launch with --resume\n"
+                    "continues it.\n"
+                    "Several machines: torchrun or srun (README, 'Data-parallel training'). --nproc 1 with a\n"
+                    "--backend joins a group of one: that backend checked on a machine with one GPU.",
                     {{"--nproc", "N", "processes (ranks)", "2"},
-                     {"--backend", "NAME", "gloo (CPU and CUDA tensors); nccl is not wired in yet", ""},
+                     {"--backend", "NAME", "gloo (CPU) or nccl (CUDA, a GPU per rank); default: nccl where built and a GPU is seen, else gloo", ""},
                      {"--port", "P", "rendezvous port on 127.0.0.1 (default: a free one)", ""},
                      {"--timeout", "S", "seconds a rendezvous or a collective may wait for a rank", "60"}},
                     1, -1, false, launch});

@@ -199,7 +199,8 @@ int runCommand(const Command &cmd, const std::vector<std::string> &argv)
                          " (" + (denv.launcher == "slurm" ? "SLURM's variables" : "WORLD_SIZE is set") +
                          "), but 'polymoe " + cmd.name + "' does not run data-parallel ('pretrain', 'train' and 'bench train' do); "
                          "start it once");
-    initDistributed(denv);
+    if (cmd.dataParallel)
+        initDistributed(denv);
     struct Leave {
         ~Leave() { shutdownDistributed(); }
     } leave;

@@ -330,6 +330,41 @@ private Q_SLOTS:
 
     // Rank 0 alone, its peer never started: the rendezvous times out with a clear message; a
     // command that does not run data-parallel refuses to start as a rank.
+    // A launcher that names a backend with one process joins a group of one (the way NCCL is checked
+    // on a machine with one GPU): the sums are then over one rank, so the weights are a plain run's,
+    // and the run records the backend it joined. A backend this build lacks is refused by name.
+    void groupOfOne()
+    {
+        auto grouped = run(QStringList{"launch", "--nproc", "1", "--backend", "gloo", "--"} + pretrainArgs("group1", 4, 1));
+        QVERIFY2(grouped.code == 0, grouped.err.constData());
+        auto plain = run(pretrainArgs("plain1", 4, 1));
+        QVERIFY2(plain.code == 0, plain.err.constData());
+        const double d = maxDifference(modelDir("group1"), modelDir("plain1"));
+        QVERIFY2(d < 1e-6, qPrintable(QString::number(d)));
+        std::map<QString, QString> backendOf;
+        for (const RunRecord &r : runs()) {
+            const QJsonObject cfg = QJsonDocument::fromJson(QByteArray::fromStdString(r.config)).object();
+            backendOf[cfg["output_name"].toString()] = cfg["dist_backend"].toString("none");
+        }
+        QCOMPARE(backendOf["group1"], QStringLiteral("gloo"));
+        QCOMPARE(backendOf["plain1"], QStringLiteral("none"));
+
+        if (distributedBackends().find("nccl") == std::string::npos) {
+            // launch refuses before it starts a rank; a rank started by hand (torchrun) on its own.
+            auto nccl = run(QStringList{"launch", "--nproc", "2", "--backend", "nccl", "--"} + pretrainArgs("nccl", 2, 1));
+            QVERIFY(nccl.code != 0);
+            QVERIFY2(nccl.err.contains("--backend nccl: this polymoe was built with gloo only"), nccl.err.constData());
+            auto env = QProcessEnvironment::systemEnvironment();
+            env.insert("WORLD_SIZE", "1");
+            env.insert("RANK", "0");
+            env.insert("MASTER_PORT", QString::number(29000 + (QCoreApplication::applicationPid() + 300) % 900));
+            env.insert("POLYMOE_DIST_BACKEND", "nccl");
+            auto rank = run(pretrainArgs("nccl", 2, 1), env);
+            QVERIFY(rank.code != 0);
+            QVERIFY2(rank.err.contains("backend nccl: this polymoe was built without NCCL"), rank.err.constData());
+        }
+    }
+
     void rendezvousTimeoutAndRefusals()
     {
         auto env = QProcessEnvironment::systemEnvironment();

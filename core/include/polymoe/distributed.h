@@ -1,6 +1,6 @@
 // Data-parallel training over PyTorch's c10d: which process this is (rank) among how many (world
 // size), found from the variables torchrun or SLURM's srun set, and the one process group of the
-// run (Gloo). Plain data and functions: the CLI uses it without LibTorch headers; the collectives
+// run: Gloo (Debian's LibTorch: CPU tensors) or NCCL (a CUDA LibTorch 2.x: one GPU per process). Plain data and functions: the CLI uses it without LibTorch headers; the collectives
 // themselves are in core/distributed_ops.h.
 //
 // How a data-parallel run goes (trainer.cpp, dense_jobs.cpp, expansion_stage_run.cpp):
@@ -24,7 +24,7 @@ struct DistributedEnv {
     bool agentStore = false;              // TORCHELASTIC_USE_AGENT_STORE=True: torchrun's agent serves the store
     int restartCount = 0;                 // TORCHELASTIC_RESTART_COUNT: each restart gets fresh store keys
     std::string launcher;                 // "torchrun", "env", "slurm"; empty: one process
-    std::string backend;                  // POLYMOE_DIST_BACKEND: "gloo" (default) or "nccl"
+    std::string backend;                  // POLYMOE_DIST_BACKEND: "gloo" or "nccl"; empty: follows the device
     double timeoutSeconds = 60;           // POLYMOE_DIST_TIMEOUT: rendezvous and each collective
 };
 
@@ -40,16 +40,24 @@ DistributedEnv distributedEnvFromEnvironment();
 // The first host of a SLURM node list: "gpu[003-005,010],cpu1" -> "gpu003", "a,b" -> "a".
 std::string firstSlurmHost(const std::string &nodelist);
 
-// Joins the run's process group (world size 1: does nothing). Rank 0 serves the TCP store at
-// masterAddr:masterPort unless torchrun's agent already does. Throws Error naming the rank and the
-// cause when the rendezvous fails or times out, ConfigError for an unknown backend or a build
-// without c10d Gloo.
+// Joins the run's process group (world size 1: does nothing, unless a launcher named a backend:
+// then a group of one, which checks that backend on one machine). Rank 0 serves the TCP store at
+// masterAddr:masterPort unless torchrun's agent already does. The backend: the one named, else NCCL
+// where this build has it and a GPU is visible, else Gloo. With NCCL, local rank r works on GPU r
+// (made the current CUDA device) and the collectives' wait blocks (TORCH_NCCL_BLOCKING_WAIT=1
+// unless set), so a rank that died ends the others with this rank's message. Throws Error naming
+// the rank and the cause when the rendezvous fails or times out, ConfigError for an unknown backend,
+// one this build lacks, or NCCL with fewer GPUs than processes on the machine.
 void initDistributed(const DistributedEnv &env);
 // Leaves the process group (at exit; safe to call when none was joined).
 void shutdownDistributed();
 
-// Whether this build can run data-parallel (LibTorch's c10d with Gloo).
+// Whether this build can run data-parallel (LibTorch's c10d with Gloo or NCCL), and with which
+// ("gloo", "nccl", "gloo, nccl"; empty: none).
 bool distributedAvailable();
+std::string distributedBackends();
+// The joined group's backend ("gloo", "nccl"); empty when none was joined.
+std::string distributedBackend();
 int distributedRank();       // 0 when not distributed
 int distributedWorldSize();  // 1 when not distributed
 // Rank 0: the process that writes the project, the checkpoints and the models.
