@@ -179,7 +179,7 @@ fi
 step "configure (cmake --preset cuda)"
 timeout 180 cmake --preset cuda -DPOLYMOE_TORCH_PYTHON="$(command -v "$PYTHON")" -DCMAKE_CUDA_COMPILER="$nvcc" \
   "${prefix_args[@]}" >"$OUT/build.log" 2>&1 || die configure "$OUT/build.log"
-grep -E 'CUDA kernels:|PolyMoE .*kernels=' "$OUT/build.log" | tee -a "$summary"
+grep -E 'CUDA kernels:|PolyMoE .*kernels=|over c10d:' "$OUT/build.log" | tee -a "$summary"
 grep -q 'kernels=ON' "$OUT/build.log" || die "configure: the kernels are not on" "$OUT/build.log"
 step "build (-j $JOBS)"
 timeout 420 cmake --build --preset cuda -j "$JOBS" >>"$OUT/build.log" 2>&1 || die build "$OUT/build.log"

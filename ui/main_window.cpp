@@ -88,30 +88,7 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     split->addWidget(m_sidebar);
     split->addWidget(m_stack);
     split->setStretchFactor(1, 1);
-    // Presentation mode's bar: Previous, "Step k of n: ...", Next, Leave.
-    m_presentationBar = new QWidget(this);
-    m_presentationBar->setObjectName("presentationBar");
-    auto *bar = new QHBoxLayout(m_presentationBar);
-    bar->setContentsMargins(6, 4, 6, 4);
-    m_prevButton = new QPushButton(style()->standardIcon(QStyle::SP_ArrowBack), tr("Previous"), m_presentationBar);
-    m_prevButton->setObjectName("previousStep");
-    m_prevButton->setToolTip(tr("The previous step (Page Up, Left)"));
-    m_nextButton = new QPushButton(style()->standardIcon(QStyle::SP_ArrowForward), tr("Next"), m_presentationBar);
-    m_nextButton->setObjectName("nextStep");
-    m_nextButton->setToolTip(tr("The next step (Page Down, Right)"));
-    auto *leave = new QPushButton(tr("Leave"), m_presentationBar);
-    leave->setToolTip(tr("Leave presentation mode (Esc, F5)"));
-    m_stepLabel = new QLabel(m_presentationBar);
-    m_stepLabel->setObjectName("presentationStep");
-    m_stepLabel->setWordWrap(true);
-    bar->addWidget(m_prevButton);
-    bar->addWidget(m_stepLabel, 1);
-    bar->addWidget(m_nextButton);
-    bar->addWidget(leave);
-    m_presentationBar->setVisible(false);
-    connect(m_prevButton, &QPushButton::clicked, this, &MainWindow::previousStep);
-    connect(m_nextButton, &QPushButton::clicked, this, &MainWindow::nextStep);
-    connect(leave, &QPushButton::clicked, this, [this] { setPresentationMode(false); });
+    m_presentationBar = buildPresentationBar();
     auto *central = new QWidget(this);
     auto *column = new QVBoxLayout(central);
     column->setContentsMargins(0, 0, 0, 0);
@@ -120,98 +97,8 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     column->addWidget(split, 1);
     setCentralWidget(central);
 
-    addPage(m_start = new StartPage(this), QStyle::SP_DirHomeIcon);
-    addPage(m_data = new DataPage(this), QStyle::SP_FileDialogDetailedView);
-    addPage(m_similarity = new SimilarityPage(this), QStyle::SP_FileDialogContentsView);
-    addPage(m_allocation = new AllocationPage(this), QStyle::SP_FileDialogListView);
-    addPage(m_training = new TrainingPage(this), QStyle::SP_MediaPlay);
-    addPage(m_router = new RouterPage(this), QStyle::SP_BrowserReload);
-    addPage(m_forgetting = new ForgettingPage(this), QStyle::SP_MessageBoxInformation);
-    addPage(m_runs = new RunsPage(this), QStyle::SP_FileDialogInfoView);
-    addPage(m_tokens = new TokenInspectorPage(this), QStyle::SP_FileDialogContentsView);
-    addPage(m_export = new ExportPage(this), QStyle::SP_DialogSaveButton);
-    connect(m_sidebar, &QListWidget::currentRowChanged, m_stack, &QStackedWidget::setCurrentIndex);
-    connect(m_stack, &QStackedWidget::currentChanged, this, &MainWindow::updatePresentationBar);
-    // What each view shows and which step of the method it is (presentation mode), in sidebar order.
-    m_steps = {
-        {m_start, tr("open the demo project: English and Spanish (old) and German and Russian (new) text from "
-                     "Debian, a tokenizer and a small dense base model (METHOD.md section 9)")},
-        {m_data, tr("the corpus of each language, its held-out split and the tokenizer's fertility (section 0: old "
-                    "languages the base knows, new ones to teach)")},
-        {m_similarity, tr("how similar the new languages' FFN inputs are to the old ones', layer by layer: S_i "
-                          "(section 1, LayerMoE)")},
-        {m_allocation, tr("how many experts each layer gets, more where S_i is low, within a budget (section 2)")},
-        {m_training, tr("upcycling and the two stages: new experts on new text, then the routers with Language "
-                        "Priors Routing on a replay of old text (sections 3, 4 and 5)")},
-        {m_router, tr("where each language's tokens are routed; stage 2 sends old-language tokens back to the "
-                      "frozen expert 0 (sections 5 and 8)")},
-        {m_forgetting, tr("held-out perplexity per language after each step: what the old languages lost and the "
-                          "new ones gained (section 8)")},
-        {m_runs, tr("every run of the project with its loss curves, the baselines beside the method (sections 8 "
-                    "and 9)")},
-        {m_tokens, tr("the experts each token of a sentence goes to in every MoE layer, and the classifier's "
-                      "decision (sections 3, 5 and 6)")},
-        {m_export, tr("the expanded checkpoint as a Hugging Face folder, for benchmark suites (section 8)")},
-    };
-
-    // Menus and shortcuts.
-    QMenu *file = menuBar()->addMenu(tr("&File"));
-    QAction *create = file->addAction(tr("&New project..."), this, [this] {
-        showPage(0);
-        m_start->newProject();
-    });
-    create->setShortcut(QKeySequence::New);
-    create->setToolTip(tr("A new project from a base model and your corpora"));
-    QAction *open = file->addAction(tr("&Open project..."), m_start, &StartPage::openWithDialog);
-    open->setShortcut(QKeySequence::Open);
-    m_recentMenu = file->addMenu(tr("Open &recent"));
-    file->addAction(tr("Open the &demo (tiny)"), this, [this] {
-        showPage(0);
-        m_start->startDemo("tiny");
-    });
-    QAction *reload = file->addAction(tr("Re&load"), this, &MainWindow::reloadAll);
-    reload->setShortcut(QKeySequence("Ctrl+R"));
-    file->addSeparator();
-    QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
-    quit->setShortcut(QKeySequence::Quit);
-    QMenu *view = menuBar()->addMenu(tr("&View"));
-    for (int i = 0; i < m_pages.size(); ++i) {
-        QAction *a = view->addAction(m_pages[i]->title(), this, [this, i] { showPage(i); });
-        if (i < 10) // Alt+1 ... Alt+9, then Alt+0
-            a->setShortcut(QKeySequence(QString("Alt+%1").arg((i + 1) % 10)));
-    }
-    view->addSeparator();
-    m_presentationAction = view->addAction(tr("&Presentation mode"));
-    m_presentationAction->setCheckable(true);
-    m_presentationAction->setShortcut(QKeySequence(Qt::Key_F5));
-    m_presentationAction->setToolTip(tr("Larger font and an explanation at the top of each view"));
-    connect(m_presentationAction, &QAction::toggled, this, &MainWindow::setPresentationMode);
-    // Stepping keys, live only in presentation mode (text fields keep their arrow keys: they
-    // take the shortcut override for keys they use).
-    QAction *next = view->addAction(tr("&Next step"), this, &MainWindow::nextStep);
-    next->setShortcuts({QKeySequence(Qt::Key_PageDown), QKeySequence(Qt::Key_Right)});
-    QAction *previous = view->addAction(tr("P&revious step"), this, &MainWindow::previousStep);
-    previous->setShortcuts({QKeySequence(Qt::Key_PageUp), QKeySequence(Qt::Key_Left)});
-    QAction *leaveAction = view->addAction(tr("&Leave presentation mode"), this, [this] { setPresentationMode(false); });
-    leaveAction->setShortcut(QKeySequence(Qt::Key_Escape));
-    m_presentationActions = {next, previous, leaveAction};
-    for (QAction *a : m_presentationActions)
-        a->setEnabled(false);
-    view->addSeparator();
-    m_darkAction = view->addAction(tr("&Dark palette"));
-    m_darkAction->setCheckable(true);
-    m_darkAction->setToolTip(tr("Fusion style with a dark palette; charts follow"));
-    connect(m_darkAction, &QAction::toggled, this, [this](bool on) {
-        setDarkPalette(on);
-        QSettings().setValue("view/dark", on); // polymoe-studio starts with it next time
-    });
-    QMenu *help = menuBar()->addMenu(tr("&Help"));
-    help->addAction(tr("&About PolyMoE Studio"), this, [this] {
-        QMessageBox::about(this, tr("About PolyMoE Studio"),
-                           tr("<b>PolyMoE Studio</b> %1<p>Teach a language model new languages with Mixture-of-Experts "
-                              "(MoE-LPR, LayerMoE).</p>")
-                               .arg(QApplication::applicationVersion()));
-    });
+    addPages();
+    buildMenus();
 
     statusBar()->showMessage(tr("No project open: Ctrl+O opens one, or build the demo"));
     QSettings s;
@@ -437,6 +324,137 @@ void MainWindow::closeEvent(QCloseEvent *e)
     s.setValue("window/geometry", saveGeometry());
     s.setValue("window/state", saveState());
     e->accept();
+}
+
+
+// Presentation mode's bar: Previous, "Step k of n: ...", Next, Leave.
+QWidget *MainWindow::buildPresentationBar()
+{
+    auto *barWidget = new QWidget(this);
+    barWidget->setObjectName("presentationBar");
+    auto *bar = new QHBoxLayout(barWidget);
+    bar->setContentsMargins(6, 4, 6, 4);
+    m_prevButton = new QPushButton(style()->standardIcon(QStyle::SP_ArrowBack), tr("Previous"), barWidget);
+    m_prevButton->setObjectName("previousStep");
+    m_prevButton->setToolTip(tr("The previous step (Page Up, Left)"));
+    m_nextButton = new QPushButton(style()->standardIcon(QStyle::SP_ArrowForward), tr("Next"), barWidget);
+    m_nextButton->setObjectName("nextStep");
+    m_nextButton->setToolTip(tr("The next step (Page Down, Right)"));
+    auto *leave = new QPushButton(tr("Leave"), barWidget);
+    leave->setToolTip(tr("Leave presentation mode (Esc, F5)"));
+    m_stepLabel = new QLabel(barWidget);
+    m_stepLabel->setObjectName("presentationStep");
+    m_stepLabel->setWordWrap(true);
+    bar->addWidget(m_prevButton);
+    bar->addWidget(m_stepLabel, 1);
+    bar->addWidget(m_nextButton);
+    bar->addWidget(leave);
+    barWidget->setVisible(false);
+    connect(m_prevButton, &QPushButton::clicked, this, &MainWindow::previousStep);
+    connect(m_nextButton, &QPushButton::clicked, this, &MainWindow::nextStep);
+    connect(leave, &QPushButton::clicked, this, [this] { setPresentationMode(false); });
+    return barWidget;
+}
+
+// The views in sidebar order, and what each shows and which step of the method it is (presentation
+// mode).
+void MainWindow::addPages()
+{
+    addPage(m_start = new StartPage(this), QStyle::SP_DirHomeIcon);
+    addPage(m_data = new DataPage(this), QStyle::SP_FileDialogDetailedView);
+    addPage(m_similarity = new SimilarityPage(this), QStyle::SP_FileDialogContentsView);
+    addPage(m_allocation = new AllocationPage(this), QStyle::SP_FileDialogListView);
+    addPage(m_training = new TrainingPage(this), QStyle::SP_MediaPlay);
+    addPage(m_router = new RouterPage(this), QStyle::SP_BrowserReload);
+    addPage(m_forgetting = new ForgettingPage(this), QStyle::SP_MessageBoxInformation);
+    addPage(m_runs = new RunsPage(this), QStyle::SP_FileDialogInfoView);
+    addPage(m_tokens = new TokenInspectorPage(this), QStyle::SP_FileDialogContentsView);
+    addPage(m_export = new ExportPage(this), QStyle::SP_DialogSaveButton);
+    connect(m_sidebar, &QListWidget::currentRowChanged, m_stack, &QStackedWidget::setCurrentIndex);
+    connect(m_stack, &QStackedWidget::currentChanged, this, &MainWindow::updatePresentationBar);
+    // What each view shows and which step of the method it is (presentation mode), in sidebar order.
+    m_steps = {
+        {m_start, tr("open the demo project: English and Spanish (old) and German and Russian (new) text from "
+                     "Debian, a tokenizer and a small dense base model (METHOD.md section 9)")},
+        {m_data, tr("the corpus of each language, its held-out split and the tokenizer's fertility (section 0: old "
+                    "languages the base knows, new ones to teach)")},
+        {m_similarity, tr("how similar the new languages' FFN inputs are to the old ones', layer by layer: S_i "
+                          "(section 1, LayerMoE)")},
+        {m_allocation, tr("how many experts each layer gets, more where S_i is low, within a budget (section 2)")},
+        {m_training, tr("upcycling and the two stages: new experts on new text, then the routers with Language "
+                        "Priors Routing on a replay of old text (sections 3, 4 and 5)")},
+        {m_router, tr("where each language's tokens are routed; stage 2 sends old-language tokens back to the "
+                      "frozen expert 0 (sections 5 and 8)")},
+        {m_forgetting, tr("held-out perplexity per language after each step: what the old languages lost and the "
+                          "new ones gained (section 8)")},
+        {m_runs, tr("every run of the project with its loss curves, the baselines beside the method (sections 8 "
+                    "and 9)")},
+        {m_tokens, tr("the experts each token of a sentence goes to in every MoE layer, and the classifier's "
+                      "decision (sections 3, 5 and 6)")},
+        {m_export, tr("the expanded checkpoint as a Hugging Face folder, for benchmark suites (section 8)")},
+    };
+}
+
+// Menus and shortcuts.
+void MainWindow::buildMenus()
+{
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    QAction *create = file->addAction(tr("&New project..."), this, [this] {
+        showPage(0);
+        m_start->newProject();
+    });
+    create->setShortcut(QKeySequence::New);
+    create->setToolTip(tr("A new project from a base model and your corpora"));
+    QAction *open = file->addAction(tr("&Open project..."), m_start, &StartPage::openWithDialog);
+    open->setShortcut(QKeySequence::Open);
+    m_recentMenu = file->addMenu(tr("Open &recent"));
+    file->addAction(tr("Open the &demo (tiny)"), this, [this] {
+        showPage(0);
+        m_start->startDemo("tiny");
+    });
+    QAction *reload = file->addAction(tr("Re&load"), this, &MainWindow::reloadAll);
+    reload->setShortcut(QKeySequence("Ctrl+R"));
+    file->addSeparator();
+    QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+    QMenu *view = menuBar()->addMenu(tr("&View"));
+    for (int i = 0; i < m_pages.size(); ++i) {
+        QAction *a = view->addAction(m_pages[i]->title(), this, [this, i] { showPage(i); });
+        if (i < 10) // Alt+1 ... Alt+9, then Alt+0
+            a->setShortcut(QKeySequence(QString("Alt+%1").arg((i + 1) % 10)));
+    }
+    view->addSeparator();
+    m_presentationAction = view->addAction(tr("&Presentation mode"));
+    m_presentationAction->setCheckable(true);
+    m_presentationAction->setShortcut(QKeySequence(Qt::Key_F5));
+    m_presentationAction->setToolTip(tr("Larger font and an explanation at the top of each view"));
+    connect(m_presentationAction, &QAction::toggled, this, &MainWindow::setPresentationMode);
+    // Stepping keys, live only in presentation mode (text fields keep their arrow keys: they
+    // take the shortcut override for keys they use).
+    QAction *next = view->addAction(tr("&Next step"), this, &MainWindow::nextStep);
+    next->setShortcuts({QKeySequence(Qt::Key_PageDown), QKeySequence(Qt::Key_Right)});
+    QAction *previous = view->addAction(tr("P&revious step"), this, &MainWindow::previousStep);
+    previous->setShortcuts({QKeySequence(Qt::Key_PageUp), QKeySequence(Qt::Key_Left)});
+    QAction *leaveAction = view->addAction(tr("&Leave presentation mode"), this, [this] { setPresentationMode(false); });
+    leaveAction->setShortcut(QKeySequence(Qt::Key_Escape));
+    m_presentationActions = {next, previous, leaveAction};
+    for (QAction *a : m_presentationActions)
+        a->setEnabled(false);
+    view->addSeparator();
+    m_darkAction = view->addAction(tr("&Dark palette"));
+    m_darkAction->setCheckable(true);
+    m_darkAction->setToolTip(tr("Fusion style with a dark palette; charts follow"));
+    connect(m_darkAction, &QAction::toggled, this, [this](bool on) {
+        setDarkPalette(on);
+        QSettings().setValue("view/dark", on); // polymoe-studio starts with it next time
+    });
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About PolyMoE Studio"), this, [this] {
+        QMessageBox::about(this, tr("About PolyMoE Studio"),
+                           tr("<b>PolyMoE Studio</b> %1<p>Teach a language model new languages with Mixture-of-Experts "
+                              "(MoE-LPR, LayerMoE).</p>")
+                               .arg(QApplication::applicationVersion()));
+    });
 }
 
 } // namespace polymoe::ui

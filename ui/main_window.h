@@ -69,6 +69,9 @@ protected:
     void changeEvent(QEvent *e) override; // palette changes re-colour every chart
 
 private:
+    QWidget *buildPresentationBar();
+    void addPages();
+    void buildMenus();
     void addPage(Page *page, int icon); // icon: a QStyle::StandardPixmap
     void reloadAll();
     void updateRecentMenu();

@@ -90,14 +90,16 @@ int benchTrain(const Args &a, Context &ctx)
             row.mean = r.value("mean", 0.0);
             row.sd = r.value("sd", 0.0);
             row.repetitions = r.value("repetitions", 0);
-            for (const char *k : {"gradient sum ms", "gradient MB"})
-                if (r.contains(k))
-                    row.extra.emplace_back(k, r[k].get<double>());
+            for (const auto &[k, v] : r.items()) // the row's own columns, whatever rank 0 measured
+                if (v.is_number() && k != "mean" && k != "sd" && k != "repetitions")
+                    row.extra.emplace_back(k, v.get<double>());
             rep.rows.push_back(row);
         }
         rep.notes.push_back("The data-parallel row: " + std::to_string(nproc) + " processes of " + std::to_string(perRank) +
-                            " thread(s) each on this machine (c10d Gloo over 127.0.0.1), the same global batch as the "
-                            "one-process rows; gradient sum ms = the bucketed all-reduce of every gradient per step.");
+                            " thread(s) each on this machine (c10d over 127.0.0.1), the same global batch as the "
+                            "one-process rows; wait for sums ms = the time a step waits, after its backward pass, for "
+                            "the bucketed sums of every gradient (all of them after backward, or what is left when "
+                            "the sums overlap it).");
     }
     return print(a, ctx, rep);
 }

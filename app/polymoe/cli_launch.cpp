@@ -88,11 +88,108 @@ int launch(const Args &a, Context &ctx)
 
 } // namespace
 
+namespace {
+
+// Starts rank r of the command as a child process: the launcher's variables set, this program
+// exec'd. `out`: the fd its stdout goes to (-1: this process's); `closeFds` are closed in it.
+pid_t startRank(int r, const std::filesystem::path &self, const std::vector<std::string> &command,
+                const RankOptions &o, int port, int out, const std::vector<int> &closeFds)
+{
+    const pid_t pid = ::fork();
+    if (pid != 0)
+        return pid; // the launcher (or -1: fork failed)
+    if (out >= 0)
+        ::dup2(out, 1);
+    for (int fd : closeFds)
+        ::close(fd);
+    ::setenv("RANK", std::to_string(r).c_str(), 1);
+    ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+    ::setenv("WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
+    ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
+    ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+    ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+    ::setenv("POLYMOE_DIST_TIMEOUT", fmtDefault(o.timeoutSeconds).c_str(), 1);
+    if (!o.backend.empty())
+        ::setenv("POLYMOE_DIST_BACKEND", o.backend.c_str(), 1);
+    ::unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+    std::vector<std::string> args{self.string()};
+    args.insert(args.end(), command.begin(), command.end());
+    std::vector<char *> argv;
+    for (auto &s : args)
+        argv.push_back(s.data());
+    argv.push_back(nullptr);
+    ::execv(self.c_str(), argv.data());
+    std::fprintf(stderr, "polymoe launch: cannot start rank %d: %s\n", r, std::strerror(errno));
+    ::_exit(127);
+}
+
+void signalRunning(const std::vector<pid_t> &pids, const std::vector<int> &status, int sig)
+{
+    for (size_t r = 0; r < pids.size(); ++r)
+        if (status[r] == -1)
+            ::kill(pids[r], sig);
+}
+
+// Waits for every rank. A failed rank is named at once; the others get a grace period to leave on
+// their own (c10d tells them the rank is gone), then SIGTERM, then SIGKILL. A stop request (Ctrl-C,
+// SIGTERM) goes to every rank, so that all stop after the same step. Returns the exit code: the
+// first failed rank's, else cancelled if a rank was, else success.
+int watchRanks(const std::vector<pid_t> &pids, const Context &ctx)
+{
+    using clock = std::chrono::steady_clock;
+    std::vector<int> status(pids.size(), -1);
+    size_t running = pids.size();
+    int firstFailure = -1;
+    clock::time_point failedAt{};
+    bool forwardedStop = false, sentTerm = false, sentKill = false;
+    while (running > 0) {
+        for (size_t r = 0; r < pids.size(); ++r) {
+            int st = 0;
+            if (status[r] != -1 || ::waitpid(pids[r], &st, WNOHANG) != pids[r])
+                continue;
+            status[r] = st;
+            --running;
+            const bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+            const bool cancelled = WIFEXITED(st) && WEXITSTATUS(st) == kExitCancelled;
+            if (!ok && !cancelled && firstFailure < 0) {
+                firstFailure = int(r);
+                failedAt = clock::now();
+                std::cerr << "polymoe launch: rank " << r << " (pid " << pids[r] << ") " << describeExit(st)
+                          << "; ending the other ranks" << std::endl;
+            }
+        }
+        if (ctx.stop.stop_requested() && !forwardedStop) {
+            forwardedStop = true;
+            signalRunning(pids, status, SIGTERM);
+        }
+        if (firstFailure >= 0 && running > 0) {
+            const auto waited = clock::now() - failedAt;
+            if (!sentTerm && waited > std::chrono::seconds(10)) {
+                sentTerm = true;
+                signalRunning(pids, status, SIGTERM);
+            }
+            if (!sentKill && waited > std::chrono::seconds(15)) {
+                sentKill = true;
+                signalRunning(pids, status, SIGKILL);
+            }
+        }
+        if (running > 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (firstFailure >= 0) {
+        const int st = status[size_t(firstFailure)];
+        return WIFEXITED(st) ? WEXITSTATUS(st) : kExitError;
+    }
+    for (int st : status)
+        if (WIFEXITED(st) && WEXITSTATUS(st) == kExitCancelled)
+            return kExitCancelled;
+    return kExitOk;
+}
+
+} // namespace
+
 int runRanks(const std::vector<std::string> &command, const RankOptions &o, const Context &ctx, std::string *rank0Output)
 {
-    const int nproc = o.nproc;
-    const std::string &backend = o.backend;
-    const double timeout = o.timeoutSeconds;
     std::error_code ec;
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (ec)
@@ -102,38 +199,20 @@ int runRanks(const std::vector<std::string> &command, const RankOptions &o, cons
     int pipeFds[2] = {-1, -1};
     if (rank0Output && ::pipe(pipeFds) != 0)
         throw IoError(std::string("launch: pipe failed: ") + std::strerror(errno));
+    const std::vector<int> pipeEnds = rank0Output ? std::vector<int>{pipeFds[0], pipeFds[1]} : std::vector<int>{};
 
     std::vector<pid_t> pids;
-    for (int r = 0; r < nproc; ++r) {
-        const pid_t pid = ::fork();
-        if (pid < 0)
-            throw IoError(std::string("launch: fork failed: ") + std::strerror(errno));
-        if (pid == 0) {
-            if (rank0Output) {
-                if (r == 0)
-                    ::dup2(pipeFds[1], 1);
-                ::close(pipeFds[0]);
-                ::close(pipeFds[1]);
+    for (int r = 0; r < o.nproc; ++r) {
+        const pid_t pid = startRank(r, self, command, o, port, r == 0 && rank0Output ? pipeFds[1] : -1, pipeEnds);
+        if (pid < 0) {
+            const std::string why = std::strerror(errno);
+            for (pid_t started : pids) { // no rank waits for one that never comes
+                ::kill(started, SIGKILL);
+                ::waitpid(started, nullptr, 0);
             }
-            ::setenv("RANK", std::to_string(r).c_str(), 1);
-            ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-            ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-            ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-            ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-            ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-            ::setenv("POLYMOE_DIST_TIMEOUT", fmtDefault(timeout).c_str(), 1);
-            if (!backend.empty())
-                ::setenv("POLYMOE_DIST_BACKEND", backend.c_str(), 1);
-            ::unsetenv("TORCHELASTIC_USE_AGENT_STORE");
-            std::vector<std::string> args{self.string()};
-            args.insert(args.end(), command.begin(), command.end());
-            std::vector<char *> argv;
-            for (auto &s : args)
-                argv.push_back(s.data());
-            argv.push_back(nullptr);
-            ::execv(self.c_str(), argv.data());
-            std::fprintf(stderr, "polymoe launch: cannot start rank %d: %s\n", r, std::strerror(errno));
-            ::_exit(127);
+            for (int fd : pipeEnds)
+                ::close(fd);
+            throw IoError("launch: cannot start rank " + std::to_string(r) + ": fork failed: " + why);
         }
         pids.push_back(pid);
     }
@@ -148,75 +227,17 @@ int runRanks(const std::vector<std::string> &command, const RankOptions &o, cons
             ::close(fd);
         });
     }
-    if (!ctx.quiet && ctx.progress != "none")
-        std::cerr << "polymoe launch: " << nproc << " ranks of '" << command[0] << "' on 127.0.0.1:" << port
-                  << " (pids";
-    for (size_t r = 0; r < pids.size() && ctx.progress != "none"; ++r)
-        std::cerr << (r ? ", " : " ") << pids[r];
-    if (ctx.progress != "none")
+    if (!ctx.quiet && ctx.progress != "none") {
+        std::cerr << "polymoe launch: " << o.nproc << (o.nproc == 1 ? " rank" : " ranks") << " of '" << command[0]
+                  << "' on 127.0.0.1:" << port << " (pids";
+        for (size_t r = 0; r < pids.size(); ++r)
+            std::cerr << (r ? ", " : " ") << pids[r];
         std::cerr << ")" << std::endl;
-
-    // Watch: a failed rank is named at once; the others get a grace period to leave on their own
-    // (c10d tells them the rank is gone), then SIGTERM, then SIGKILL.
-    using clock = std::chrono::steady_clock;
-    std::vector<int> status(pids.size(), -1);
-    size_t running = pids.size();
-    int firstFailure = -1;
-    clock::time_point failedAt{};
-    bool forwardedStop = false, sentTerm = false, sentKill = false;
-    while (running > 0) {
-        for (size_t r = 0; r < pids.size(); ++r) {
-            if (status[r] != -1)
-                continue;
-            int st = 0;
-            const pid_t got = ::waitpid(pids[r], &st, WNOHANG);
-            if (got != pids[r])
-                continue;
-            status[r] = st;
-            --running;
-            const bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-            const bool cancelled = WIFEXITED(st) && WEXITSTATUS(st) == kExitCancelled;
-            if (!ok && !cancelled && firstFailure < 0) {
-                firstFailure = int(r);
-                failedAt = clock::now();
-                std::cerr << "polymoe launch: rank " << r << " (pid " << pids[r] << ") " << describeExit(st)
-                          << "; ending the other ranks" << std::endl;
-            }
-        }
-        if (ctx.stop.stop_requested() && !forwardedStop) {
-            forwardedStop = true; // Ctrl-C or SIGTERM: every rank stops after the same step
-            for (size_t r = 0; r < pids.size(); ++r)
-                if (status[r] == -1)
-                    ::kill(pids[r], SIGTERM);
-        }
-        if (firstFailure >= 0 && running > 0) {
-            const auto waited = clock::now() - failedAt;
-            if (!sentTerm && waited > std::chrono::seconds(10)) {
-                sentTerm = true;
-                for (size_t r = 0; r < pids.size(); ++r)
-                    if (status[r] == -1)
-                        ::kill(pids[r], SIGTERM);
-            }
-            if (!sentKill && waited > std::chrono::seconds(15)) {
-                sentKill = true;
-                for (size_t r = 0; r < pids.size(); ++r)
-                    if (status[r] == -1)
-                        ::kill(pids[r], SIGKILL);
-            }
-        }
-        if (running > 0)
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    const int code = watchRanks(pids, ctx);
     if (reader.joinable())
         reader.join();
-    if (firstFailure >= 0) {
-        const int st = status[size_t(firstFailure)];
-        return WIFEXITED(st) ? WEXITSTATUS(st) : kExitError;
-    }
-    for (int st : status)
-        if (WIFEXITED(st) && WEXITSTATUS(st) == kExitCancelled)
-            return kExitCancelled;
-    return kExitOk;
+    return code;
 }
 
 namespace {

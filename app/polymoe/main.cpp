@@ -199,8 +199,13 @@ int runCommand(const Command &cmd, const std::vector<std::string> &argv)
                          " (" + (denv.launcher == "slurm" ? "SLURM's variables" : "WORLD_SIZE is set") +
                          "), but 'polymoe " + cmd.name + "' does not run data-parallel ('pretrain', 'train' and 'bench train' do); "
                          "start it once");
-    if (cmd.dataParallel)
+    if (cmd.dataParallel) {
+        // A peer that died leaves sockets that fail on write: Gloo writes with writev, which raises
+        // SIGPIPE and would end this rank silently, before it can name the lost rank. As Python (and
+        // so torchrun's usual ranks) does, ignore it: the write fails with EPIPE and c10d throws.
+        std::signal(SIGPIPE, SIG_IGN);
         initDistributed(denv);
+    }
     struct Leave {
         ~Leave() { shutdownDistributed(); }
     } leave;
