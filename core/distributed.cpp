@@ -76,25 +76,22 @@ struct Group {
     // commDevice.
     c10::intrusive_ptr<c10d::Work> allreduce(std::vector<at::Tensor> &t)
     {
-#if POLYMOE_HAVE_C10D_NCCL
-        if (nccl)
-            return nccl->allreduce(t);
-#endif
-#if POLYMOE_HAVE_C10D_GLOO
-        if (gloo)
-            return gloo->allreduce(t);
-#endif
-        throw Error("no process group is joined");
+        return onGroup([&](auto &pg) { return pg.allreduce(t); });
     }
     c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor> &t)
     {
+        return onGroup([&](auto &pg) { return pg.broadcast(t); });
+    }
+    template <typename Call>
+    c10::intrusive_ptr<c10d::Work> onGroup(Call call)
+    {
 #if POLYMOE_HAVE_C10D_NCCL
         if (nccl)
-            return nccl->broadcast(t);
+            return call(*nccl);
 #endif
 #if POLYMOE_HAVE_C10D_GLOO
         if (gloo)
-            return gloo->broadcast(t);
+            return call(*gloo);
 #endif
         throw Error("no process group is joined");
     }
