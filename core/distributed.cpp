@@ -367,7 +367,10 @@ void shutdownDistributed()
 #if POLYMOE_HAVE_C10D_NCCL
     if (group().nccl) {
         try {
-            group().nccl->shutdown(); // NCCL's communicators go before the group (its destructor warns otherwise)
+            // NCCL's communicators go before the group (its destructor warns otherwise). abort, not
+            // shutdown: a graceful destroy waits for the peers, and after a rank died it would hang.
+            // Every sum has been waited for by now, so nothing is in flight.
+            group().nccl->abort();
         } catch (...) {
         }
     }
