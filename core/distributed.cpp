@@ -233,6 +233,19 @@ std::string distributedBackends()
     return b;
 }
 
+void requireBackendBuilt(const std::string &b)
+{
+    const std::string has = distributedAvailable() ? distributedBackends() : std::string("none");
+    if (b != "gloo" && b != "nccl")
+        throw ConfigError("backend must be gloo or nccl, not '" + b + "'");
+    if (b == "nccl" && !POLYMOE_HAVE_C10D_NCCL)
+        throw ConfigError("backend nccl: this polymoe was built without NCCL, which comes with a CUDA LibTorch 2.x "
+                          "(PyPI's torch, README 'CUDA kernels'); Debian's LibTorch is CPU-only. This build has: " + has);
+    if (b == "gloo" && !POLYMOE_HAVE_C10D_GLOO)
+        throw ConfigError("backend gloo: this polymoe was built without Gloo, which needs Debian's libtorch-dev and "
+                          "libgloo-dev's headers (PyPI's torch ships none). This build has: " + has);
+}
+
 int distributedRank() { return group().rank; }
 int distributedWorldSize() { return group().world; }
 double distributedTimeoutSeconds() { return group().timeout; }
@@ -244,19 +257,10 @@ namespace {
 // NCCL where this build has it and a GPU is visible, else Gloo.
 std::string chooseBackend(const DistributedEnv &env)
 {
-    const std::string &b = env.backend;
-    if (!b.empty() && b != "gloo" && b != "nccl")
-        throw ConfigError("backend must be gloo or nccl, not '" + b + "'");
-    if (b == "nccl" && !POLYMOE_HAVE_C10D_NCCL)
-        throw ConfigError("backend nccl: this polymoe was built without NCCL, which comes with a CUDA LibTorch 2.x "
-                          "(PyPI's torch, README 'CUDA kernels'); Debian's LibTorch is CPU-only. This build has: " +
-                          (distributedAvailable() ? distributedBackends() : std::string("none")));
-    if (b == "gloo" && !POLYMOE_HAVE_C10D_GLOO)
-        throw ConfigError("backend gloo: this polymoe was built without Gloo, which needs Debian's libtorch-dev and "
-                          "libgloo-dev's headers (PyPI's torch ships none). This build has: " +
-                          (distributedAvailable() ? distributedBackends() : std::string("none")));
-    if (!b.empty())
-        return b;
+    if (!env.backend.empty()) {
+        requireBackendBuilt(env.backend);
+        return env.backend;
+    }
 #if POLYMOE_HAVE_C10D_NCCL
     if (c10::cuda::device_count() > 0 || !POLYMOE_HAVE_C10D_GLOO)
         return "nccl";
@@ -382,6 +386,13 @@ namespace dist {
 
 namespace {
 
+// Where the group's collectives need a tensor of `t`'s device: NCCL's on this rank's GPU, Gloo's
+// where they are.
+at::Device collectiveDevice(const at::Tensor &t)
+{
+    return group().backend == "nccl" ? group().commDevice : t.device();
+}
+
 #if POLYMOE_HAVE_C10D
 template <typename Start>
 void waitFor(const std::string &what, Start start)
@@ -400,10 +411,10 @@ void waitFor(const std::string &what, Start start)
 // rank's GPU.
 at::Tensor onCommDevice(const at::Tensor &t)
 {
-    const Group &g = group();
-    if (g.backend != "nccl" || (t.device() == g.commDevice && t.is_contiguous()))
+    const at::Device d = collectiveDevice(t);
+    if (t.device() == d && t.is_contiguous())
         return t;
-    return t.to(g.commDevice).contiguous();
+    return t.to(d).contiguous();
 }
 
 // Runs a collective on each tensor in turn, in place: moved where the group needs it and back.
@@ -516,7 +527,7 @@ GradientSync::GradientSync(std::vector<at::Tensor> params) : m_params(std::move(
             numel += m_params[k].numel();
         // NCCL sums on this rank's GPU: a bucket of CPU parameters lies there (their gradients go over).
         const at::Tensor &first = m_params[b.members.front()];
-        b.flat = at::zeros({numel}, first.options().device(group().backend == "nccl" ? group().commDevice : first.device()));
+        b.flat = at::zeros({numel}, first.options().device(collectiveDevice(first)));
         b.pending = b.members.size();
     }
     // After any hook registered before (a row mask), so each sees the gradient as training uses it.

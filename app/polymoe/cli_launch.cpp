@@ -74,9 +74,8 @@ int launch(const Args &a, Context &ctx)
                          "(polymoe launch --nproc N -- train PROJECT --stage 1 ...)");
     if (!distributedAvailable())
         throw ConfigError("this polymoe was built without LibTorch's c10d (Gloo or NCCL); it runs in one process only");
-    if (!backend.empty() && (", " + distributedBackends() + ",").find(", " + backend + ",") == std::string::npos)
-        throw ConfigError("--backend " + backend + ": this polymoe was built with " + distributedBackends() +
-                          " only (Gloo: Debian's LibTorch with libgloo-dev; NCCL: a CUDA LibTorch 2.x, README)");
+    if (!backend.empty())
+        requireBackendBuilt(backend); // before any rank starts: one message, not one per rank
 
     RankOptions o;
     o.nproc = nproc;

@@ -1,7 +1,8 @@
 // Data-parallel training over PyTorch's c10d: which process this is (rank) among how many (world
 // size), found from the variables torchrun or SLURM's srun set, and the one process group of the
-// run: Gloo (Debian's LibTorch: CPU tensors) or NCCL (a CUDA LibTorch 2.x: one GPU per process). Plain data and functions: the CLI uses it without LibTorch headers; the collectives
-// themselves are in core/distributed_ops.h.
+// run: Gloo (Debian's LibTorch: CPU tensors) or NCCL (a CUDA LibTorch 2.x: one GPU per process).
+// Plain data and functions: the CLI uses it without LibTorch headers; the collectives themselves are
+// in core/distributed_ops.h.
 //
 // How a data-parallel run goes (trainer.cpp, dense_jobs.cpp, expansion_stage_run.cpp):
 //   every rank builds the same model and reads its own share of every global batch; gradients of
@@ -56,6 +57,8 @@ void shutdownDistributed();
 // ("gloo", "nccl", "gloo, nccl"; empty: none).
 bool distributedAvailable();
 std::string distributedBackends();
+// Throws ConfigError unless `backend` ("gloo" or "nccl") is one this build has, naming what it has.
+void requireBackendBuilt(const std::string &backend);
 // The joined group's backend ("gloo", "nccl"); empty when none was joined.
 std::string distributedBackend();
 int distributedRank();       // 0 when not distributed
