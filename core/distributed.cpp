@@ -16,6 +16,7 @@
 #if POLYMOE_HAVE_C10D
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 #endif
 #if POLYMOE_HAVE_C10D_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -25,10 +26,13 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <future>
+#include <thread>
 
 namespace polymoe {
 
@@ -312,6 +316,47 @@ void joinNccl(Group &g, const DistributedEnv &env, std::chrono::milliseconds tim
 }
 #endif
 
+#if POLYMOE_HAVE_C10D
+// torchrun's agent serves the store that every rank connects to. A client that speaks another
+// TCPStore protocol waits for an answer that never comes (LibTorch 1.x against the store of
+// torchrun 2.x, whose protocol opens with a VALIDATE query and renumbers the others), so the first
+// query is asked on a thread of its own with a deadline. A thread left waiting holds the store and
+// ends with the process, which is about to exit with the message thrown here.
+void probeAgentStore(const c10::intrusive_ptr<c10d::Store> &store, const DistributedEnv &env,
+                     std::chrono::milliseconds deadline)
+{
+    auto answered = std::make_shared<std::promise<std::string>>();
+    auto answer = answered->get_future();
+    std::thread([store, answered] {
+        try {
+            store->check({"polymoe/probe"});
+            answered->set_value({});
+        } catch (const std::exception &e) {
+            answered->set_value(firstLine(e.what()));
+        }
+    }).detach();
+    std::string cause;
+    if (answer.wait_for(deadline) == std::future_status::timeout)
+        cause = "it did not answer a query within " + std::to_string(deadline.count() / 1000) + " s";
+    else
+        cause = answer.get();
+    if (cause.empty())
+        return;
+    std::string why = "torchrun's store at " + env.masterAddr + ":" + std::to_string(env.masterPort) +
+                      " (TORCHELASTIC_USE_AGENT_STORE=True) cannot be used: " + cause + ".";
+#if TORCH_VERSION_MAJOR < 2
+    why += " This polymoe's LibTorch is " TORCH_VERSION ", whose store client does not speak the protocol of "
+           "torchrun from PyTorch 2.x.";
+#else
+    why += " Its TCPStore protocol may differ from this polymoe's LibTorch " TORCH_VERSION ".";
+#endif
+    throw ConfigError("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": " + why +
+                      " Start torchrun with --rdzv-backend c10d (--standalone on one machine) and "
+                      "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1, so that rank 0 serves the store itself, or use "
+                      "polymoe launch on one machine");
+}
+#endif
+
 } // namespace
 
 void initDistributed(const DistributedEnv &env)
@@ -339,6 +384,8 @@ void initDistributed(const DistributedEnv &env)
         so.waitWorkers = !env.agentStore;
         so.timeout = timeout;
         auto tcp = c10::make_intrusive<c10d::TCPStore>(env.masterAddr, so);
+        if (env.agentStore)
+            probeAgentStore(tcp, env, std::min(timeout, std::chrono::milliseconds(10000)));
         g.store = c10::make_intrusive<c10d::PrefixStore>("polymoe/" + std::to_string(env.restartCount), tcp);
 #if POLYMOE_HAVE_C10D_NCCL
         if (backend == "nccl")

@@ -10,6 +10,7 @@
 #include "safetensors.h"
 
 #include <ATen/ATen.h>
+#include <torch/version.h>
 
 #include <QElapsedTimer>
 #include <QJsonArray>
@@ -363,6 +364,65 @@ private Q_SLOTS:
             QVERIFY(rank.code != 0);
             QVERIFY2(rank.err.contains("backend nccl: this polymoe was built without NCCL"), rank.err.constData());
         }
+    }
+
+    // torchrun (PyTorch 2.x's, the interop venv's: POLYMOE_TEST_TORCHRUN) starts two ranks as the
+    // README says. With the c10d rendezvous and TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 rank 0 serves the
+    // store, and the weights are those of one process with the same global batch. With torchrun's
+    // own store (the static rendezvous) a build whose LibTorch speaks its protocol trains alike; one
+    // that does not (Debian's 1.13) is refused within seconds, saying what to run instead.
+    void torchrunStartsTheRanks()
+    {
+        const QString torchrun = qEnvironmentVariable("POLYMOE_TEST_TORCHRUN");
+        if (torchrun.isEmpty() || !QFileInfo(torchrun).isExecutable())
+            QSKIP("no torchrun (POLYMOE_TEST_TORCHRUN: the interop venv's, installer/interop-venv.sh)");
+        auto env = QProcessEnvironment::systemEnvironment();
+        env.insert("LD_LIBRARY_PATH", qEnvironmentVariable("POLYMOE_TEST_TORCHRUN_LD_LIBRARY_PATH"));
+        env.insert("POLYMOE_DIST_TIMEOUT", "30");
+        auto viaTorchrun = [&](const QStringList &rendezvous, const QProcessEnvironment &e, const QString &name) {
+            QProcess p;
+            p.setProcessEnvironment(e);
+            p.setWorkingDirectory(m_dir.path());
+            p.start(torchrun, rendezvous + QStringList{"--nnodes", "1", "--nproc-per-node", "2", "--no-python",
+                                                       binary()} + pretrainArgs(name, 2, 1));
+            if (!p.waitForFinished(240000)) {
+                p.kill();
+                p.waitForFinished();
+            }
+            return Result{p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
+                          p.readAllStandardError()};
+        };
+        auto accum = run(pretrainArgs("tr-accum", 2, 2));
+        QVERIFY2(accum.code == 0, accum.err.constData());
+
+        auto own = env;
+        own.insert("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1");
+        auto c10d = viaTorchrun({"--standalone"}, own, "tr-c10d");
+        QVERIFY2(c10d.code == 0, (c10d.out + c10d.err).constData());
+        const double d = maxDifference(modelDir("tr-c10d"), modelDir("tr-accum"));
+        QVERIFY2(d < 1e-6, qPrintable(QString::number(d)));
+
+        const QString port = QString::number(29000 + (QCoreApplication::applicationPid() + 300) % 900);
+        QElapsedTimer t;
+        t.start();
+        auto agent = viaTorchrun({"--rdzv-backend", "static", "--master-addr", "127.0.0.1", "--master-port", port,
+                                  "--node-rank", "0"}, env, "tr-static");
+        qInfo() << "torchrun with its own store ended after" << t.elapsed() << "ms, exit" << agent.code;
+        for (const QByteArray &line : agent.err.split('\n'))
+            if (line.contains("polymoe"))
+                qInfo().noquote() << line;
+#if TORCH_VERSION_MAJOR < 2
+        QVERIFY(agent.code != 0);
+        QVERIFY2(agent.err.contains("rank 0 of 2") || agent.err.contains("rank 1 of 2"), agent.err.constData());
+        QVERIFY2(agent.err.contains("TORCHELASTIC_USE_AGENT_STORE=True") &&
+                     agent.err.contains("TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"), agent.err.constData());
+        QVERIFY2(t.elapsed() < 60000, qPrintable(QString::number(t.elapsed())));
+        QVERIFY(modelDir("tr-static").isEmpty());
+#else
+        QVERIFY2(agent.code == 0, (agent.out + agent.err).constData());
+        const double ds = maxDifference(modelDir("tr-static"), modelDir("tr-accum"));
+        QVERIFY2(ds < 1e-6, qPrintable(QString::number(ds)));
+#endif
     }
 
     // Rank 0 alone, its peer never started: the rendezvous times out with a clear message; a

@@ -48,7 +48,8 @@ std::string firstSlurmHost(const std::string &nodelist);
 // (made the current CUDA device) and the collectives' wait blocks (TORCH_NCCL_BLOCKING_WAIT=1
 // unless set), so a rank that died ends the others with this rank's message. Throws Error naming
 // the rank and the cause when the rendezvous fails or times out, ConfigError for an unknown backend,
-// one this build lacks, or NCCL with fewer GPUs than processes on the machine.
+// one this build lacks, NCCL with fewer GPUs than processes on the machine, or a torchrun agent
+// store that does not answer this LibTorch's client within 10 s (its protocol: torchrun 2.x, 1.13).
 void initDistributed(const DistributedEnv &env);
 // Leaves the process group (at exit; safe to call when none was joined).
 void shutdownDistributed();
