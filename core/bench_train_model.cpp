@@ -70,6 +70,7 @@ print(json.dumps({"torch": torch.__version__, "transformers": transformers.__ver
 struct StepVariant {
     std::string mode; // "full" or "stage1"
     std::string dtype;
+    bool checkpoint = false; // every decoder layer recomputed in the backward pass (--checkpoint-activations)
 };
 
 // Tokens/s and step memory of one variant of PolyMoE's step, the way the trainer runs it: autocast
@@ -90,6 +91,7 @@ BenchRow measureStep(const fs::path &dir, const StepVariant &v, int64_t B, int64
         for (auto &np : model->named_parameters())
             trainable.emplace_back(np.key(), np.value());
     }
+    model->setActivationCheckpointing(v.checkpoint);
     const std::vector<at::Tensor> params = trainOnly(*model, trainable);
     TrainConfig tc;
     tc.lr = 1e-5;
@@ -139,7 +141,7 @@ BenchRow measureStep(const fs::path &dir, const StepVariant &v, int64_t B, int64
     auto [m, sd] = bench::meanSd(tps);
     BenchRow row;
     row.name = std::string("PolyMoE ") + (v.mode == "full" ? "full fine-tuning" : "stage 1 (2 experts top-2, new expert + routers)") +
-               ", " + v.dtype;
+               ", " + v.dtype + (v.checkpoint ? ", activations checkpointed" : "");
     row.unit = "tokens/s";
     row.mean = m;
     row.sd = sd;
@@ -172,13 +174,13 @@ BenchReport benchTrainModel(const fs::path &dir, int repetitions, int threads, c
         dtypes.push_back("bf16");
     else
         rep.notes.push_back("This CPU has no AVX-512 BF16 instructions: bf16 is not measured (it would be emulated).");
-    std::map<std::string, double> ours; // "full fp32" -> tokens/s
     std::vector<BenchRow> rows;
-    for (const char *mode : {"full", "stage1"})
-        for (const auto &dt : dtypes) {
+    for (const char *mode : {"full", "stage1"}) {
+        for (const auto &dt : dtypes)
             rows.push_back(measureStep(dir, {mode, dt}, batch, seqLen, repetitions));
-            ours[std::string(mode) + " " + dt] = rows.back().mean;
-        }
+        // What activation checkpointing saves and costs on this model (fp32: its figures hold for bf16 alike).
+        rows.push_back(measureStep(dir, {mode, "fp32", true}, batch, seqLen, repetitions));
+    }
 
     std::map<std::string, double> peer;
     if (python.empty())
@@ -216,10 +218,28 @@ BenchReport benchTrainModel(const fs::path &dir, int repetitions, int threads, c
                                 "tokens/s", m, sd, int(tps.size()), {}});
             }
     }
-    // Each PolyMoE row against the peer's nearest step: full against full, stage 1 against FFNs only.
+    // Each PolyMoE row against the peer's nearest step: full against full, stage 1 against FFNs only;
+    // a checkpointed step against the same step plain.
+    const auto extraOf = [](const BenchRow &r, const std::string &key) {
+        for (const auto &[k, v] : r.extra)
+            if (k == key)
+                return v;
+        return 0.0;
+    };
+    const std::string checkpointed = ", activations checkpointed";
     for (auto &r : rows) {
         if (r.name.rfind("PolyMoE ", 0) != 0)
             continue;
+        if (r.name.size() > checkpointed.size() &&
+            r.name.compare(r.name.size() - checkpointed.size(), checkpointed.size(), checkpointed) == 0) {
+            const std::string plainName = r.name.substr(0, r.name.size() - checkpointed.size());
+            for (const auto &plain : rows)
+                if (plain.name == plainName && plain.mean > 0 && extraOf(plain, "step memory MB") > 0) {
+                    r.extra.emplace_back("memory x plain", extraOf(r, "step memory MB") / extraOf(plain, "step memory MB"));
+                    r.extra.emplace_back("time x plain", plain.mean / r.mean);
+                }
+            continue;
+        }
         const std::string dt = r.name.substr(r.name.rfind(", ") + 2);
         const std::string key = (r.name.find("full") != std::string::npos ? "full " : "ffn ") + dt;
         if (peer.count(key) && peer[key] > 0)
@@ -231,6 +251,8 @@ BenchReport benchTrainModel(const fs::path &dir, int repetitions, int threads, c
                         "stage 1 against transformers training the FFNs only, which does less work (one FFN per layer, "
                         "no router).");
     rep.notes.push_back("step memory MB = the peak of CPU tensor memory during one step above what was alive before it.");
+    rep.notes.push_back("activations checkpointed: every decoder layer recomputed in the backward pass "
+                        "(--checkpoint-activations); memory x plain and time x plain against the same step without it.");
     return rep;
 }
 

@@ -126,8 +126,9 @@ Register benchTrainCmd({"bench train", "tokens/s of a training step (the demo mo
                         "only) against inference on the same MoE model; with --nproc N the plain step as N\n"
                         "data-parallel processes sharing the threads (docs/benchmarks.md).\n"
                         "With --model DIR (a Hugging Face folder: config.json, model.safetensors): that model's full\n"
-                        "fine-tuning and stage-1 steps (one new expert per layer, top-2), fp32 and bf16, beside\n"
-                        "transformers' full and FFN-only steps of the same folder in the same run (--python).",
+                        "fine-tuning and stage-1 steps (one new expert per layer, top-2), fp32 and bf16, and\n"
+                        "each in fp32 with activations checkpointed, beside transformers' full and FFN-only steps\n"
+                        "of the same folder in the same run (--python).",
                         {{"--repetitions", "N", "timed steps per dtype (default 5; 3 with --model)", ""},
                              {"--threads", "N", "intra-op threads (0: all cores)", "0"},
                              {"--nproc", "N", "also run the plain step data-parallel in N processes", "1"},

@@ -5,8 +5,10 @@
 // and classifiers; the LPR and classifier losses read their logits), and under CPU bf16 autocast.
 #include "common/tiny_model.h"
 #include "expansion_losses.h"
+#include "model_io.h"
 #include "models/llama.h"
 #include "moe_block.h"
+#include "polymoe/bench.h"
 #include "sequence_batcher.h"
 #include "trainer.h"
 #include "upcycle.h"
@@ -14,6 +16,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include <QTemporaryDir>
 #include <QtTest>
 
 using namespace polymoe;
@@ -199,6 +202,38 @@ private Q_SLOTS:
         }
         QVERIFY(!a.requires_grad());
         QVERIFY(at::equal(a, b));
+    }
+
+    // bench train --model measures each imported model's step with activations checkpointed beside
+    // the same step plain: fewer bytes at the peak of the step, for full fine-tuning and stage 1.
+    void theBenchOfAnImportedModelMeasuresTheSaving()
+    {
+        QTemporaryDir dir;
+        ModelConfig c = test::tinyLlamaConfig();
+        c.numLayers = 4;
+        c.maxPositionEmbeddings = 128;
+        torch::manual_seed(2);
+        CausalLM model(c);
+        saveModelFolder(*model, dir.filePath("m").toStdString(), std::string());
+        const BenchReport rep = benchTrainModel(dir.filePath("m").toStdString(), 1, 1, "", 4, 64);
+        const auto extra = [](const BenchRow &r, const std::string &key) {
+            for (const auto &[k, v] : r.extra)
+                if (k == key)
+                    return v;
+            return -1.0;
+        };
+        int checkpointed = 0;
+        for (const BenchRow &r : rep.rows) {
+            if (r.name.find("activations checkpointed") == std::string::npos)
+                continue;
+            ++checkpointed;
+            QVERIFY2(r.mean > 0, r.name.c_str());
+            const double memory = extra(r, "memory x plain");
+            qInfo() << r.name.c_str() << "memory x plain" << memory << "time x plain" << extra(r, "time x plain");
+            QVERIFY2(memory > 0 && memory < 0.8, qPrintable(QString::number(memory)));
+            QVERIFY(extra(r, "time x plain") > 0);
+        }
+        QCOMPARE(checkpointed, 2); // full fine-tuning and stage 1
     }
 };
 
