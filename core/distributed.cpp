@@ -30,6 +30,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <thread>
@@ -113,12 +114,19 @@ std::string firstLine(const std::string &text)
     return text.substr(0, text.find('\n'));
 }
 
+// Seconds as a message shows them: "60", "2.5".
+std::string seconds(double s)
+{
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", s);
+    return text;
+}
+
 std::string whoFailed(const std::string &what, const std::string &cause)
 {
     const Group &g = group();
     const std::string others = g.world == 2 ? "rank " + std::to_string(1 - g.rank) : "another rank";
-    char secs[32];
-    std::snprintf(secs, sizeof secs, "%g", g.timeout);
+    const std::string secs = seconds(g.timeout);
     return "rank " + std::to_string(g.rank) + " of " + std::to_string(g.world) + ": " + what + " failed: " + others +
            " stopped (it died, was killed, or did not answer within " + secs +
            " s, POLYMOE_DIST_TIMEOUT); the last checkpoint stays valid and the run resumes with --resume (c10d: " +
@@ -337,7 +345,7 @@ void probeAgentStore(const c10::intrusive_ptr<c10d::Store> &store, const Distrib
     }).detach();
     std::string cause;
     if (answer.wait_for(deadline) == std::future_status::timeout)
-        cause = "it did not answer a query within " + std::to_string(deadline.count() / 1000) + " s";
+        cause = "it did not answer a query within " + seconds(double(deadline.count()) / 1000) + " s";
     else
         cause = answer.get();
     if (cause.empty())
@@ -403,7 +411,7 @@ void initDistributed(const DistributedEnv &env)
         const std::string cause = firstLine(e.what());
         throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": the " + backend +
                     " rendezvous at " + where + " failed (" + cause + "); every rank must start within " +
-                    std::to_string(int(env.timeoutSeconds)) + " s (POLYMOE_DIST_TIMEOUT) with the same MASTER_ADDR, "
+                    seconds(env.timeoutSeconds) + " s (POLYMOE_DIST_TIMEOUT) with the same MASTER_ADDR, "
                     "MASTER_PORT and WORLD_SIZE");
     }
     g.backend = backend;
