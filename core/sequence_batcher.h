@@ -15,12 +15,12 @@ struct LanguageStream {
     std::string language;
     bool isNew = false;          // group: new (true) or old
     double weight = 1;           // relative sampling weight; 0 = never sampled
-    std::vector<int32_t> tokens; // documents concatenated, each as BOS doc EOS
-    std::vector<int64_t> documentEnds; // where each document ends in tokens (exclusive), ascending
+    std::vector<int32_t> tokens{}; // documents concatenated, each as BOS doc EOS
+    std::vector<int64_t> documentEnds{}; // where each document ends in tokens (exclusive), ascending
     int32_t bos = -1;            // the token each document starts with (given, never predicted); -1 = none
     // Each document's size as text, in characters and UTF-8 bytes (empty: unknown); for bits per
     // character in evaluations.
-    std::vector<int64_t> documentCharacters, documentBytes;
+    std::vector<int64_t> documentCharacters{}, documentBytes{};
 };
 
 // The document a target at stream position `pos` (>= 1) is scored in, or -1 when it is not scored:

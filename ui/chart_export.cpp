@@ -90,7 +90,7 @@ void installChartExport(QCustomPlot *plot, const QString &baseName)
     plot->setToolTip(QObject::tr("Right-click to save this chart as PNG, PDF or CSV"));
     QObject::connect(plot, &QWidget::customContextMenuRequested, plot, [plot, baseName](const QPoint &pos) {
         QMenu menu(plot);
-        for (const QString fmt : {QString("png"), QString("pdf"), QString("csv")}) {
+        for (const QString &fmt : {QString("png"), QString("pdf"), QString("csv")}) {
             menu.addAction(QObject::tr("Save as %1...").arg(fmt.toUpper()), plot, [plot, baseName, fmt] {
                 const QString file = QFileDialog::getSaveFileName(plot, QObject::tr("Save chart"), baseName + "." + fmt,
                                                                   QString("%1 (*.%2)").arg(fmt.toUpper(), fmt));

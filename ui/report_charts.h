@@ -23,7 +23,7 @@ namespace polymoe::ui {
 struct ChartSeries {
     std::string name;                     // a model or a language group / language
     std::vector<double> values;           // one per category
-    std::string color;                    // "#rrggbb"; empty: the chart palette's next colour
+    std::string color{};                  // "#rrggbb"; empty: the chart palette's next colour
 };
 
 // A grouped bar chart: categories along x, one bar per series in each.

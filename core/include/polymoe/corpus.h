@@ -50,7 +50,7 @@ struct CorpusImportOptions {
     TextFormat format = TextFormat::Auto;
     double heldoutFraction = 0.05; // share of documents held out, chosen by a hash of their text
     uint64_t splitSeed = 0;        // changes which documents are held out
-    std::string provenance;        // free text recorded with the corpus ("user file", package...)
+    std::string provenance{};      // free text recorded with the corpus ("user file", package...)
     int64_t maxDocumentBytes = 8 << 20; // longer documents are rejected with a message
 };
 

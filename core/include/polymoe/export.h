@@ -26,8 +26,8 @@ namespace polymoe {
 class ProjectStore;
 
 struct ExportSpec {
-    std::string model;              // project model name; empty: the newest "expanded" model, else the newest
-    std::filesystem::path outDir;   // the folder to create
+    std::string model{};            // project model name; empty: the newest "expanded" model, else the newest
+    std::filesystem::path outDir{}; // the folder to create
     std::string format = "auto";    // "auto" | "polymoe" | "mixtral"
     std::string dtype = "float32";  // stored weights: "float32" | "bfloat16" | "float16"
     bool force = false;             // replace a non-empty outDir
