@@ -120,7 +120,8 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     fs::path initDir;
     nlohmann::json runConfig;
     const bool primary = isPrimaryRank(); // data-parallel: rank 0 alone writes the project
-    if (spec.resume) {
+    const bool resume = spec.resume || resumeAfterRestart(store, cfg.kind, spec.outputName);
+    if (resume) {
         const RunRecord run = runToResume(store, cfg.kind, spec.outputName);
         runId = run.id;
         runConfig = nlohmann::json::parse(run.config);
@@ -189,7 +190,7 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
     job.checkpointDir = runDir;
     job.store = primary ? &store : nullptr;
     job.runId = runId;
-    job.resume = spec.resume && hasCheckpoint(runDir);
+    job.resume = resume && hasCheckpoint(runDir);
 
     DenseTrainOutcome out;
     // Section 8 on the trained weights, before rank 0 saves them: every rank scores its share.

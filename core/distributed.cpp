@@ -62,7 +62,7 @@ std::string leadingCount(const std::string &v)
 }
 
 struct Group {
-    int rank = 0, world = 1;
+    int rank = 0, world = 1, restartCount = 0;
     double timeout = 60;
     std::string backend;        // "gloo" or "nccl" once joined
     at::Device commDevice = at::kCPU; // where the collectives' tensors must lie (NCCL: this rank's GPU)
@@ -260,6 +260,7 @@ void requireBackendBuilt(const std::string &b)
 
 int distributedRank() { return group().rank; }
 int distributedWorldSize() { return group().world; }
+int distributedRestartCount() { return group().restartCount; }
 double distributedTimeoutSeconds() { return group().timeout; }
 std::string distributedBackend() { return group().backend; }
 
@@ -325,20 +326,38 @@ void joinNccl(Group &g, const DistributedEnv &env, std::chrono::milliseconds tim
 #endif
 
 #if POLYMOE_HAVE_C10D
+// What to do when torchrun's agent store cannot be used (probeAgentStore, or a rendezvous through
+// it that failed).
+std::string agentStoreAdvice()
+{
+#if TORCH_VERSION_MAJOR < 2
+    std::string why = "This polymoe's LibTorch is " TORCH_VERSION ", whose store client does not speak the "
+                      "protocol of the store of torchrun from PyTorch 2.x.";
+#else
+    std::string why = "Its TCPStore protocol may differ from that of this polymoe's LibTorch " TORCH_VERSION ".";
+#endif
+    return why + " Start torchrun with --rdzv-backend c10d (--standalone on one machine) and "
+                 "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1, so that rank 0 serves the store itself, or use polymoe "
+                 "launch on one machine";
+}
+
 // torchrun's agent serves the store that every rank connects to. A client that speaks another
-// TCPStore protocol waits for an answer that never comes (LibTorch 1.x against the store of
-// torchrun 2.x, whose protocol opens with a VALIDATE query and renumbers the others), so the first
-// query is asked on a thread of its own with a deadline. A thread left waiting holds the store and
-// ends with the process, which is about to exit with the message thrown here.
+// TCPStore protocol misreads its answers or waits for one that never comes (LibTorch 1.x against
+// the store of torchrun 2.x, whose protocol opens with a VALIDATE query and renumbers the others).
+// So a key is written and read back, on a thread of its own, with a deadline. A thread left
+// waiting holds the store and ends with the process, which is about to exit with the message
+// thrown here.
 void probeAgentStore(const c10::intrusive_ptr<c10d::Store> &store, const DistributedEnv &env,
                      std::chrono::milliseconds deadline)
 {
     auto answered = std::make_shared<std::promise<std::string>>();
     auto answer = answered->get_future();
-    std::thread([store, answered] {
+    const std::string key = "polymoe/probe/" + std::to_string(env.rank);
+    std::thread([store, answered, key] {
         try {
-            store->check({"polymoe/probe"});
-            answered->set_value({});
+            const std::vector<uint8_t> sent = {'o', 'k'};
+            store->set(key, sent);
+            answered->set_value(store->get(key) == sent ? "" : "it answered a query with another value");
         } catch (const std::exception &e) {
             answered->set_value(firstLine(e.what()));
         }
@@ -350,18 +369,9 @@ void probeAgentStore(const c10::intrusive_ptr<c10d::Store> &store, const Distrib
         cause = answer.get();
     if (cause.empty())
         return;
-    std::string why = "torchrun's store at " + env.masterAddr + ":" + std::to_string(env.masterPort) +
-                      " (TORCHELASTIC_USE_AGENT_STORE=True) cannot be used: " + cause + ".";
-#if TORCH_VERSION_MAJOR < 2
-    why += " This polymoe's LibTorch is " TORCH_VERSION ", whose store client does not speak the protocol of "
-           "torchrun from PyTorch 2.x.";
-#else
-    why += " Its TCPStore protocol may differ from this polymoe's LibTorch " TORCH_VERSION ".";
-#endif
-    throw ConfigError("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": " + why +
-                      " Start torchrun with --rdzv-backend c10d (--standalone on one machine) and "
-                      "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1, so that rank 0 serves the store itself, or use "
-                      "polymoe launch on one machine");
+    throw ConfigError("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) +
+                      ": torchrun's store at " + env.masterAddr + ":" + std::to_string(env.masterPort) +
+                      " (TORCHELASTIC_USE_AGENT_STORE=True) cannot be used: " + cause + ". " + agentStoreAdvice());
 }
 #endif
 
@@ -383,6 +393,7 @@ void initDistributed(const DistributedEnv &env)
     g.rank = env.rank;
     g.world = env.worldSize;
     g.timeout = env.timeoutSeconds;
+    g.restartCount = env.restartCount;
     try {
         c10d::TCPStoreOptions so;
         so.port = uint16_t(env.masterPort);
@@ -412,7 +423,7 @@ void initDistributed(const DistributedEnv &env)
         throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": the " + backend +
                     " rendezvous at " + where + " failed (" + cause + "); every rank must start within " +
                     seconds(env.timeoutSeconds) + " s (POLYMOE_DIST_TIMEOUT) with the same MASTER_ADDR, "
-                    "MASTER_PORT and WORLD_SIZE");
+                    "MASTER_PORT and WORLD_SIZE" + (env.agentStore ? ". " + agentStoreAdvice() : std::string()));
     }
     g.backend = backend;
 #else

@@ -290,7 +290,7 @@ ExpansionOutcome trainExpansionStage(ProjectStore &store, const ExpansionStageSp
     const std::string kind = spec.stage == 1 ? "stage1" : "stage2";
 
     int64_t runId = 0;
-    if (spec.resume)
+    if (spec.resume || resumeAfterRestart(store, kind, spec.outputName))
         runId = findRunToResume(store, kind, spec);
     StagePlan plan{.cfg = spec.train};
     plan.cfg.kind = kind;

@@ -2,6 +2,7 @@
 #include "run_record.h"
 
 #include "distributed_ops.h"
+#include "polymoe/distributed.h"
 #include "polymoe/error.h"
 #include "polymoe/run_liveness.h"
 
@@ -24,6 +25,19 @@ RunRecord runToResume(ProjectStore &store, const std::string &kind, const std::s
     if (!run)
         throw ConfigError(store.path().string() + ": run " + std::to_string(id) + " is not in the project");
     return *run;
+}
+
+bool resumeAfterRestart(ProjectStore &store, const std::string &kind, const std::string &outputName)
+{
+    if (distributedRestartCount() == 0)
+        return false;
+    return dist::decideOnPrimary([&]() -> int64_t {
+        const auto run = store.unfinishedRun(kind, outputName);
+        if (!run)
+            return 0;
+        const auto l = runLiveness(*run);
+        return l == RunLiveness::Alive || l == RunLiveness::Remote ? 0 : 1;
+    }, "whether to resume after the restart") != 0;
 }
 
 void recordRun(ProjectStore &store, int64_t runId, const std::filesystem::path &runDir, const std::function<void()> &body)

@@ -23,6 +23,12 @@ namespace polymoe {
 // check would see rank 0 itself). Throws ConfigError when there is none, or when it is still running.
 RunRecord runToResume(ProjectStore &store, const std::string &kind, const std::string &outputName);
 
+// Whether a run started without --resume continues an unfinished one all the same: after torchrun
+// restarted the ranks (--max-restarts; distributedRestartCount() > 0), the unfinished run of `kind`
+// (making `outputName`, when given) that no live process holds, as an elastic job expects, so that
+// a restart goes on from the last checkpoint instead of starting over. Rank 0 decides.
+bool resumeAfterRestart(ProjectStore &store, const std::string &kind, const std::string &outputName);
+
 // Runs `body` (training, then completeRun) for the run `runId` and records a run it leaves by an
 // exception: Cancelled as "cancelled" (resume with --resume; the checkpoint in runDir/checkpoint),
 // anything else as "failed" with its message. The exception is rethrown.

@@ -144,7 +144,7 @@ const std::vector<OptionSpec> kTrainOptions = {
     {"--init", "DIR", "start from this model folder (continued pre-training = full fine-tuning)", ""},
     {"--init-model", "NAME", "start from a model of the project", ""},
     {"--name", "NAME", "name of the resulting model in the project", ""},
-    {"--resume", "", "continue the last unfinished run of this kind from its checkpoint", ""},
+    {"--resume", "", "continue the last unfinished run of this kind from its checkpoint (by itself after a torchrun restart)", ""},
     {"--steps", "N", "optimiser steps", ""},
     {"--lr", "LR", "peak learning rate", ""},
     {"--batch-size", "N", "sequences per micro-batch and process", ""},

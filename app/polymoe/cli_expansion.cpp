@@ -230,7 +230,7 @@ Register trainCmd({"train", "an expansion stage: 1 = new experts and routers on 
                     {"--device", "NAME", "cpu, cuda (needs a CUDA LibTorch) or auto (cuda when a GPU is visible)", kStage.train.device},
                     {"--seed", "N", "data-order seed", fmtDefault(kStage.train.seed)},
                     {"--name", "NAME", "name of the resulting model", ""},
-                    {"--resume", "", "continue the last unfinished run of this stage", ""}},
+                    {"--resume", "", "continue the last unfinished run of this stage (by itself after a torchrun restart)", ""}},
                    1, 1, true, train, /*dataParallel=*/true});
 
 } // namespace

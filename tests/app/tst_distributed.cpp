@@ -17,6 +17,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -414,7 +415,8 @@ private Q_SLOTS:
 #if TORCH_VERSION_MAJOR < 2
         QVERIFY(agent.code != 0);
         QVERIFY2(agent.err.contains("rank 0 of 2") || agent.err.contains("rank 1 of 2"), agent.err.constData());
-        QVERIFY2(agent.err.contains("TORCHELASTIC_USE_AGENT_STORE=True") &&
+        QVERIFY2(agent.err.contains("LibTorch is " TORCH_VERSION) &&
+                     agent.err.contains("--rdzv-backend c10d") &&
                      agent.err.contains("TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"), agent.err.constData());
         QVERIFY2(t.elapsed() < 60000, qPrintable(QString::number(t.elapsed())));
         QVERIFY(modelDir("tr-static").isEmpty());
@@ -423,6 +425,66 @@ private Q_SLOTS:
         const double ds = maxDifference(modelDir("tr-static"), modelDir("tr-accum"));
         QVERIFY2(ds < 1e-6, qPrintable(QString::number(ds)));
 #endif
+    }
+
+    // torchrun restarts the ranks after one was killed (--max-restarts 1): the restarted ranks,
+    // started with the same command line (no --resume), continue the run from its last checkpoint
+    // and end with the weights of an uninterrupted run, in the same run row.
+    void torchrunRestartsAndTheRunGoesOn()
+    {
+        const QString torchrun = qEnvironmentVariable("POLYMOE_TEST_TORCHRUN");
+        if (torchrun.isEmpty() || !QFileInfo(torchrun).isExecutable())
+            QSKIP("no torchrun (POLYMOE_TEST_TORCHRUN: the interop venv's, installer/interop-venv.sh)");
+        const QStringList every = {"--checkpoint-every", "50"};
+        const int steps = 1500; // a few ms each: long enough for the kill to land mid-run
+        auto straight = run(QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("tr-straight", 2, 1, steps) + every);
+        QVERIFY2(straight.code == 0, straight.err.constData());
+        const int before = runCount();
+
+        auto env = QProcessEnvironment::systemEnvironment();
+        env.insert("LD_LIBRARY_PATH", qEnvironmentVariable("POLYMOE_TEST_TORCHRUN_LD_LIBRARY_PATH"));
+        env.insert("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1");
+        env.insert("POLYMOE_DIST_TIMEOUT", "30");
+        QProcess p;
+        p.setProcessEnvironment(env);
+        p.setWorkingDirectory(m_dir.path());
+        QStringList args = pretrainArgs("tr-restarted", 2, 1, steps) + every;
+        args.replace(args.indexOf("none"), "json"); // one JSON line per step (rank 0)
+        p.start(torchrun, QStringList{"--standalone", "--nproc-per-node", "2", "--max-restarts", "1",
+                                      "--monitor-interval", "1", "--no-python", binary()} + args);
+        QVERIFY(p.waitForStarted());
+        // Past the first checkpoint, kill one rank (torchrun's child).
+        QByteArray seen;
+        const QRegularExpression stepRe("\"step\":(\\d+)");
+        const auto lastStep = [&] {
+            int last = 0;
+            for (auto it = stepRe.globalMatch(QString::fromUtf8(seen)); it.hasNext();)
+                last = std::max(last, it.next().captured(1).toInt());
+            return last;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT((seen += p.readAllStandardOutput(), lastStep() >= 120), 120000);
+        QVERIFY2(lastStep() < steps - 200, "the run ended before a rank could be killed");
+        QProcess children;
+        children.start("pgrep", {"-P", QString::number(p.processId())});
+        QVERIFY(children.waitForFinished(10000));
+        const QList<QByteArray> pids = children.readAllStandardOutput().trimmed().split('\n');
+        QCOMPARE(pids.size(), 2);
+        ::kill(pid_t(pids.first().toInt()), SIGKILL);
+        const int killedAt = lastStep();
+        QVERIFY2(p.waitForFinished(240000), "torchrun did not end");
+        const QByteArray err = p.readAllStandardError();
+        seen += p.readAllStandardOutput();
+        qInfo() << "rank killed at about step" << killedAt << "; torchrun exit" << p.exitCode();
+        QVERIFY2(p.exitCode() == 0, err.right(3000).constData());
+        // A rank was lost (the survivor said so) and the restarted ranks finished: they resumed the run
+        // it had started (one run row more), from a checkpoint (step 1 was trained once, not again).
+        QVERIFY2(err.contains("stopped (it died, was killed"), err.right(3000).constData());
+        QCOMPARE(QString::fromUtf8(seen).count(QRegularExpression("\"step\":1[^0-9]")), 1);
+        QVERIFY(lastStep() == steps);
+        QCOMPARE(runCount(), before + 1);
+        QCOMPARE(runs().back().status, std::string("completed"));
+        const double d = maxDifference(modelDir("tr-straight"), modelDir("tr-restarted"));
+        QVERIFY2(d < 1e-6, qPrintable(QString::number(d)));
     }
 
     // Rank 0 alone, its peer never started: the rendezvous times out with a clear message; a

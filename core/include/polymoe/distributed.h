@@ -64,6 +64,9 @@ void requireBackendBuilt(const std::string &backend);
 std::string distributedBackend();
 int distributedRank();       // 0 when not distributed
 int distributedWorldSize();  // 1 when not distributed
+// How many times torchrun has restarted the joined group's ranks (TORCHELASTIC_RESTART_COUNT,
+// --max-restarts); 0 when not distributed.
+int distributedRestartCount();
 // Rank 0: the process that writes the project, the checkpoints and the models.
 inline bool isPrimaryRank() { return distributedRank() == 0; }
 double distributedTimeoutSeconds();
