@@ -56,16 +56,21 @@ die() {
 }
 step() { say "[$(( $(date +%s) - start )) s] $*"; }
 
-# 1. The machine: the GPU, torch, nvcc, cmake. No GPU visible to torch: nothing else is worth running.
+# project_copy LOG: a temporary copy of the tiny project carried in $deps/project (made by `fetch`);
+# prints the folder, or writes to LOG why there is none (the callers show its end when they fail).
+project_copy() {
+  if [ ! -f "$deps/project/tiny.polymoe" ]; then
+    echo "no tiny project in $deps/project: run 'bash installer/device-check.sh fetch' on the CPU machine and carry $deps" >"$1"
+    return 1
+  fi
+  local work
+  work=$(mktemp -d) && cp -r "$deps/project/." "$work/" && echo "$work"
+}
 # cli_train CLI OUTDIR DEVICE: the carried tiny project (a copy) through the CLI on DEVICE.
 cli_train() {
   local cli=$1 out=$2 dev=$3 log=$2/cli-train.log work
   mkdir -p "$out"
-  if [ ! -f "$deps/project/tiny.polymoe" ]; then
-    echo "no tiny project in $deps/project: run 'bash installer/device-check.sh fetch' on the CPU machine and carry $deps" | tee "$log"
-    return 1
-  fi
-  work=$(mktemp -d) && cp -r "$deps/project/." "$work/" || return 1
+  work=$(project_copy "$log") || return 1
   local p=$work/tiny.polymoe
   {
     "$cli" pretrain "$p" --recipe demo-base-tiny --steps 30 --device "$dev" --json --progress none >"$out/cli-pretrain.json" &&
@@ -95,7 +100,7 @@ nccl_check() {
   mkdir -p "$out"
   ranks=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
   [ "${ranks:-0}" -ge 2 ] && ranks=2 || ranks=1
-  work=$(mktemp -d) && cp -r "$deps/project/." "$work/" || return 1
+  work=$(project_copy "$log") || return 1
   local p=$work/tiny.polymoe common=(--recipe demo-base-tiny --steps 8 --device "$dev" --threads 1 --json --progress none)
   {
     echo "ranks: $ranks"
@@ -131,6 +136,7 @@ if [ "${1:-}" = cli-train ]; then
 fi
 train_device=cuda
 
+# 1. The machine: the GPU, torch, nvcc, cmake. No GPU visible to torch: nothing else is worth running.
 step "environment"
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv 2>&1 || true
