@@ -94,36 +94,49 @@ cli_train() {
 # one plain process with the same global batch and seed: the weights must agree (GPU sums, another
 # order) and the run must record that it joined NCCL. With one GPU the launch is a group of one (NCCL's
 # communicator, its sums and the CPU values it moves to the GPU and back); with two or more, two ranks.
+# The same ranks are then started by torchrun ($PYTHON -m torch.distributed.run): with NCCL (a build
+# on PyTorch 2.x) through the store of torchrun's agent (static rendezvous), otherwise (Debian's
+# LibTorch 1.13, whose client cannot speak to that store) with the c10d rendezvous and rank 0's store.
 # Tried here on the CPU with Gloo: bash installer/device-check.sh nccl-check build/release/bin/polymoe /tmp/x gloo cpu
 nccl_check() {
-  local cli=$1 out=$2 backend=${3:-nccl} dev=${4:-cuda} log=$2/nccl.log work ranks
+  local cli=$1 out=$2 backend=${3:-nccl} dev=${4:-cuda} log=$2/nccl.log work ranks rdzv
   mkdir -p "$out"
   ranks=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
   [ "${ranks:-0}" -ge 2 ] && ranks=2 || ranks=1
+  if [ "$backend" = nccl ]; then
+    rdzv=(--rdzv-backend static --master-addr 127.0.0.1 --master-port $((29000 + $$ % 900)) --node-rank 0)
+  else
+    rdzv=(--standalone)
+  fi
   work=$(project_copy "$log") || return 1
   local p=$work/tiny.polymoe common=(--recipe demo-base-tiny --steps 8 --device "$dev" --threads 1 --json --progress none)
   {
-    echo "ranks: $ranks"
+    echo "ranks: $ranks; torchrun: ${rdzv[*]}"
     "$cli" pretrain "$p" "${common[@]}" --name plain --batch-size 4 >"$out/nccl-plain.json" &&
       "$cli" launch --nproc "$ranks" --backend "$backend" --timeout 120 -- pretrain "$p" "${common[@]}" --name nccl \
         --batch-size $((4 / ranks)) >"$out/nccl-launch.json" &&
+      POLYMOE_DIST_BACKEND=$backend POLYMOE_DIST_TIMEOUT=120 TORCH_DISABLE_SHARE_RDZV_TCP_STORE=$([ "$backend" = nccl ] && echo 0 || echo 1) \
+        timeout 600 "${PYTHON:-python3}" -m torch.distributed.run --nnodes 1 --nproc-per-node "$ranks" "${rdzv[@]}" \
+        --no-python "$cli" pretrain "$p" "${common[@]}" --name torchrun --batch-size $((4 / ranks)) >"$out/nccl-torchrun.json" &&
       "${PYTHON:-python3}" - "$p" "$backend" <<'PY'
 import json, sqlite3, sys
 from safetensors.torch import load_file
 p = sys.argv[1]
 a = load_file(p + ".d/models/plain/model.safetensors")
-b = load_file(p + ".d/models/nccl/model.safetensors")
-assert a.keys() == b.keys(), "different tensors"
-worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
 backends = [json.loads(c).get("dist_backend", "none") for (c,) in sqlite3.connect(p).execute("SELECT config FROM runs")]
-print("max |plain - nccl| =", worst, "; run backends:", backends)
-assert sys.argv[2] in backends, "no run recorded dist_backend " + sys.argv[2]
-assert worst < 1e-4, "the launched run's weights differ from the plain run's"
+for name in ("nccl", "torchrun"):
+    b = load_file(p + ".d/models/" + name + "/model.safetensors")
+    assert a.keys() == b.keys(), name + ": different tensors"
+    worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+    print("max |plain - " + name + "| =", worst)
+    assert worst < 1e-4, "the " + name + " run's weights differ from the plain run's"
+print("run backends:", backends)
+assert backends.count(sys.argv[2]) == 2, "not two runs recorded dist_backend " + sys.argv[2]
 PY
   } >"$log" 2>&1
   local rc=$?
   rm -rf "$work"
-  grep -E '^(ranks|max )' "$log" | tee -a "$summary"
+  grep -E '^(ranks|max |run backends)' "$log" | tee -a "$summary"
   return $rc
 }
 if [ "${1:-}" = nccl-check ]; then
@@ -224,7 +237,7 @@ done
 # result must say it ran on cuda.
 step "CLI training on $train_device (pretrain, analyze, allocate, train --stage 1 and 2)"
 cli_train "$bin/polymoe" "$OUT" "$train_device" || die "CLI training on $train_device" "$OUT/cli-train.log"
-# 7. NCCL: polymoe launch --backend nccl against one plain process.
-step "NCCL data-parallel pretraining (polymoe launch --backend nccl)"
+# 7. NCCL: polymoe launch --backend nccl, and torchrun through its agent's store, against one plain process.
+step "NCCL data-parallel pretraining (polymoe launch --backend nccl; torchrun)"
 nccl_check "$bin/polymoe" "$OUT" || die "NCCL data-parallel pretraining" "$OUT/nccl.log"
 say "ALL PASSED in $(( $(date +%s) - start )) s; logs in $OUT"
