@@ -168,9 +168,7 @@ DenseTrainOutcome trainDenseModel(ProjectStore &store, const DenseTrainSpec &spe
                 runConfig["init_dir"] = initDir.string();
             if (parentId)
                 runConfig["parent_id"] = *parentId;
-            runConfig["world_size"] = distributedWorldSize();
-            if (!distributedBackend().empty())
-                runConfig["dist_backend"] = distributedBackend();
+            addDistributedSettings(runConfig);
             return store.beginRun(cfg.kind, runConfig.dump(), parentId);
         }, "the run's id");
     } else if (primary) {

@@ -8,6 +8,7 @@
 
 #include "distributed_ops.h"
 #include "polymoe/error.h"
+#include "polymoe/run_liveness.h"
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
@@ -34,6 +35,8 @@
 #include <cstdlib>
 #include <future>
 #include <thread>
+
+#include <unistd.h>
 
 namespace polymoe {
 
@@ -63,6 +66,7 @@ std::string leadingCount(const std::string &v)
 
 struct Group {
     int rank = 0, world = 1, restartCount = 0;
+    std::string launchId;       // distributedLaunchId()
     double timeout = 60;
     std::string backend;        // "gloo" or "nccl" once joined
     at::Device commDevice = at::kCPU; // where the collectives' tensors must lie (NCCL: this rank's GPU)
@@ -180,6 +184,8 @@ DistributedEnv distributedEnvFrom(const EnvLookup &get)
         e.localRank = int(intVar("LOCAL_RANK", 0, kMaxWorld - 1).value_or(e.rank));
         e.localWorldSize = int(intVar("LOCAL_WORLD_SIZE", 1, kMaxWorld).value_or(e.worldSize));
         e.launcher = get("TORCHELASTIC_RUN_ID") ? "torchrun" : "env";
+        if (const auto id = get("TORCHELASTIC_RUN_ID"))
+            e.torchrunId = *id;
         if (const auto a = get("MASTER_ADDR"))
             e.masterAddr = *a;
         e.masterPort = int(intVar("MASTER_PORT", 1, 65535).value_or(e.masterPort));
@@ -261,6 +267,7 @@ void requireBackendBuilt(const std::string &b)
 int distributedRank() { return group().rank; }
 int distributedWorldSize() { return group().world; }
 int distributedRestartCount() { return group().restartCount; }
+std::string distributedLaunchId() { return group().launchId; }
 double distributedTimeoutSeconds() { return group().timeout; }
 std::string distributedBackend() { return group().backend; }
 
@@ -394,6 +401,10 @@ void initDistributed(const DistributedEnv &env)
     g.world = env.worldSize;
     g.timeout = env.timeoutSeconds;
     g.restartCount = env.restartCount;
+    if (env.launcher == "torchrun")
+        g.launchId = !env.torchrunId.empty() && env.torchrunId != "none"
+                         ? "torchrun " + env.torchrunId
+                         : "torchrun agent " + hostName() + ":" + std::to_string(::getppid());
     try {
         c10d::TCPStoreOptions so;
         so.port = uint16_t(env.masterPort);

@@ -89,9 +89,8 @@ int64_t beginStageRun(ProjectStore &store, const std::string &kind, const Expans
                                 {"new_languages", plan.wave.fresh},
                                 {"experts_per_layer", out.experts}, {"classifier_layers", out.classifierLayers},
                                 {"old_share", spec.oldShare}, {"replay_share", spec.replayShare},
-                                {"output_name", spec.outputName}, {"world_size", distributedWorldSize()}};
-    if (!distributedBackend().empty())
-        runConfig["dist_backend"] = distributedBackend();
+                                {"output_name", spec.outputName}};
+    addDistributedSettings(runConfig);
     for (auto it = plan.details.begin(); it != plan.details.end(); ++it)
         runConfig[it.key()] = it.value();
     return store.beginRun(kind, runConfig.dump(), inRec.id);

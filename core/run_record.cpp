@@ -6,6 +6,8 @@
 #include "polymoe/error.h"
 #include "polymoe/run_liveness.h"
 
+#include <nlohmann/json.hpp>
+
 namespace polymoe {
 
 RunRecord runToResume(ProjectStore &store, const std::string &kind, const std::string &outputName)
@@ -27,13 +29,25 @@ RunRecord runToResume(ProjectStore &store, const std::string &kind, const std::s
     return *run;
 }
 
+void addDistributedSettings(nlohmann::json &runConfig)
+{
+    runConfig["world_size"] = distributedWorldSize();
+    if (!distributedBackend().empty())
+        runConfig["dist_backend"] = distributedBackend();
+    if (!distributedLaunchId().empty())
+        runConfig["launch_id"] = distributedLaunchId();
+}
+
 bool resumeAfterRestart(ProjectStore &store, const std::string &kind, const std::string &outputName)
 {
-    if (distributedRestartCount() == 0)
+    if (distributedRestartCount() == 0 || distributedLaunchId().empty())
         return false;
     return dist::decideOnPrimary([&]() -> int64_t {
         const auto run = store.unfinishedRun(kind, outputName);
         if (!run)
+            return 0;
+        const auto config = nlohmann::json::parse(run->config, nullptr, false);
+        if (!config.is_object() || config.value("launch_id", std::string()) != distributedLaunchId())
             return 0;
         const auto l = runLiveness(*run);
         return l == RunLiveness::Alive || l == RunLiveness::Remote ? 0 : 1;

@@ -12,6 +12,8 @@
 
 #include "polymoe/project_store.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -23,10 +25,16 @@ namespace polymoe {
 // check would see rank 0 itself). Throws ConfigError when there is none, or when it is still running.
 RunRecord runToResume(ProjectStore &store, const std::string &kind, const std::string &outputName);
 
+// A new run's data-parallel settings, into its config: world_size, and once a group is joined
+// dist_backend and, under torchrun, launch_id (distributedLaunchId: resumeAfterRestart continues
+// only a run of the same torchrun job).
+void addDistributedSettings(nlohmann::json &runConfig);
+
 // Whether a run started without --resume continues an unfinished one all the same: after torchrun
-// restarted the ranks (--max-restarts; distributedRestartCount() > 0), the unfinished run of `kind`
-// (making `outputName`, when given) that no live process holds, as an elastic job expects, so that
-// a restart goes on from the last checkpoint instead of starting over. Rank 0 decides.
+// restarted the ranks (--max-restarts; distributedRestartCount() > 0), the newest unfinished run of
+// `kind` (making `outputName`, when given) when this torchrun job started it (its launch_id) and no
+// live process holds it, as an elastic job expects, so that a restart goes on from the last
+// checkpoint instead of starting over. Another job's unfinished run is never taken. Rank 0 decides.
 bool resumeAfterRestart(ProjectStore &store, const std::string &kind, const std::string &outputName);
 
 // Runs `body` (training, then completeRun) for the run `runId` and records a run it leaves by an

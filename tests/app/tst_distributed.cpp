@@ -487,6 +487,60 @@ private Q_SLOTS:
         QVERIFY2(d < 1e-6, qPrintable(QString::number(d)));
     }
 
+    // A restarted torchrun job continues only a run it started itself: with another job's unfinished
+    // run of the same kind in the project (here one stopped under polymoe launch), the restarted
+    // ranks start a run of their own and leave that one as it was.
+    void aRestartTakesOnlyItsOwnRun()
+    {
+        QProcess p;
+        p.setWorkingDirectory(m_dir.path());
+        QStringList args = QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("", 2, 1, 400) +
+                           QStringList{"--checkpoint-every", "50"};
+        args.removeAt(args.indexOf("--name") + 1);
+        args.removeAt(args.indexOf("--name"));
+        args.replace(args.indexOf("none"), "json");
+        p.start(binary(), args);
+        QVERIFY(p.waitForStarted());
+        QByteArray seen;
+        QTRY_VERIFY_WITH_TIMEOUT((seen += p.readAllStandardOutput()).contains("\"event\":\"train\""), 120000);
+        ::kill(pid_t(p.processId()), SIGTERM);
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 3);
+        const RunRecord other = runs().back();
+        QCOMPARE(other.status, std::string("cancelled"));
+
+        auto env = QProcessEnvironment::systemEnvironment();
+        env.insert("WORLD_SIZE", "2");
+        env.insert("MASTER_ADDR", "127.0.0.1");
+        env.insert("MASTER_PORT", QString::number(29000 + (QCoreApplication::applicationPid() + 600) % 900));
+        env.insert("TORCHELASTIC_RUN_ID", "another-job");
+        env.insert("TORCHELASTIC_RESTART_COUNT", "1");
+        QStringList own = pretrainArgs("", 2, 1, 4);
+        own.removeAt(own.indexOf("--name") + 1);
+        own.removeAt(own.indexOf("--name"));
+        QProcess ranks[2];
+        for (int r = 0; r < 2; ++r) {
+            auto e = env;
+            e.insert("RANK", QString::number(r));
+            ranks[r].setProcessEnvironment(e);
+            ranks[r].setWorkingDirectory(m_dir.path());
+            ranks[r].start(binary(), own);
+            QVERIFY(ranks[r].waitForStarted());
+        }
+        for (auto &r : ranks) {
+            QVERIFY(r.waitForFinished(240000));
+            QVERIFY2(r.exitCode() == 0, r.readAllStandardError().constData());
+        }
+        const auto after = runs();
+        QCOMPARE(after.back().status, std::string("completed"));
+        QVERIFY(after.back().id != other.id);
+        QCOMPARE(QJsonDocument::fromJson(QByteArray::fromStdString(after.back().config)).object()["launch_id"].toString(),
+                 QStringLiteral("torchrun another-job"));
+        for (const RunRecord &r : after)
+            if (r.id == other.id)
+                QCOMPARE(r.status, std::string("cancelled"));
+    }
+
     // Rank 0 alone, its peer never started: the rendezvous times out with a clear message; a
     // command that does not run data-parallel refuses to start as a rank.
     void rendezvousTimeoutAndRefusals()

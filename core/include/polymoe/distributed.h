@@ -24,6 +24,7 @@ struct DistributedEnv {
     int masterPort = 29500;               // MASTER_PORT
     bool agentStore = false;              // TORCHELASTIC_USE_AGENT_STORE=True: torchrun's agent serves the store
     int restartCount = 0;                 // TORCHELASTIC_RESTART_COUNT: each restart gets fresh store keys
+    std::string torchrunId;               // TORCHELASTIC_RUN_ID (torchrun's --rdzv-id; "none" when not given)
     std::string launcher;                 // "torchrun", "env", "slurm"; empty: one process
     std::string backend;                  // POLYMOE_DIST_BACKEND: "gloo" or "nccl"; empty: follows the device
     double timeoutSeconds = 60;           // POLYMOE_DIST_TIMEOUT: rendezvous and each collective
@@ -67,6 +68,11 @@ int distributedWorldSize();  // 1 when not distributed
 // How many times torchrun has restarted the joined group's ranks (TORCHELASTIC_RESTART_COUNT,
 // --max-restarts); 0 when not distributed.
 int distributedRestartCount();
+// Names the torchrun job this rank belongs to, the same before and after its restarts: its
+// --rdzv-id where one was given, else the agent that started rank 0 (host and process id: the
+// agent restarts its ranks on the same node in a static rendezvous). Empty unless torchrun started
+// this rank.
+std::string distributedLaunchId();
 // Rank 0: the process that writes the project, the checkpoints and the models.
 inline bool isPrimaryRank() { return distributedRank() == 0; }
 double distributedTimeoutSeconds();
