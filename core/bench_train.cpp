@@ -89,13 +89,11 @@ std::string BenchReport::markdown() const
         std::snprintf(buf, sizeof buf, "%.2g", r.sd);
         os << " | " << buf << " | " << r.unit << " | " << r.repetitions << " |";
         for (const auto &k : extraNames) {
-            auto it = std::find_if(r.extra.begin(), r.extra.end(), [&](const auto &e) { return e.first == k; });
-            if (it == r.extra.end())
-                os << " |";
-            else {
-                std::snprintf(buf, sizeof buf, "%.3g", it->second);
+            if (const auto v = r.extraValue(k)) {
+                std::snprintf(buf, sizeof buf, "%.3g", *v);
                 os << " " << buf << " |";
-            }
+            } else
+                os << " |";
         }
         os << "\n";
     }

@@ -176,10 +176,19 @@ BenchReport benchTrainModel(const fs::path &dir, int repetitions, int threads, c
         rep.notes.push_back("This CPU has no AVX-512 BF16 instructions: bf16 is not measured (it would be emulated).");
     std::vector<BenchRow> rows;
     for (const char *mode : {"full", "stage1"}) {
-        for (const auto &dt : dtypes)
-            rows.push_back(measureStep(dir, {mode, dt}, batch, seqLen, repetitions));
-        // What activation checkpointing saves and costs on this model (fp32: its figures hold for bf16 alike).
-        rows.push_back(measureStep(dir, {mode, "fp32", true}, batch, seqLen, repetitions));
+        const BenchRow plain = measureStep(dir, {mode, "fp32"}, batch, seqLen, repetitions);
+        rows.push_back(plain);
+        for (size_t d = 1; d < dtypes.size(); ++d)
+            rows.push_back(measureStep(dir, {mode, dtypes[d]}, batch, seqLen, repetitions));
+        // What activation checkpointing saves and costs on this model, against the same step plain
+        // (fp32: its figures hold for bf16 alike).
+        BenchRow checkpointed = measureStep(dir, {mode, "fp32", true}, batch, seqLen, repetitions);
+        const double plainMb = plain.extraValue("step memory MB").value_or(0);
+        if (plainMb > 0 && checkpointed.mean > 0) {
+            checkpointed.extra.emplace_back("memory x plain", checkpointed.extraValue("step memory MB").value_or(0) / plainMb);
+            checkpointed.extra.emplace_back("time x plain", plain.mean / checkpointed.mean);
+        }
+        rows.push_back(std::move(checkpointed));
     }
 
     std::map<std::string, double> peer;
@@ -218,28 +227,11 @@ BenchReport benchTrainModel(const fs::path &dir, int repetitions, int threads, c
                                 "tokens/s", m, sd, int(tps.size()), {}});
             }
     }
-    // Each PolyMoE row against the peer's nearest step: full against full, stage 1 against FFNs only;
-    // a checkpointed step against the same step plain.
-    const auto extraOf = [](const BenchRow &r, const std::string &key) {
-        for (const auto &[k, v] : r.extra)
-            if (k == key)
-                return v;
-        return 0.0;
-    };
-    const std::string checkpointed = ", activations checkpointed";
+    // Each PolyMoE row against the peer's nearest step: full against full, stage 1 against FFNs only.
+    // A checkpointed row's name ends in ", activations checkpointed", which names no peer step.
     for (auto &r : rows) {
         if (r.name.rfind("PolyMoE ", 0) != 0)
             continue;
-        if (r.name.size() > checkpointed.size() &&
-            r.name.compare(r.name.size() - checkpointed.size(), checkpointed.size(), checkpointed) == 0) {
-            const std::string plainName = r.name.substr(0, r.name.size() - checkpointed.size());
-            for (const auto &plain : rows)
-                if (plain.name == plainName && plain.mean > 0 && extraOf(plain, "step memory MB") > 0) {
-                    r.extra.emplace_back("memory x plain", extraOf(r, "step memory MB") / extraOf(plain, "step memory MB"));
-                    r.extra.emplace_back("time x plain", plain.mean / r.mean);
-                }
-            continue;
-        }
         const std::string dt = r.name.substr(r.name.rfind(", ") + 2);
         const std::string key = (r.name.find("full") != std::string::npos ? "full " : "ffn ") + dt;
         if (peer.count(key) && peer[key] > 0)

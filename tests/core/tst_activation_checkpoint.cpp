@@ -216,22 +216,17 @@ private Q_SLOTS:
         CausalLM model(c);
         saveModelFolder(*model, dir.filePath("m").toStdString(), std::string());
         const BenchReport rep = benchTrainModel(dir.filePath("m").toStdString(), 1, 1, "", 4, 64);
-        const auto extra = [](const BenchRow &r, const std::string &key) {
-            for (const auto &[k, v] : r.extra)
-                if (k == key)
-                    return v;
-            return -1.0;
-        };
         int checkpointed = 0;
         for (const BenchRow &r : rep.rows) {
             if (r.name.find("activations checkpointed") == std::string::npos)
                 continue;
             ++checkpointed;
             QVERIFY2(r.mean > 0, r.name.c_str());
-            const double memory = extra(r, "memory x plain");
-            qInfo() << r.name.c_str() << "memory x plain" << memory << "time x plain" << extra(r, "time x plain");
+            const double memory = r.extraValue("memory x plain").value_or(-1);
+            const double time = r.extraValue("time x plain").value_or(-1);
+            qInfo() << r.name.c_str() << "memory x plain" << memory << "time x plain" << time;
             QVERIFY2(memory > 0 && memory < 0.8, qPrintable(QString::number(memory)));
-            QVERIFY(extra(r, "time x plain") > 0);
+            QVERIFY(time > 0);
         }
         QCOMPARE(checkpointed, 2); // full fine-tuning and stage 1
     }

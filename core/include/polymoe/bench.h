@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,15 @@ struct BenchRow {
     double mean = 0, sd = 0;
     int repetitions = 0;
     std::vector<std::pair<std::string, double>> extra; // ("fraction of mm rate", 0.41), ...
+
+    // The extra column named `key`, if this row has one.
+    std::optional<double> extraValue(const std::string &key) const
+    {
+        for (const auto &[k, v] : extra)
+            if (k == key)
+                return v;
+        return std::nullopt;
+    }
 };
 
 struct BenchReport {
