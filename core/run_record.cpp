@@ -10,6 +10,17 @@
 
 namespace polymoe {
 
+namespace {
+
+// Whether a live process holds the run (here, or on another host with a recent heartbeat).
+bool heldByALiveProcess(const RunRecord &run)
+{
+    const auto l = runLiveness(run);
+    return l == RunLiveness::Alive || l == RunLiveness::Remote;
+}
+
+} // namespace
+
 RunRecord runToResume(ProjectStore &store, const std::string &kind, const std::string &outputName)
 {
     const int64_t id = dist::decideOnPrimary([&] {
@@ -17,7 +28,7 @@ RunRecord runToResume(ProjectStore &store, const std::string &kind, const std::s
         if (!run)
             throw ConfigError(store.path().string() + ": no unfinished " + kind + " run" +
                               (outputName.empty() ? "" : " making '" + outputName + "'") + " to resume");
-        if (const auto l = runLiveness(*run); l == RunLiveness::Alive || l == RunLiveness::Remote)
+        if (heldByALiveProcess(*run))
             throw ConfigError(store.path().string() + ": run " + std::to_string(run->id) + " is still running (process " +
                               std::to_string(run->pid.value_or(0)) + " on " + (run->host.empty() ? "this host" : run->host) +
                               "); stop it before resuming");
@@ -49,8 +60,7 @@ bool resumeAfterRestart(ProjectStore &store, const std::string &kind, const std:
         const auto config = nlohmann::json::parse(run->config, nullptr, false);
         if (!config.is_object() || config.value("launch_id", std::string()) != distributedLaunchId())
             return 0;
-        const auto l = runLiveness(*run);
-        return l == RunLiveness::Alive || l == RunLiveness::Remote ? 0 : 1;
+        return heldByALiveProcess(*run) ? 0 : 1;
     }, "whether to resume after the restart") != 0;
 }
 
