@@ -34,6 +34,7 @@ class TestDistributed : public QObject {
 private:
     QTemporaryDir m_dir;
     QString m_project, m_recipe;
+    QString m_torchrun; // the interop venv's torchrun (POLYMOE_TEST_TORCHRUN), if any
 
     struct Result {
         int code = -1;
@@ -88,11 +89,62 @@ private:
         return m ? QString::fromStdString(store.modelPath(*m).string()) : QString();
     }
 
+    // A short pre-training run of the tiny recipe; an empty name leaves --name out.
     QStringList pretrainArgs(const QString &name, int batch, int accum, int steps = 4) const
     {
-        return {"pretrain", m_project, "--recipe", m_recipe, "--name", name, "--steps", QString::number(steps),
-                "--batch-size", QString::number(batch), "--grad-accum", QString::number(accum), "--threads", "1",
-                "--json", "--progress", "none"};
+        QStringList args = {"pretrain", m_project, "--recipe", m_recipe};
+        if (!name.isEmpty())
+            args << "--name" << name;
+        return args + QStringList{"--steps", QString::number(steps), "--batch-size", QString::number(batch),
+                                  "--grad-accum", QString::number(accum), "--threads", "1", "--json", "--progress", "none"};
+    }
+
+    // The variables of two ranks started by hand on 127.0.0.1 (each test its own port), without RANK.
+    static QProcessEnvironment rankEnvironment(int portOffset)
+    {
+        auto env = QProcessEnvironment::systemEnvironment();
+        env.insert("WORLD_SIZE", "2");
+        env.insert("MASTER_ADDR", "127.0.0.1");
+        env.insert("MASTER_PORT", QString::number(29000 + (QCoreApplication::applicationPid() + portOffset) % 900));
+        return env;
+    }
+
+    // Starts ranks 0 and 1 of `args` with `env` (rankEnvironment) and RANK set, as torchrun would.
+    void startRanks(QProcess (&ranks)[2], const QProcessEnvironment &env, const QStringList &args) const
+    {
+        for (int r = 0; r < 2; ++r) {
+            auto e = env;
+            e.insert("RANK", QString::number(r));
+            ranks[r].setProcessEnvironment(e);
+            ranks[r].setWorkingDirectory(m_dir.path());
+            ranks[r].start(binary(), args);
+        }
+    }
+
+    // Runs `args` under 'polymoe launch --nproc 2' with a JSON line per step and stops it with SIGTERM
+    // once it trains: it must end with exit code 3 (cancelled, with a checkpoint).
+    void launchAndStop(const QStringList &args)
+    {
+        QProcess p;
+        p.setWorkingDirectory(m_dir.path());
+        QStringList all = QStringList{"launch", "--nproc", "2", "--"} + args;
+        all.replace(all.indexOf("none"), "json"); // one JSON line per step (rank 0)
+        p.start(binary(), all);
+        QVERIFY(p.waitForStarted());
+        QByteArray seen;
+        QTRY_VERIFY_WITH_TIMEOUT((seen += p.readAllStandardOutput()).contains("\"event\":\"train\""), 120000);
+        ::kill(pid_t(p.processId()), SIGTERM);
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 3);
+    }
+
+    // What the ranks torchrun starts need: the venv's libraries, and a timeout well inside the test's.
+    static QProcessEnvironment torchrunEnvironment()
+    {
+        auto env = QProcessEnvironment::systemEnvironment();
+        env.insert("LD_LIBRARY_PATH", qEnvironmentVariable("POLYMOE_TEST_TORCHRUN_LD_LIBRARY_PATH"));
+        env.insert("POLYMOE_DIST_TIMEOUT", "30");
+        return env;
     }
 
     std::vector<RunRecord> runs() const { return ProjectStore::open(m_project.toStdString(), true).runs(); }
@@ -104,6 +156,9 @@ private Q_SLOTS:
         QVERIFY2(QFileInfo::exists(binary()), qPrintable(binary()));
         if (!distributedAvailable())
             QSKIP("this build has no c10d Gloo (libgloo-dev with Debian's libtorch-dev)");
+        m_torchrun = qEnvironmentVariable("POLYMOE_TEST_TORCHRUN");
+        if (!m_torchrun.isEmpty() && !QFileInfo(m_torchrun).isExecutable())
+            m_torchrun.clear();
         m_project = m_dir.filePath("dist.polymoe");
         test::makeTinyTrainingProject(m_project.toStdString());
         // A recipe for a fresh model: the tiny project's shape, warm-up and clipping on, so the
@@ -272,17 +327,9 @@ private Q_SLOTS:
         auto straight = run(QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("straight", 2, 1, 400) + every);
         QVERIFY2(straight.code == 0, straight.err.constData());
 
-        QProcess p;
-        p.setWorkingDirectory(m_dir.path());
-        QStringList args = QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("resumed", 2, 1, 400) + every;
-        args.replace(args.indexOf("none"), "json"); // one JSON line per step (rank 0)
-        p.start(binary(), args);
-        QVERIFY(p.waitForStarted());
-        QByteArray seen;
-        QTRY_VERIFY_WITH_TIMEOUT((seen += p.readAllStandardOutput()).contains("\"event\":\"train\""), 120000);
-        ::kill(pid_t(p.processId()), SIGTERM);
-        QVERIFY(p.waitForFinished(60000));
-        QCOMPARE(p.exitCode(), 3);
+        launchAndStop(pretrainArgs("resumed", 2, 1, 400) + every);
+        if (QTest::currentTestFailed())
+            return;
         const auto stopped = runs().back();
         QCOMPARE(stopped.status, std::string("cancelled"));
         auto resumed = run(QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("resumed", 2, 1, 400) + every +
@@ -297,22 +344,14 @@ private Q_SLOTS:
     // within the timeout with a message that names rank 1, and the run is recorded as failed.
     void aKilledRankEndsTheOther()
     {
-        auto env = QProcessEnvironment::systemEnvironment();
-        env.insert("WORLD_SIZE", "2");
-        env.insert("MASTER_ADDR", "127.0.0.1");
-        env.insert("MASTER_PORT", QString::number(29000 + (QCoreApplication::applicationPid() % 900)));
+        auto env = rankEnvironment(0);
         env.insert("POLYMOE_DIST_TIMEOUT", "20");
         QProcess ranks[2];
-        for (int r = 0; r < 2; ++r) {
-            auto e = env;
-            e.insert("RANK", QString::number(r));
-            ranks[r].setProcessEnvironment(e);
-            ranks[r].setWorkingDirectory(m_dir.path());
-            QStringList args = pretrainArgs("killed", 2, 1, 100000);
-            args.replace(args.indexOf("none"), "json");
-            ranks[r].start(binary(), args);
-            QVERIFY(ranks[r].waitForStarted());
-        }
+        QStringList args = pretrainArgs("killed", 2, 1, 100000);
+        args.replace(args.indexOf("none"), "json");
+        startRanks(ranks, env, args);
+        for (auto &r : ranks)
+            QVERIFY(r.waitForStarted());
         QByteArray seen;
         QTRY_VERIFY_WITH_TIMEOUT((seen += ranks[0].readAllStandardOutput()).contains("\"step\":2"), 120000);
         ::kill(pid_t(ranks[1].processId()), SIGKILL);
@@ -374,17 +413,14 @@ private Q_SLOTS:
     // that does not (Debian's 1.13) is refused within seconds, saying what to run instead.
     void torchrunStartsTheRanks()
     {
-        const QString torchrun = qEnvironmentVariable("POLYMOE_TEST_TORCHRUN");
-        if (torchrun.isEmpty() || !QFileInfo(torchrun).isExecutable())
+        if (m_torchrun.isEmpty())
             QSKIP("no torchrun (POLYMOE_TEST_TORCHRUN: the interop venv's, installer/interop-venv.sh)");
-        auto env = QProcessEnvironment::systemEnvironment();
-        env.insert("LD_LIBRARY_PATH", qEnvironmentVariable("POLYMOE_TEST_TORCHRUN_LD_LIBRARY_PATH"));
-        env.insert("POLYMOE_DIST_TIMEOUT", "30");
+        const auto env = torchrunEnvironment();
         auto viaTorchrun = [&](const QStringList &rendezvous, const QProcessEnvironment &e, const QString &name) {
             QProcess p;
             p.setProcessEnvironment(e);
             p.setWorkingDirectory(m_dir.path());
-            p.start(torchrun, rendezvous + QStringList{"--nnodes", "1", "--nproc-per-node", "2", "--no-python",
+            p.start(m_torchrun, rendezvous + QStringList{"--nnodes", "1", "--nproc-per-node", "2", "--no-python",
                                                        binary()} + pretrainArgs(name, 2, 1));
             if (!p.waitForFinished(240000)) {
                 p.kill();
@@ -432,8 +468,7 @@ private Q_SLOTS:
     // and end with the weights of an uninterrupted run, in the same run row.
     void torchrunRestartsAndTheRunGoesOn()
     {
-        const QString torchrun = qEnvironmentVariable("POLYMOE_TEST_TORCHRUN");
-        if (torchrun.isEmpty() || !QFileInfo(torchrun).isExecutable())
+        if (m_torchrun.isEmpty())
             QSKIP("no torchrun (POLYMOE_TEST_TORCHRUN: the interop venv's, installer/interop-venv.sh)");
         const QStringList every = {"--checkpoint-every", "50"};
         const int steps = 1500; // a few ms each: long enough for the kill to land mid-run
@@ -441,16 +476,14 @@ private Q_SLOTS:
         QVERIFY2(straight.code == 0, straight.err.constData());
         const int before = runCount();
 
-        auto env = QProcessEnvironment::systemEnvironment();
-        env.insert("LD_LIBRARY_PATH", qEnvironmentVariable("POLYMOE_TEST_TORCHRUN_LD_LIBRARY_PATH"));
+        auto env = torchrunEnvironment();
         env.insert("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1");
-        env.insert("POLYMOE_DIST_TIMEOUT", "30");
         QProcess p;
         p.setProcessEnvironment(env);
         p.setWorkingDirectory(m_dir.path());
         QStringList args = pretrainArgs("tr-restarted", 2, 1, steps) + every;
         args.replace(args.indexOf("none"), "json"); // one JSON line per step (rank 0)
-        p.start(torchrun, QStringList{"--standalone", "--nproc-per-node", "2", "--max-restarts", "1",
+        p.start(m_torchrun, QStringList{"--standalone", "--nproc-per-node", "2", "--max-restarts", "1",
                                       "--monitor-interval", "1", "--no-python", binary()} + args);
         QVERIFY(p.waitForStarted());
         // Past the first checkpoint, kill one rank (torchrun's child).
@@ -492,42 +525,19 @@ private Q_SLOTS:
     // ranks start a run of their own and leave that one as it was.
     void aRestartTakesOnlyItsOwnRun()
     {
-        QProcess p;
-        p.setWorkingDirectory(m_dir.path());
-        QStringList args = QStringList{"launch", "--nproc", "2", "--"} + pretrainArgs("", 2, 1, 400) +
-                           QStringList{"--checkpoint-every", "50"};
-        args.removeAt(args.indexOf("--name") + 1);
-        args.removeAt(args.indexOf("--name"));
-        args.replace(args.indexOf("none"), "json");
-        p.start(binary(), args);
-        QVERIFY(p.waitForStarted());
-        QByteArray seen;
-        QTRY_VERIFY_WITH_TIMEOUT((seen += p.readAllStandardOutput()).contains("\"event\":\"train\""), 120000);
-        ::kill(pid_t(p.processId()), SIGTERM);
-        QVERIFY(p.waitForFinished(60000));
-        QCOMPARE(p.exitCode(), 3);
+        launchAndStop(pretrainArgs("", 2, 1, 400) + QStringList{"--checkpoint-every", "50"});
+        if (QTest::currentTestFailed())
+            return;
         const RunRecord other = runs().back();
         QCOMPARE(other.status, std::string("cancelled"));
 
-        auto env = QProcessEnvironment::systemEnvironment();
-        env.insert("WORLD_SIZE", "2");
-        env.insert("MASTER_ADDR", "127.0.0.1");
-        env.insert("MASTER_PORT", QString::number(29000 + (QCoreApplication::applicationPid() + 600) % 900));
+        auto env = rankEnvironment(600);
         env.insert("TORCHELASTIC_RUN_ID", "another-job");
         env.insert("TORCHELASTIC_RESTART_COUNT", "1");
-        QStringList own = pretrainArgs("", 2, 1, 4);
-        own.removeAt(own.indexOf("--name") + 1);
-        own.removeAt(own.indexOf("--name"));
         QProcess ranks[2];
-        for (int r = 0; r < 2; ++r) {
-            auto e = env;
-            e.insert("RANK", QString::number(r));
-            ranks[r].setProcessEnvironment(e);
-            ranks[r].setWorkingDirectory(m_dir.path());
-            ranks[r].start(binary(), own);
-            QVERIFY(ranks[r].waitForStarted());
-        }
+        startRanks(ranks, env, pretrainArgs("", 2, 1, 4));
         for (auto &r : ranks) {
+            QVERIFY(r.waitForStarted());
             QVERIFY(r.waitForFinished(240000));
             QVERIFY2(r.exitCode() == 0, r.readAllStandardError().constData());
         }
@@ -545,11 +555,8 @@ private Q_SLOTS:
     // command that does not run data-parallel refuses to start as a rank.
     void rendezvousTimeoutAndRefusals()
     {
-        auto env = QProcessEnvironment::systemEnvironment();
-        env.insert("WORLD_SIZE", "2");
+        auto env = rankEnvironment(450);
         env.insert("RANK", "0");
-        env.insert("MASTER_ADDR", "127.0.0.1");
-        env.insert("MASTER_PORT", QString::number(29000 + (QCoreApplication::applicationPid() + 450) % 900));
         env.insert("POLYMOE_DIST_TIMEOUT", "3");
         QElapsedTimer t;
         t.start();
